@@ -1,0 +1,88 @@
+"""The ``soma-console`` command.
+
+With no subcommand it opens the console; every job is also a headless subcommand. Subcommands
+are imported lazily (see ``COMMANDS``) so that ``soma-console wallet show`` never pays for torch,
+textual or modal.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from typing import Any
+
+import click
+
+from soma_console import __version__
+from soma_console.cli.output import die_with
+from soma_console.context import AppContext
+
+# name -> "module:attribute"; each module owns its command (or command group).
+COMMANDS: dict[str, str] = {
+    "doctor": "soma_console.cli.doctor:doctor",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMANDS})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in COMMANDS:
+            module, attr = COMMANDS[name].split(":")
+            cmd = getattr(importlib.import_module(module), attr)
+            assert isinstance(cmd, click.Command)
+            return cmd
+        return super().get_command(ctx, name)
+
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group(cls=LazyGroup, invoke_without_command=True, context_settings=CONTEXT_SETTINGS)
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False),
+    envvar="SOMA_CONSOLE_HOME",
+    help="Keep config and state under this directory (env: SOMA_CONSOLE_HOME).",
+)
+@click.option(
+    "--chain",
+    metavar="devnet|localnet|testnet|URL",
+    envvar="SOMA_CONSOLE_CHAIN",
+    help="Network to use (default from config.toml, else devnet).",
+)
+@click.option("--readonly", is_flag=True, help="Refuse every command that would send a transaction.")
+@click.option("-v", "--verbose", count=True, help="Log more (to stderr).")
+@click.version_option(__version__, prog_name="soma-console")
+@click.pass_context
+def cli(ctx: click.Context, home: str | None, chain: str | None, readonly: bool, verbose: int) -> None:
+    """A terminal operator console for SOMA model owners.
+
+    Run with no command to open the console; every job is also a subcommand for scripts and cron.
+    """
+    logging.basicConfig(
+        level=logging.WARNING - 10 * min(verbose, 2),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    from soma_console.secrets import RedactingFilter
+
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactingFilter())
+    ctx.obj = AppContext.create(home=home, chain=chain, readonly=readonly)
+    if ctx.invoked_subcommand is None:
+        console_cmd = LazyGroup.get_command(cli, ctx, "console")
+        if console_cmd is None:
+            click.echo(ctx.get_help())
+            return
+        ctx.invoke(console_cmd)
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Entry point: turn every user error into one line and a non-zero exit, never a traceback."""
+    try:
+        rv = cli.main(args=argv, prog_name="soma-console", standalone_mode=False)
+    except BaseException as exc:  # the one place every failure is turned into a line
+        sys.exit(die_with(exc))
+    sys.exit(rv if isinstance(rv, int) else 0)
