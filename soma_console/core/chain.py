@@ -1,23 +1,280 @@
-"""ChainSession: the one shared async SomaClient of a process (filled in by the foundation work)."""
+"""ChainSession: the one shared async ``SomaClient`` of a process.
+
+Everything the console knows about the chain comes through here, and every transaction leaves
+through here:
+
+* exactly one ``soma_sdk.SomaClient`` per session, created lazily and re-created after the node
+  comes back;
+* every call has a timeout and failures become :class:`~soma_console.core.chain_errors.ChainError`
+  subclasses with a sentence a person understands;
+* a poller reads the system state at a configurable cadence, re-scheduling itself only after the
+  previous read finished (polls never overlap), and publishes typed :class:`ChainSnapshot` values
+  to listeners;
+* transactions from one signer are serialised (they share gas coins).
+
+A session belongs to the event loop it was first used on (the SDK's futures are bound to it).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from soma_console.config import ChainProfile
+from soma_console.core.chain_errors import ChainError, ChainTimeout, NodeUnreachable, translate
+from soma_console.core.chainstate import ChainSnapshot, TxResult, parse_effects, parse_system_state
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[ChainSnapshot | None, ChainError | None], None]
+SHANNONS = 1_000_000_000
+
+
+def balance_to_shannons(value: Any) -> int | None:
+    """``get_balance`` has returned SOMA floats and shannon ints across SDK versions."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return round(value * SHANNONS)
+    inner = getattr(value, "balance", None)
+    return balance_to_shannons(inner) if inner is not None else None
+
+
+class ChainSession:
+    def __init__(
+        self,
+        profile: ChainProfile,
+        *,
+        address: str | None = None,
+        timeout: float = 30.0,
+        tx_timeout: float = 90.0,
+        poll_interval: float = 3.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.profile = profile
+        self.address = address
+        self.timeout = timeout
+        self.tx_timeout = tx_timeout
+        self.poll_interval = poll_interval
+        self.clock = clock
+        self.latest: ChainSnapshot | None = None
+        self.last_error: ChainError | None = None
+        self.connected = False
+        self._client: Any = None
+        self._client_has_extras = False
+        self._client_lock = asyncio.Lock()
+        self._tx_lock = asyncio.Lock()
+        self._listeners: list[Listener] = []
+        self._poll_task: asyncio.Task[None] | None = None
+        self._poll_wakeup = asyncio.Event()
+
+    def __repr__(self) -> str:
+        return f"ChainSession({self.profile.name!r}, {self.profile.rpc_url!r})"
+
+    # -- the client --------------------------------------------------------------------------
+    async def client(self, *, extras: bool = False) -> Any:
+        """The session's SomaClient. ``extras`` asks for one that can reach faucet and admin."""
+        async with self._client_lock:
+            if self._client is not None and (self._client_has_extras or not extras):
+                return self._client
+            from soma_sdk import SomaClient
+
+            kwargs: dict[str, Any] = {"rpc_url": self.profile.rpc_url}
+            if extras:
+                if self.profile.faucet_url:
+                    kwargs["faucet_url"] = self.profile.faucet_url
+                if self.profile.admin_url:
+                    kwargs["admin_url"] = self.profile.admin_url
+            try:
+                # The SDK connects eagerly when given faucet/admin URLs; bound that.
+                client = await asyncio.wait_for(SomaClient(**kwargs), self.timeout)
+            except Exception as exc:
+                raise translate(exc, url=self.profile.rpc_url, timeout=self.timeout) from None
+            self._client = client
+            self._client_has_extras = extras
+            return client
+
+    async def call(
+        self,
+        method: str,
+        *args: Any,
+        timeout: float | None = None,
+        ctx: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Call ``SomaClient.<method>`` with a timeout, translating failures."""
+        limit = self.timeout if timeout is None else timeout
+        client = await self.client(extras=method in ("request_faucet", "advance_epoch"))
+        try:
+            result = await asyncio.wait_for(getattr(client, method)(*args, **kwargs), limit)
+        except Exception as exc:
+            err = translate(exc, url=self.profile.rpc_url, timeout=limit, **(ctx or {}))
+            if isinstance(err, NodeUnreachable | ChainTimeout):
+                self.connected = False
+            raise err from None
+        self.connected = True
+        return result
+
+    # -- reads ---------------------------------------------------------------------------------
+    async def snapshot(self) -> ChainSnapshot:
+        """Read the system state (and the wallet's balance) now."""
+        state = await self.call("get_latest_system_state")
+        balance = None
+        if self.address:
+            try:
+                balance = balance_to_shannons(await self.call("get_balance", self.address))
+            except ChainError as exc:
+                log.info("balance read failed: %s", exc)
+        snap = parse_system_state(
+            state, chain=self.profile.name, address=self.address, balance=balance, taken_at=self.clock()
+        )
+        self.latest = snap
+        self.last_error = None
+        return snap
+
+    async def epoch(self) -> int:
+        return (await self.snapshot()).epoch
+
+    async def next_boundary_ms(self) -> int:
+        """Milliseconds since the Unix epoch at which the next epoch starts (chain's estimate)."""
+        value = await self.call("get_next_epoch_timestamp")
+        return int(value)
+
+    async def wait_for_epoch(
+        self, target: int, *, deadline: float | None = None, on_wait: Callable[[float], None] | None = None
+    ) -> int:
+        """Sleep until the chain reaches epoch ``target``; return the epoch seen.
+
+        Uses the chain's own boundary estimate (epoch start + duration), not a fixed-length
+        wait, so it works for 60-second devnet epochs and 24-hour testnet epochs alike.
+        """
+        while True:
+            snap = await self.snapshot()
+            if snap.epoch >= target:
+                return snap.epoch
+            now = self.clock()
+            wait = max(0.5, min(snap.seconds_to_boundary(now) + 0.5, 60.0))
+            if deadline is not None:
+                if now >= deadline:
+                    raise ChainTimeout(
+                        f"epoch {target} did not start before the deadline (now epoch {snap.epoch})."
+                    )
+                wait = min(wait, max(0.1, deadline - now))
+            if on_wait is not None:
+                on_wait(snap.seconds_to_boundary(now))
+            await asyncio.sleep(wait)
+
+    # -- writes ----------------------------------------------------------------------------------
+    async def transact(
+        self,
+        method: str,
+        *args: Any,
+        ctx: dict[str, Any] | None = None,
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> TxResult:
+        """Send one transaction through an SDK convenience method, serialised per session."""
+        async with self._tx_lock:
+            effects = await self.call(method, *args, timeout=timeout or self.tx_timeout, ctx=ctx, **kwargs)
+        result = parse_effects(effects)
+        if not result.ok:
+            raise translate(RuntimeError(result.status), url=self.profile.rpc_url, **(ctx or {}))
+        self.wake()
+        return result
+
+    async def run_serialized(self, job: Callable[[], Awaitable[Any]]) -> Any:
+        """Run ``job`` holding the transaction lock (for multi-call transactions we build ourselves)."""
+        async with self._tx_lock:
+            result = await job()
+        self.wake()
+        return result
+
+    async def request_faucet(self, address: str) -> Any:
+        if not self.profile.faucet_url:
+            raise ChainError(f"the {self.profile.name} chain has no faucet configured.")
+        return await self.call("request_faucet", address, timeout=max(self.timeout, 60.0))
+
+    async def advance_epoch(self) -> int:
+        if not self.profile.admin_url:
+            raise ChainError(
+                f"the {self.profile.name} chain has no admin endpoint; only a devnet can advance epochs."
+            )
+        result = await self.call("advance_epoch")
+        self.wake()
+        return int(result)
+
+    # -- polling ---------------------------------------------------------------------------------
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            with contextlib.suppress(ValueError):
+                self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def _publish(self, snap: ChainSnapshot | None, err: ChainError | None) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(snap, err)
+            except Exception:  # a broken listener must not stop the poller
+                log.exception("chain listener failed")
+
+    async def refresh(self) -> ChainSnapshot | None:
+        """One poll: read, publish, never raise."""
+        try:
+            snap = await self.snapshot()
+        except ChainError as exc:
+            self.last_error = exc
+            self._publish(self.latest, exc)
+            return None
+        self._publish(snap, None)
+        return snap
+
+    def wake(self) -> None:
+        """Ask the poller to read now (after a transaction, say)."""
+        self._poll_wakeup.set()
+
+    def start_polling(self) -> None:
+        if self._poll_task is None or self._poll_task.done():
+            self._poll_task = asyncio.get_running_loop().create_task(self._poll_loop(), name="chain-poll")
+
+    async def _poll_loop(self) -> None:
+        while True:
+            await self.refresh()
+            self._poll_wakeup.clear()
+            # Back off while the node is down so a dead node is not hammered.
+            delay = self.poll_interval if self.last_error is None else min(self.poll_interval * 3, 15.0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._poll_wakeup.wait(), delay)
+
+    async def close(self) -> None:
+        task, self._poll_task = self._poll_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._client = None
 
 
 async def probe_chain(profile: ChainProfile, *, timeout: float = 5.0) -> dict[str, Any]:
-    """Does the chain answer? Never raises."""
+    """Does the chain answer? Never raises (for doctor)."""
+    session = ChainSession(profile, timeout=timeout)
     try:
-        from soma_sdk import SomaClient
-
-        client = await asyncio.wait_for(SomaClient(rpc_url=profile.rpc_url), timeout)
-        epoch = await asyncio.wait_for(client.get_epoch(), timeout)
-    except Exception as exc:  # probing: every failure is an answer
-        return {
-            "reachable": False,
-            "error": str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__,
-        }
-    return {"reachable": True, "epoch": int(getattr(epoch, "epoch", -1))}
+        snap = await session.snapshot()
+    except ChainError as exc:
+        return {"reachable": False, "error": str(exc)}
+    finally:
+        await session.close()
+    return {
+        "reachable": True,
+        "epoch": snap.epoch,
+        "models": len(snap.models),
+        "seconds_to_boundary": round(snap.seconds_to_boundary(), 1),
+    }

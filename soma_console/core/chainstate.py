@@ -1,0 +1,392 @@
+"""Typed views of what the chain reports, parsed defensively from the SDK's return values.
+
+The SDK returns ``types.SimpleNamespace`` trees produced by serialising the chain's Rust types, so
+enums arrive as single-key namespaces (``namespace(V1=namespace(Active=namespace(...)))``), maps
+with string keys as namespaces (``model_registry.models`` is keyed by ``0x…`` ids), and several
+shapes differ from the SDK's ``.pyi``. Everything here tolerates missing fields and unknown
+variants: a newer chain must degrade a row, never crash the console.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+from soma_console.core.encoding import b58encode
+
+MODEL_STATES = ("created", "pending", "active", "inactive")
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    """A namespace or mapping as a plain dict (one level)."""
+    if isinstance(value, SimpleNamespace):
+        return dict(vars(value))
+    if isinstance(value, Mapping):
+        return dict(value)
+    return {}
+
+
+def to_plain(value: Any) -> Any:
+    """Recursively turn namespaces into dicts (for recording shapes and JSON output)."""
+    if isinstance(value, SimpleNamespace):
+        return {k: to_plain(v) for k, v in vars(value).items()}
+    if isinstance(value, Mapping):
+        return {str(k): to_plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_plain(v) for v in value]
+    if isinstance(value, bytes):
+        return value.hex()
+    return value
+
+
+def from_plain(value: Any) -> Any:
+    """The inverse of :func:`to_plain` for recorded shapes (dicts with str keys -> namespaces)."""
+    if isinstance(value, dict):
+        if all(isinstance(k, str) and (k.isidentifier() or k.startswith("0x")) for k in value):
+            return SimpleNamespace(**{k: from_plain(v) for k, v in value.items()})
+        return {k: from_plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [from_plain(v) for v in value]
+    return value
+
+
+def get(obj: Any, *path: str, default: Any = None) -> Any:
+    """Follow attribute/key names; return ``default`` at the first missing step."""
+    node = obj
+    for name in path:
+        if node is None:
+            return default
+        if isinstance(node, Mapping):
+            node = node.get(name)
+        else:
+            node = getattr(node, name, None)
+    return default if node is None else node
+
+
+def unwrap_variant(value: Any) -> tuple[str | None, Any]:
+    """``namespace(Active=x)`` -> ("Active", x); a plain struct -> (None, value)."""
+    d = as_dict(value)
+    if len(d) == 1:
+        ((name, inner),) = d.items()
+        if name[:1].isupper():
+            return name, inner
+    if isinstance(value, str):  # unit variant serialised as a bare string
+        return value, None
+    return None, value
+
+
+def _int(value: Any, default: int | None = None) -> int | None:
+    if value is None or isinstance(value, bool):
+        return default
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value, 0)
+        except ValueError:
+            return default
+    return default
+
+
+def _hexish(value: Any) -> str | None:
+    """Digests come as Base58 strings, hex strings or byte lists depending on the type."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list | tuple | bytes) and all(isinstance(b, int) and 0 <= b < 256 for b in value):
+        return b58encode(bytes(value))
+    inner = as_dict(value)
+    if len(inner) == 1:
+        return _hexish(next(iter(inner.values())))
+    return str(value)
+
+
+def _floats(value: Any) -> tuple[float, ...] | None:
+    """An embedding: a list of floats, or a tensor-like namespace holding one."""
+    if value is None:
+        return None
+    if isinstance(value, list | tuple):
+        try:
+            return tuple(float(v) for v in value)
+        except (TypeError, ValueError):
+            return None
+    d = as_dict(value)
+    for key in ("data", "values", "embedding", "V1"):
+        if key in d:
+            return _floats(d[key])
+    if len(d) == 1:
+        return _floats(next(iter(d.values())))
+    return None
+
+
+@dataclass(frozen=True)
+class Manifest:
+    url: str | None
+    checksum: str | None
+    size: int | None
+
+
+def parse_manifest(value: Any) -> Manifest | None:
+    if value is None:
+        return None
+    _, inner = unwrap_variant(value)
+    url = get(inner, "url")
+    meta = get(inner, "metadata")
+    _, meta_inner = unwrap_variant(meta) if meta is not None else (None, None)
+    return Manifest(
+        url=str(url) if url is not None else None,
+        checksum=_hexish(get(meta_inner, "checksum")),
+        size=_int(get(meta_inner, "size")),
+    )
+
+
+@dataclass(frozen=True)
+class PendingUpdate:
+    commit_epoch: int | None
+    weights_commitment: str | None
+    embedding_commitment: str | None
+    manifest: Manifest | None
+
+
+@dataclass(frozen=True)
+class ModelRow:
+    """One model as the console shows it."""
+
+    model_id: str
+    owner: str
+    status: str  # created | pending | active | inactive | unknown
+    architecture_version: int | None
+    stake: int | None  # shannons
+    commission_rate: int | None
+    next_commission_rate: int | None
+    commit_epoch: int | None = None
+    create_epoch: int | None = None
+    has_pending_update: bool = False
+    pending_update: PendingUpdate | None = None
+    manifest: Manifest | None = None
+    weights_commitment: str | None = None
+    embedding_commitment: str | None = None
+    embedding: tuple[float, ...] | None = field(default=None, repr=False)
+
+    def is_owned_by(self, address: str | None) -> bool:
+        if not address:
+            return False
+        return self.owner.lower().removeprefix("0x") == address.lower().removeprefix("0x")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "model_id": self.model_id,
+            "owner": self.owner,
+            "status": self.status,
+            "architecture": self.architecture_version,
+            "stake": self.stake,
+            "commission_rate": self.commission_rate,
+            "next_commission_rate": self.next_commission_rate,
+            "commit_epoch": self.commit_epoch,
+            "has_pending_update": self.has_pending_update,
+            "pending_update_commit_epoch": self.pending_update.commit_epoch if self.pending_update else None,
+            "weights_url": self.manifest.url if self.manifest else None,
+        }
+
+
+def parse_model(model_id: str, value: Any) -> ModelRow:
+    state: str | None
+    version, inner = unwrap_variant(value)  # ("V1", namespace(Active=...))
+    if version is not None and version.lower() in MODEL_STATES:  # no version wrapper
+        state, body = version, inner
+    else:
+        state, body = unwrap_variant(inner if version is not None else value)
+        if state is None:
+            body = inner if version is not None else value
+    status = state.lower() if state and state.lower() in MODEL_STATES else "unknown"
+    if state is None:
+        explicit = get(body, "status")
+        if isinstance(explicit, str) and explicit.lower() in MODEL_STATES:
+            status = explicit.lower()
+    pool = get(body, "staking_pool")
+    stake = _int(get(pool, "soma_balance"))
+    if stake is None:
+        stake = _int(get(body, "stake"))
+    pending_raw = get(body, "pending_update")
+    pending = None
+    if pending_raw is not None:
+        pending = PendingUpdate(
+            commit_epoch=_int(get(pending_raw, "commit_epoch")),
+            weights_commitment=_hexish(get(pending_raw, "weights_commitment")),
+            embedding_commitment=_hexish(get(pending_raw, "embedding_commitment")),
+            manifest=parse_manifest(get(pending_raw, "manifest")),
+        )
+    has_pending = pending is not None or bool(get(body, "has_pending_update", default=False))
+    owner = get(body, "owner", default="")
+    return ModelRow(
+        model_id=model_id if model_id.startswith("0x") else "0x" + model_id,
+        owner=str(owner).lower().removeprefix("0x"),
+        status=status,
+        architecture_version=_int(get(body, "architecture_version")),
+        stake=stake,
+        commission_rate=_int(get(body, "commission_rate")),
+        next_commission_rate=_int(get(body, "next_epoch_commission_rate")),
+        commit_epoch=_int(get(body, "commit_epoch")),
+        create_epoch=_int(get(body, "create_epoch")),
+        has_pending_update=has_pending,
+        pending_update=pending,
+        manifest=parse_manifest(get(body, "manifest")),
+        weights_commitment=_hexish(get(body, "weights_commitment")),
+        embedding_commitment=_hexish(get(body, "embedding_commitment")),
+        embedding=_floats(get(body, "embedding")),
+    )
+
+
+def parse_models(registry_models: Any) -> list[ModelRow]:
+    rows = []
+    items: Iterable[tuple[str, Any]] = as_dict(registry_models).items()
+    for model_id, value in items:
+        try:
+            rows.append(parse_model(str(model_id), value))
+        except Exception:  # a malformed entry degrades to an 'unknown' row, never a crash
+            rows.append(
+                ModelRow(
+                    model_id=str(model_id),
+                    owner="",
+                    status="unknown",
+                    architecture_version=None,
+                    stake=None,
+                    commission_rate=None,
+                    next_commission_rate=None,
+                )
+            )
+    rows.sort(key=lambda r: r.model_id)
+    return rows
+
+
+@dataclass(frozen=True)
+class ChainParams:
+    epoch_duration_ms: int | None
+    model_min_stake: int | None
+    model_architecture_version: int | None
+    model_reveal_slash_rate_bps: int | None
+
+
+@dataclass(frozen=True)
+class ChainSnapshot:
+    """What the console knows about the chain at one moment."""
+
+    chain: str
+    taken_at: float
+    epoch: int
+    epoch_start_ms: int
+    epoch_duration_ms: int
+    params: ChainParams
+    models: tuple[ModelRow, ...]
+    address: str | None = None
+    balance: int | None = None  # shannons
+    protocol_version: int | None = None
+
+    @property
+    def next_boundary_ms(self) -> int:
+        return self.epoch_start_ms + self.epoch_duration_ms
+
+    def seconds_to_boundary(self, now: float | None = None) -> float:
+        now = time.time() if now is None else now
+        return self.next_boundary_ms / 1000.0 - now
+
+    def model(self, model_id: str) -> ModelRow | None:
+        for row in self.models:
+            if row.model_id == model_id:
+                return row
+        return None
+
+    def mine(self) -> list[ModelRow]:
+        return [m for m in self.models if m.is_owned_by(self.address)]
+
+
+def parse_system_state(
+    state: Any,
+    *,
+    chain: str,
+    address: str | None = None,
+    balance: int | None = None,
+    taken_at: float | None = None,
+) -> ChainSnapshot:
+    params_raw = get(state, "parameters")
+    params = ChainParams(
+        epoch_duration_ms=_int(get(params_raw, "epoch_duration_ms")),
+        model_min_stake=_int(get(params_raw, "model_min_stake")),
+        model_architecture_version=_int(get(params_raw, "model_architecture_version")),
+        model_reveal_slash_rate_bps=_int(get(params_raw, "model_reveal_slash_rate_bps")),
+    )
+    registry = get(state, "model_registry")
+    models = parse_models(get(registry, "models", default={}))
+    return ChainSnapshot(
+        chain=chain,
+        taken_at=time.time() if taken_at is None else taken_at,
+        epoch=_int(get(state, "epoch"), 0) or 0,
+        epoch_start_ms=_int(get(state, "epoch_start_timestamp_ms"), 0) or 0,
+        epoch_duration_ms=params.epoch_duration_ms or 86_400_000,
+        params=params,
+        models=tuple(models),
+        address=address,
+        balance=balance,
+        protocol_version=_int(get(state, "protocol_version")),
+    )
+
+
+@dataclass(frozen=True)
+class TxResult:
+    """The parts of a transaction's effects the console uses."""
+
+    digest: str | None
+    status: str  # "success" or the failure text
+    ok: bool
+    executed_epoch: int | None
+    fee: int | None
+    created: tuple[str, ...] = ()
+    raw: Any = field(default=None, repr=False, compare=False)
+
+
+def parse_effects(effects: Any) -> TxResult:
+    """Effects come as ``namespace(V1=namespace(status, executed_epoch, transaction_fee, ...))``."""
+    _, body = unwrap_variant(effects)
+    if body is None:
+        body = effects
+    status_raw = get(body, "status")
+    status_name, status_inner = unwrap_variant(status_raw)
+    if isinstance(status_raw, str):
+        ok = status_raw.lower() in ("success", "ok")
+        status = status_raw
+    elif status_name is not None:
+        ok = status_name.lower() == "success"
+        status = status_name if ok else f"{status_name} {to_plain(status_inner)}"
+    else:
+        ok = bool(get(status_raw, "success", default=False))
+        status = str(to_plain(status_raw))
+    fee_raw = get(body, "transaction_fee")
+    fee = _int(fee_raw)
+    if fee is None and fee_raw is not None:
+        fee = _int(get(fee_raw, "total_fee")) or sum(
+            v for v in (_int(x) for x in as_dict(fee_raw).values()) if v is not None
+        )
+    created = []
+    for item in get(body, "created", default=[]) or []:
+        ref = (
+            get(item, "id") or get(item, "object_id") or (item[0] if isinstance(item, list | tuple) else None)
+        )
+        if ref is not None:
+            created.append(str(ref))
+    digest = get(body, "transaction_digest") or get(body, "digest")
+    return TxResult(
+        digest=_hexish(digest),
+        status=status,
+        ok=ok,
+        executed_epoch=_int(get(body, "executed_epoch")),
+        fee=fee,
+        created=tuple(created),
+        raw=effects,
+    )
