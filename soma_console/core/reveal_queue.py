@@ -75,7 +75,7 @@ class QueueEntry:
 
 def entry_for(intent: Intent, snap: ChainSnapshot | None, now: float) -> QueueEntry:
     kind = "update" if intent.params.get("update") else "initial"
-    base = {
+    base: dict[str, Any] = {
         "intent_id": intent.id,
         "model_id": intent.model_id,
         "kind": kind,
