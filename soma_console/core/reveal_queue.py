@@ -85,7 +85,7 @@ def entry_for(intent: Intent, snap: ChainSnapshot | None, now: float) -> QueueEn
         "revealed_epoch": intent.revealed_epoch,
         "error": intent.error,
     }
-    blank = {
+    blank: dict[str, Any] = {
         "opens_at": None,
         "closes_at": None,
         "seconds_to_open": None,
