@@ -21,6 +21,7 @@ from soma_console.context import AppContext
 # name -> "module:attribute"; each module owns its command (or command group).
 COMMANDS: dict[str, str] = {
     "doctor": "soma_console.cli.doctor:doctor",
+    "devnet": "soma_console.cli.devnet:devnet",
 }
 
 
