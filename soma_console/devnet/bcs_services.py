@@ -9,6 +9,8 @@ handlers and our own BCS codecs:
   transfer_tx_digest: String }> }``.
 * ``/admin.Admin/AdvanceEpoch``: ``AdvanceEpochRequest {}`` (empty) →
   ``AdvanceEpochResponse { epoch: u64 }``.
+* ``/admin.Admin/Fund`` (devnet only, not upstream): ``{ recipient: String, amount: u64 }`` →
+  a ``GasResponse`` as above; mints one coin of ``amount`` shannons (tests and demos).
 * ``/scoring.Scoring/Health``: ``{}`` → ``{ ok: bool }``; ``/scoring.Scoring/Score`` is answered
   with UNIMPLEMENTED: the devnet does not score (the port is served so that
   ``SomaClient(chain="localnet")``, which connects to it eagerly, can start).
@@ -33,17 +35,13 @@ from soma_console.devnet.engine.objects import hex_id
 log = logging.getLogger("soma_console.devnet")
 
 
-class _Bad:
-    def __init__(self, error: str) -> None:
-        self.error = error
-
-
-def _raw(data: bytes) -> bytes | _Bad:
-    return data
-
-
 def _identity(data: bytes) -> bytes:
     return data
+
+
+def _gas_response(amount: int, coin_id: bytes, digest: bytes) -> bytes:
+    w = Writer().string("Success").uleb(1)
+    return w.u64(amount).string(hex_id(coin_id)).string(b58encode(digest)).to_bytes()
 
 
 def _unary(fn: Callable[[bytes, grpc.aio.ServicerContext], Awaitable[bytes]]) -> grpc.RpcMethodHandler:
@@ -81,9 +79,7 @@ def faucet_handler(
         grant = await asyncio.get_running_loop().run_in_executor(pool, lambda: engine.faucet(recipient))
         if on_grant is not None:
             on_grant(recipient, grant.amount)
-        w = Writer().string("Success").uleb(1)
-        w.u64(grant.amount).string(hex_id(grant.coin_id)).string(b58encode(grant.digest))
-        return w.to_bytes()
+        return _gas_response(grant.amount, grant.coin_id, grant.digest)
 
     return grpc.method_handlers_generic_handler("faucet.Faucet", {"RequestGas": _unary(request_gas)})
 
@@ -102,7 +98,21 @@ def admin_handler(
             log.info("devnet: epoch %d: model %s %s %d", new_epoch, hex_id(ev.model_id), ev.what, ev.amount)
         return Writer().u64(new_epoch).to_bytes()
 
-    return grpc.method_handlers_generic_handler("admin.Admin", {"AdvanceEpoch": _unary(advance_epoch)})
+    async def fund(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        r = Reader(request)
+        recipient = address(r.string(), "recipient")
+        amount = r.u64()
+        r.finish()
+        if amount == 0:
+            raise BadRequest("amount must be positive")
+        grant = await asyncio.get_running_loop().run_in_executor(
+            pool, lambda: engine.faucet(recipient, amount)
+        )
+        return _gas_response(grant.amount, grant.coin_id, grant.digest)
+
+    return grpc.method_handlers_generic_handler(
+        "admin.Admin", {"AdvanceEpoch": _unary(advance_epoch), "Fund": _unary(fund)}
+    )
 
 
 def scoring_handler() -> grpc.GenericRpcHandler:

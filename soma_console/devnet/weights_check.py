@@ -234,4 +234,9 @@ def registry_view(engine: Engine) -> dict[str, Any]:
             else checks.get((model_id, m.weights_commitment)),
         }
         models[hex_id(model_id)] = entry
-    return {"epoch": snap.meta.epoch, "epoch_start_ms": snap.meta.epoch_start_ms, "models": models}
+    return {
+        "epoch": snap.meta.epoch,
+        "epoch_start_ms": snap.meta.epoch_start_ms,
+        "supply": engine.supply(),
+        "models": models,
+    }

@@ -127,6 +127,11 @@ class ChainMeta:
     faucet_grants: int
     epoch_fees: int
     epoch_duration_ms: int
+    # All-time totals, so that anyone can check that no SOMA appeared or vanished:
+    # coins + stake + fees + slashed == minted.
+    minted: int = 0
+    fees_total: int = 0
+    slashed_total: int = 0
 
     def to_json(self, totals: RegistryTotals) -> dict[str, Any]:
         return {
@@ -144,6 +149,9 @@ class ChainMeta:
             "faucet_grants": self.faucet_grants,
             "epoch_fees": self.epoch_fees,
             "epoch_duration_ms": self.epoch_duration_ms,
+            "minted": self.minted,
+            "fees_total": self.fees_total,
+            "slashed_total": self.slashed_total,
             "total_model_stake": totals.total_model_stake,
         }
 
@@ -163,6 +171,9 @@ class ChainMeta:
             faucet_grants=d["faucet_grants"],
             epoch_fees=d["epoch_fees"],
             epoch_duration_ms=d["epoch_duration_ms"],
+            minted=d.get("minted", 0),
+            fees_total=d.get("fees_total", 0),
+            slashed_total=d.get("slashed_total", 0),
         )
 
     def copy(self) -> ChainMeta:
@@ -498,6 +509,26 @@ class Engine:
             return None
         return EpochInfo(epoch, row[0], row[1], row[2], row[3])
 
+    def supply(self) -> dict[str, Any]:
+        """Where every shannon is; ``consistent`` is False only if the ledger is corrupt."""
+        with self._lock:
+            coins = sum(o.balance for o in self._objects.values() if o.object_type == COIN)
+            staked = sum(
+                m.staking_pool.soma_balance
+                + m.staking_pool.pending_stake
+                - m.staking_pool.pending_total_soma_withdraw
+                for m in self._models.values()
+            )
+            meta = self._meta
+            return {
+                "minted": meta.minted,
+                "coins": coins,
+                "staked": staked,
+                "fees": meta.fees_total,
+                "slashed": meta.slashed_total,
+                "consistent": coins + staked + meta.fees_total + meta.slashed_total == meta.minted,
+            }
+
     def next_epoch_due_ms(self) -> int | None:
         if self._meta.epoch_duration_ms <= 0:
             return None
@@ -527,6 +558,7 @@ class Engine:
         with self._lock:
             meta = self._meta.copy()
             meta.faucet_grants += 1
+            meta.minted += amount
             digest = blake2b256(
                 b"soma-console-devnet faucet" + self._meta.chain_id + meta.faucet_grants.to_bytes(8, "little")
             )
@@ -580,6 +612,7 @@ class Engine:
             if ws.touched_system_state:
                 meta.system_state_version = effects.lamport_version
             meta.epoch_fees += effects.total_fee
+            meta.fees_total += effects.total_fee
             self._commit(batch, meta, effects, ts, totals=ws.totals)
             self._apply_objects(ws.objects)
             self._models.update(ws.models)
@@ -1123,6 +1156,7 @@ class Engine:
             meta.epoch_start_ms = ts
             meta.epoch_first_checkpoint = meta.next_checkpoint
             meta.epoch_fees = 0
+            meta.slashed_total += sum(ev.amount for ev in events)
             batch.epoch_rows.append((new_epoch, ts, None, meta.next_checkpoint, None))
             batch.chain = meta.to_json(totals)
             self._store.apply(batch)

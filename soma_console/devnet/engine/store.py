@@ -14,6 +14,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,9 @@ FORMAT = "soma-console-devnet"
 SCHEMA_VERSION = 1
 DB_NAME = "devnet.sqlite"
 LOCK_NAME = "devnet.lock"
+# Test hook: hold every write transaction open this many seconds before COMMIT, so that a test
+# can kill the node in the middle of one. Never set outside tests.
+COMMIT_DELAY_ENV = "SOMA_DEVNET_TEST_COMMIT_DELAY"
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -190,6 +194,7 @@ class Store:
 
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = state_dir
+        self._commit_delay = float(os.environ.get(COMMIT_DELAY_ENV) or 0)
         self.path = state_dir / DB_NAME
         self._lock = threading.Lock()
         self._lock_fd = self._take_dir_lock()
@@ -292,6 +297,8 @@ class Store:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+            if self._commit_delay:
+                time.sleep(self._commit_delay)
             self._db.execute("COMMIT")
 
     def apply(self, batch: WriteBatch) -> None:
