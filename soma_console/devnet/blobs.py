@@ -22,13 +22,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import re
-import shutil
 import tempfile
 import threading
 from collections.abc import Callable
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -296,6 +295,17 @@ class BlobServer(ThreadingHTTPServer):
     def port(self) -> int:
         return int(self.server_address[1])
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up mid-transfer is normal; anything else goes to the log."""
+        import sys
+
+        exc = sys.exc_info()[1]
+        if isinstance(exc, ConnectionError | TimeoutError):
+            return
+        logging.getLogger("soma_console.devnet").exception(
+            "blob server: request from %s failed", client_address
+        )
+
     def url_for(self, name: str) -> str:
         return f"{self.base_url}/blobs/{name}"
 
@@ -310,10 +320,3 @@ class BlobServer(ThreadingHTTPServer):
             self._thread.join(timeout=5)
             self._thread = None
         self.server_close()
-
-
-def copy_stream(src: Any, dst: Any) -> None:
-    shutil.copyfileobj(src, dst, CHUNK)
-
-
-__all__ = ["DEFAULT_MAX_BYTES", "BlobServer", "BlobStore", "HTTPStatus", "valid_name"]

@@ -111,6 +111,7 @@ def check_weights(url: str, size: int, checksum: bytes, key: bytes) -> dict[str,
     hasher = hashlib.blake2b(digest_size=32)
     head = bytearray()
     header_len: int | None = None
+    header_error: str | None = None
     total = 0
     try:
         with (
@@ -125,18 +126,16 @@ def check_weights(url: str, size: int, checksum: bytes, key: bytes) -> dict[str,
                     raise _Mismatch(f"the file is larger than the committed {size} bytes")
                 hasher.update(chunk)
                 plain = decryptor.update(chunk)
-                if header_len is None or len(head) < 8 + header_len:
-                    head += plain
+                if header_error is None and (header_len is None or len(head) < 8 + header_len):
+                    head += plain[: 8 + (header_len or MAX_HEADER) - len(head)]
                     if header_len is None and len(head) >= 8:
                         header_len = struct.unpack("<Q", bytes(head[:8]))[0]
                         if header_len > MAX_HEADER:
-                            raise ValueError("not safetensors: header length is implausible")
+                            header_error = "not safetensors: the header length is implausible"
     except _Mismatch as exc:
         return {**result, "status": "mismatch", "error": str(exc)}
     except httpx.HTTPError as exc:
         return {**result, "status": "unreachable", "error": f"{type(exc).__name__}: {exc}"[:300]}
-    except ValueError as exc:
-        return {**result, "status": "not_safetensors", "safetensors": False, "error": str(exc)}
     result["size_ok"] = total == size
     result["checksum_ok"] = hasher.digest() == checksum
     if not result["size_ok"] or not result["checksum_ok"]:
@@ -146,6 +145,8 @@ def check_weights(url: str, size: int, checksum: bytes, key: bytes) -> dict[str,
             "error": f"got {total} bytes with checksum {b58encode(hasher.digest())}",
         }
     try:
+        if header_error is not None:
+            raise ValueError(header_error)
         if header_len is None or len(head) < 8 + header_len:
             raise ValueError("not safetensors: the file is shorter than its header")
         header = json.loads(bytes(head[8 : 8 + header_len]))
