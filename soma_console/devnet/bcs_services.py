@@ -30,6 +30,7 @@ from soma_console.core.bcs import BcsError, Reader, Writer
 from soma_console.core.encoding import b58encode
 from soma_console.devnet.convert import BadRequest, address
 from soma_console.devnet.engine.chain import Engine
+from soma_console.devnet.engine.models import EpochEvent
 from soma_console.devnet.engine.objects import hex_id
 
 log = logging.getLogger("soma_console.devnet")
@@ -85,7 +86,9 @@ def faucet_handler(
 
 
 def admin_handler(
-    engine: Engine, pool: ThreadPoolExecutor, on_advance: Callable[[int], None] | None = None
+    engine: Engine,
+    pool: ThreadPoolExecutor,
+    on_advance: Callable[[int, list[EpochEvent]], None] | None = None,
 ) -> grpc.GenericRpcHandler:
     async def advance_epoch(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
         # AdvanceEpochRequest is an empty struct: zero bytes. Anything else is not from a client.
@@ -93,9 +96,7 @@ def admin_handler(
             raise BadRequest("AdvanceEpochRequest takes no fields")
         new_epoch, events = await asyncio.get_running_loop().run_in_executor(pool, engine.advance_epoch)
         if on_advance is not None:
-            on_advance(new_epoch)
-        for ev in events:
-            log.info("devnet: epoch %d: model %s %s %d", new_epoch, hex_id(ev.model_id), ev.what, ev.amount)
+            on_advance(new_epoch, events)
         return Writer().u64(new_epoch).to_bytes()
 
     async def fund(request: bytes, context: grpc.aio.ServicerContext) -> bytes:

@@ -34,11 +34,11 @@ from soma_console.core.txdata import (
     UndoReportModel,
     WithdrawStake,
 )
-from soma_console.devnet.engine.chain import Checkpoint, Effects, ObjectChange
 from soma_console.devnet.engine.models import Model, PendingUpdate
 from soma_console.devnet.engine.objects import ObjectRecord, hex_id, parse_hex32
 from soma_console.devnet.engine.params import ChainParams
 from soma_console.devnet.engine.staking import StakingPool
+from soma_console.devnet.engine.values import Checkpoint, Effects, ObjectChange
 from soma_console.devnet.proto import (
     checkpoint_pb2,
     state_pb2,

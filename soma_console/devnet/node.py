@@ -25,11 +25,12 @@ import grpc
 from soma_console.core.txdata import RevealModel, TransactionData
 from soma_console.devnet import bcs_services
 from soma_console.devnet.blobs import DEFAULT_MAX_BYTES, BlobServer
-from soma_console.devnet.engine.chain import Effects, Engine
+from soma_console.devnet.engine.chain import Engine
 from soma_console.devnet.engine.errors import StateError
-from soma_console.devnet.engine.models import ACTIVE
+from soma_console.devnet.engine.models import ACTIVE, EpochEvent
 from soma_console.devnet.engine.objects import hex_id, parse_hex32
 from soma_console.devnet.engine.params import ChainParams
+from soma_console.devnet.engine.values import Effects
 from soma_console.devnet.server import SERVER_OPTIONS, RpcServices
 from soma_console.devnet.weights_check import WeightsChecker, registry_view
 from soma_console.errors import UserError
@@ -208,7 +209,7 @@ class DevnetNode:
             ("rpc", c.rpc_port, RpcServices(engine, pool, self._after_execute).handlers()),
             ("faucet", c.faucet_port, [bcs_services.faucet_handler(engine, pool, self._after_grant)]),
             ("scoring", c.scoring_port, [bcs_services.scoring_handler()]),
-            ("admin", c.admin_port, [bcs_services.admin_handler(engine, pool, self._after_advance)]),
+            ("admin", c.admin_port, [bcs_services.admin_handler(engine, pool, self._report_epoch)]),
         ]
         ports = []
         for what, port, handlers in specs:
@@ -286,12 +287,17 @@ class DevnetNode:
         self._event(f"epoch {epoch} started")
 
     def advance_epoch(self) -> int:
+        """Advance now (the demo's "next epoch" key); returns the new epoch."""
         assert self.engine is not None
         epoch, events = self.engine.advance_epoch()
+        self._report_epoch(epoch, events)
+        return epoch
+
+    def _report_epoch(self, epoch: int, events: list[EpochEvent]) -> None:
         self._after_advance(epoch)
         for ev in events:
-            self._event(f"model {hex_id(ev.model_id)}: {ev.what} {ev.amount}")
-        return epoch
+            amount = f" ({ev.amount / 1e9:g} SOMA)" if ev.amount else ""
+            self._event(f"model {hex_id(ev.model_id)}: {ev.what.replace('_', ' ')}{amount}")
 
     def _epoch_timer(self) -> None:
         while not self._stop_timer.wait(0.2):
@@ -299,9 +305,9 @@ class DevnetNode:
             if engine is None:
                 return
             try:
-                epoch = engine.advance_epoch_if_due()
+                advanced = engine.advance_epoch_if_due()
             except Exception:
                 log.exception("devnet: epoch timer failed")
                 continue
-            if epoch is not None:
-                self._after_advance(epoch)
+            if advanced is not None:
+                self._report_epoch(*advanced)

@@ -12,9 +12,9 @@ from __future__ import annotations
 import threading
 
 from soma_console.devnet import convert
-from soma_console.devnet.engine.chain import Snapshot
 from soma_console.devnet.engine.models import Model
 from soma_console.devnet.engine.objects import hex_id
+from soma_console.devnet.engine.values import Snapshot
 from soma_console.devnet.proto import state_pb2
 
 

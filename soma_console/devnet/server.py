@@ -31,9 +31,10 @@ from soma_console.core.txdata import (
 )
 from soma_console.devnet import convert
 from soma_console.devnet.convert import BadRequest
-from soma_console.devnet.engine.chain import Checkpoint, Effects, Engine
+from soma_console.devnet.engine.chain import Engine
 from soma_console.devnet.engine.errors import TxRejected
 from soma_console.devnet.engine.objects import hex_id
+from soma_console.devnet.engine.values import Checkpoint, Effects
 from soma_console.devnet.proto import services_pb2 as svc
 from soma_console.devnet.proto import state_pb2
 from soma_console.devnet.registry_bytes import RegistryEncoder
@@ -387,13 +388,15 @@ class RpcServices:
         full = not paths or any(p.startswith(("summary", "signature", "contents", "digest")) for p in paths)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Checkpoint | None] = asyncio.Queue(maxsize=10_000)
+        # One slot is kept for the end marker of a subscriber that stopped reading.
+        limit = queue.maxsize - 1
 
         def deliver(cp: Checkpoint) -> None:
             def put() -> None:
-                try:
+                if queue.qsize() < limit:
                     queue.put_nowait(cp)
-                except asyncio.QueueFull:  # a subscriber that stopped reading is dropped
-                    queue.put_nowait(None) if queue.empty() else None
+                elif queue.qsize() == limit:
+                    queue.put_nowait(None)
 
             loop.call_soon_threadsafe(put)
 
@@ -403,6 +406,12 @@ class RpcServices:
         self._subscribers += 1
         try:
             await context.send_initial_metadata(())
+            # As the protocol describes, the stream begins with the latest checkpoint.
+            latest = await self._run(lambda: self.engine.checkpoint())
+            if latest is not None:
+                yield svc.SubscribeCheckpointsResponse(
+                    cursor=latest.sequence_number, checkpoint=convert.checkpoint_msg(latest, full=full)
+                )
             while True:
                 cp = await queue.get()
                 if cp is None:
