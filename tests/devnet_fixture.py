@@ -126,6 +126,7 @@ class Devnet:
             "soma_console",
             "devnet",
             "--json",
+            "--exit-with-parent",
             "--host",
             "127.0.0.1",
             "--port",
@@ -146,7 +147,13 @@ class Devnet:
         ]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         with open(out, "wb") as fout, open(self.state_dir / "devnet.err", "ab") as ferr:
-            self.proc = subprocess.Popen(args, stdout=fout, stderr=ferr, stdin=subprocess.DEVNULL, env=env)
+            self.proc = subprocess.Popen(
+                args,
+                stdout=fout,
+                stderr=ferr,
+                stdin=subprocess.DEVNULL,
+                env=env,
+            )
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             line = out.read_text(errors="replace").splitlines()[:1]

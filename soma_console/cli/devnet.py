@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import threading
@@ -55,6 +56,9 @@ def _port(name: str, default: int, help_text: str) -> Any:
     help="Largest upload the blob store accepts.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON line with the endpoints when ready.")
+@click.option(
+    "--exit-with-parent", is_flag=True, hidden=True, help="Stop when the parent process dies (tests)."
+)
 @click.pass_context
 def devnet(
     ctx: click.Context,
@@ -69,6 +73,7 @@ def devnet(
     fund: tuple[str, ...],
     blob_max_bytes: int,
     as_json: bool,
+    exit_with_parent: bool,
 ) -> None:
     """Run a local SOMA devnet in the foreground (Ctrl-C stops it).
 
@@ -138,8 +143,10 @@ def devnet(
             else:
                 click.echo(f'Connect with soma_sdk.SomaClient("{urls["rpc_url"]}"). Ctrl-C stops the devnet.')
         sys.stdout.flush()
+        parent = os.getppid()
         while not stop.wait(0.5):
-            pass
+            if exit_with_parent and os.getppid() != parent:
+                break  # the test runner that started us is gone: do not linger on its ports
     finally:
         node.stop()
     if not as_json:

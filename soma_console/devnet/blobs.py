@@ -39,6 +39,7 @@ NAME_RE = re.compile(r"[A-Za-z0-9._-]{1,200}")
 DEFAULT_MAX_BYTES = 8 * 1024**3
 CHUNK = 1024 * 1024
 _RANGE_RE = re.compile(r"bytes=(\d+)-(\d*)")
+_HOST_RE = re.compile(r"[A-Za-z0-9.\-\[\]:]{1,255}")
 
 
 def valid_name(name: str) -> bool:
@@ -199,7 +200,12 @@ class _Handler(BaseHTTPRequestHandler):
             tmp.unlink(missing_ok=True)
             raise
         self._json(
-            201, {"url": self.server.url_for(name), "size": size, "checksum": b58encode(hasher.digest())}
+            201,
+            {
+                "url": self.server.url_for(name, self.headers.get("Host")),
+                "size": size,
+                "checksum": b58encode(hasher.digest()),
+            },
         )
 
     # -- GET / HEAD --------------------------------------------------------------------------
@@ -288,7 +294,8 @@ class BlobServer(ThreadingHTTPServer):
         self.extra_routes: dict[str, Callable[[], Any]] = {}
         self._thread: threading.Thread | None = None
         super().__init__((host, port), _Handler)
-        bound_host = public_host or (host if host not in ("0.0.0.0", "::", "") else "127.0.0.1")  # noqa: S104
+        self.wildcard = public_host is None and host in ("0.0.0.0", "::", "")  # noqa: S104
+        bound_host = public_host or ("127.0.0.1" if self.wildcard else host)
         self.base_url = f"http://{bound_host}:{self.port}"
 
     @property
@@ -306,7 +313,11 @@ class BlobServer(ThreadingHTTPServer):
             "blob server: request from %s failed", client_address
         )
 
-    def url_for(self, name: str) -> str:
+    def url_for(self, name: str, request_host: str | None = None) -> str:
+        """The blob's public URL. Bound to every interface, the address the client used is the
+        one that reaches us, so the request's Host header wins over 127.0.0.1."""
+        if self.wildcard and request_host and _HOST_RE.fullmatch(request_host):
+            return f"http://{request_host}/blobs/{name}"
         return f"{self.base_url}/blobs/{name}"
 
     def start(self) -> BlobServer:

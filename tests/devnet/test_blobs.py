@@ -92,3 +92,10 @@ def test_cut_upload_leaves_nothing(blobs):
         time.sleep(0.02)
     assert httpx.get(f"{blobs.base_url}/blobs/cut").status_code == 404
     assert not list(blobs.store.tmp.iterdir())
+
+
+def test_url_uses_the_clients_host_when_bound_to_every_interface(blobs):
+    assert blobs.url_for("w") == f"http://127.0.0.1:{blobs.port}/blobs/w"
+    blobs.wildcard = True  # as if started with host 0.0.0.0 (tests stay on loopback)
+    assert blobs.url_for("w", "gpu-box.lan:9210") == "http://gpu-box.lan:9210/blobs/w"
+    assert blobs.url_for("w", "evil/path") == f"http://127.0.0.1:{blobs.port}/blobs/w"
