@@ -53,7 +53,6 @@ T = TypeVar("T")
 PLACEHOLDER_QUORUM_SIGNATURE = bytes.fromhex(
     "97f1d3a73197d7942695638c4fa9ac0fc3688c4f9774b905a14e3a3f171bac586c55e83ff97a1aeffb3af00adb22c6bb"
 )
-U64_MAX = (1 << 64) - 1
 
 
 class BadRequest(ValueError):

@@ -102,7 +102,6 @@ class RpcServices:
         self.pool = pool
         self.after_execute = after_execute
         self.registry = RegistryEncoder()
-        self._subscribers = 0
 
     async def _run(self, fn: Callable[[], R]) -> R:
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn)
@@ -403,7 +402,6 @@ class RpcServices:
         # Register before the headers go out: the SDK sends its transaction as soon as it sees
         # them, and its checkpoint must not slip through the gap.
         self.engine.add_listener(deliver)
-        self._subscribers += 1
         try:
             await context.send_initial_metadata(())
             # As the protocol describes, the stream begins with the latest checkpoint.
@@ -423,5 +421,4 @@ class RpcServices:
                     cursor=cp.sequence_number, checkpoint=convert.checkpoint_msg(cp, full=full)
                 )
         finally:
-            self._subscribers -= 1
             self.engine.remove_listener(deliver)

@@ -69,6 +69,9 @@ async def test_revealed_weights_are_fetched_decrypted_and_described(devnet):
         264,
     )
     assert check["url"] == url
+    # anyone can download the published weights with the SDK, and decrypt them with the key
+    fetched = await client.fetch_model(model_id)
+    assert SomaClient.decrypt_weights(fetched, key) == plain
     # the check survives a restart and is not repeated
     devnet.restart()
     assert devnet.registry()["models"][model_id]["weights_check"]["checked_at_ms"] == check["checked_at_ms"]
