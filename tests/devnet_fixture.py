@@ -124,6 +124,7 @@ class Devnet:
             sys.executable,
             "-m",
             "soma_console",
+            "-v",  # INFO logs in devnet.err: more for the secret audit to read
             "devnet",
             "--json",
             "--exit-with-parent",
@@ -228,12 +229,15 @@ class Devnet:
 
 
 def _new_devnet(tmp: Path, **kwargs: Any) -> Iterator[Devnet]:
+    from tests.conftest import remember_captured
+
     node = Devnet(state_dir=tmp, **kwargs)
     node.start()
     try:
         yield node
     finally:
         node.kill()
+        remember_captured(node.log_text)  # the session's secret audit reads the node's output
 
 
 @pytest.fixture

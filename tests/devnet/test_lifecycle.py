@@ -146,3 +146,19 @@ async def test_transfer_and_pay(devnet):
     await client.pay_coins(alice, [bob.address(), carol.address()], [0.5, 0.25])
     assert await client.get_balance(bob.address()) == 1.75
     assert await client.get_balance(carol.address()) == 0.25
+
+
+async def test_node_output_never_holds_an_unrevealed_key(devnet, remember_secret):
+    """The devnet only ever sees commitments before a reveal; its logs are audited at session end."""
+    client = await devnet.client()
+    kp = await funded(devnet)
+    remember_secret(kp.to_secret_key())
+    model_id = await client.create_model(kp, 0, 1.0)
+    w = make_weights(devnet.blob_url)
+    remember_secret(w.key)
+    await commit(client, kp, model_id, w)
+    devnet.advance()
+    devnet.advance()  # never revealed: slashed, and the key stays secret
+    assert (await model_of(client, model_id))[0] == "Inactive"
+    assert w.key not in devnet.log_text
+    assert w.key not in str(devnet.registry())
