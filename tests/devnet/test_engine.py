@@ -109,3 +109,23 @@ def test_txdata_matches_the_sdk_encoding(kind, gas):
     # signed transaction: finding them unchanged proves the layouts agree
     signed = KEY.sign(raw)
     assert signed[4 : 4 + len(raw)] == raw
+
+
+def test_withdrawing_a_receipt_before_it_activates_keeps_the_books(tmp_path):
+    engine = Engine(tmp_path)
+    owner = os.urandom(32)
+    engine.faucet(owner, 5 * 10**9)
+    create = txdata.TransactionData(txdata.CreateModel(2 * 10**9, 0, 1), owner, (_coin_ref(engine, owner),))
+    assert engine.execute(create, create.digest()).success
+    receipt = engine.owned_objects(owner, "StakedSoma")[0]
+    withdraw = txdata.TransactionData(
+        txdata.WithdrawStake(txdata.ObjectRef(receipt.object_id, receipt.version, receipt.digest())),
+        owner,
+        (_coin_ref(engine, owner),),
+    )
+    assert engine.execute(withdraw, withdraw.digest()).success
+    (model,) = engine.snapshot().models.values()
+    assert model.staking_pool.soma_balance == 0
+    assert model.staking_pool.pending_stake == 0
+    assert engine.supply()["consistent"]
+    engine.close()

@@ -183,6 +183,7 @@ async def test_uncommitted_model_is_slashed_at_create_plus_two(devnet):
     assert state == "Created"  # the chain keeps it created, with a slashed, deactivated pool
     assert m.staking_pool.soma_balance == SHANNONS
     assert m.staking_pool.deactivation_epoch == 2
+    assert await _fails(client.add_stake_to_model(kp, model_id, 1.0)) == "ModelAlreadyInactive"
 
 
 async def test_failed_transactions_cost_the_base_fee_and_change_nothing(devnet):

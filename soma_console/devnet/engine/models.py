@@ -234,7 +234,7 @@ def add_stake_to_model(reg: Registry, *, model_id: bytes, amount: int) -> tuple[
     if amount == 0:
         raise ExecutionFailure("InvalidArguments", "Stake amount cannot be 0!")
     model = reg.require(model_id).clone()
-    if model.state == INACTIVE:
+    if model.state == INACTIVE or model.staking_pool.is_inactive:  # incl. a slashed created model
         raise ExecutionFailure("ModelAlreadyInactive")
     pool = model.staking_pool
     pool.add_stake(amount)

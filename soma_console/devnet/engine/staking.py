@@ -63,7 +63,13 @@ class StakingPool:
     def withdraw(self, principal: int, activation_epoch: int, current_epoch: int) -> int:
         """Withdraw one receipt; returns the SOMA owed to its holder."""
         if activation_epoch > current_epoch:
-            self.pending_stake -= principal
+            # Not active yet. A pre-active pool folded the stake in at once (there is no
+            # pending stake to take it back from), so it leaves the balance instead.
+            if self.pending_stake >= principal:
+                self.pending_stake -= principal
+            else:
+                self.soma_balance -= principal
+                self.pool_token_balance -= min(principal, self.pool_token_balance)
             return principal
         tokens = _token_amount(self.rate_at(activation_epoch), principal)
         value = _soma_amount(self.rate_at(current_epoch), tokens)
