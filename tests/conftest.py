@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["tests.devnet_fixture"]
+
 REPO = Path(__file__).resolve().parent.parent
 # Subprocesses (the CLI, the trainer worker, the devnet) must import the code under test, not
 # whatever copy an editable install points at.

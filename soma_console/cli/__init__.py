@@ -22,6 +22,7 @@ from soma_console.context import AppContext
 COMMANDS: dict[str, str] = {
     "doctor": "soma_console.cli.doctor:doctor",
     "wallet": "soma_console.cli.wallet:wallet",
+    "devnet": "soma_console.cli.devnet:devnet",
 }
 
 
