@@ -21,6 +21,10 @@ from soma_console.context import AppContext
 # name -> "module:attribute"; each module owns its command (or command group).
 COMMANDS: dict[str, str] = {
     "doctor": "soma_console.cli.doctor:doctor",
+    "train": "soma_console.cli.train:train",
+    "runs": "soma_console.cli.train:runs",
+    "checkpoints": "soma_console.cli.train:checkpoints",
+    "logs": "soma_console.cli.train:logs",
 }
 
 

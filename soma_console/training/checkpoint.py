@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -86,11 +87,22 @@ def write_safetensors(
             arr = np.ascontiguousarray(e.fetch(), dtype=e.dtype)
             if tuple(arr.shape) != tuple(e.shape):
                 raise ValueError(f"{e.name}: expected shape {e.shape}, got {arr.shape}")
-            put(fh, memoryview(arr).cast("B"))
+            put(fh, memoryview(arr).cast("B"))  # type: ignore[arg-type]
     return WrittenFile(Path(path), size, sha.hexdigest(), blake.hexdigest())
 
 
-def write_blob(path: Path, writer: Callable[[object], None]) -> None:
+def write_bytes_hashed(path: Path, data: bytes) -> WrittenFile:
+    with atomic_writer(path) as fh:
+        fh.write(data)
+    return WrittenFile(
+        Path(path),
+        len(data),
+        hashlib.sha256(data).hexdigest(),
+        hashlib.blake2b(data, digest_size=32).hexdigest(),
+    )
+
+
+def write_blob(path: Path, writer: Callable[[Any], None]) -> None:
     """Atomically write a file produced by ``writer(fileobj)`` (resume state)."""
     with atomic_writer(path) as fh:
         writer(fh)
@@ -133,17 +145,27 @@ class CheckpointRecord:
 def save_checkpoint(
     checkpoint_dir: Path,
     record: CheckpointRecord,
-    entries: list[TensorEntry],
-    state_writer: Callable[[object], None] | None,
+    entries: list[TensorEntry] | None,
+    state_writer: Callable[[Any], None] | None,
+    *,
+    weights_bytes: bytes | None = None,
+    state_suffix: str = ".state.pt",
 ) -> tuple[Manifest, Path]:
-    """Weights, then resume state, then manifest (the commit point). Returns the manifest and its path."""
+    """Weights, then resume state, then manifest (the commit point). Returns the manifest and its path.
+
+    Weights come as ``entries`` (streamed) or as finished safetensors ``weights_bytes``.
+    """
     stem = checkpoint_stem(record.step)
     weights_path = checkpoint_dir / f"{stem}.safetensors"
-    # No metadata: the file is then byte-identical to what soma-models' own Model.save writes.
-    written = write_safetensors(weights_path, entries)
+    if entries is not None:
+        # No metadata: the file is then byte-identical to what soma-models' own Model.save writes.
+        written = write_safetensors(weights_path, entries)
+    else:
+        assert weights_bytes is not None
+        written = write_bytes_hashed(weights_path, weights_bytes)
     state_name = None
     if state_writer is not None:
-        state_name = f"{stem}.state.pt"
+        state_name = f"{stem}{state_suffix}"
         write_blob(checkpoint_dir / state_name, state_writer)
     manifest = _manifest(record, weights_path.name, written, state_name, final=False)
     manifest_path = checkpoint_dir / f"{stem}.json"

@@ -45,12 +45,12 @@ def arange_positions(token_ids: Tensor) -> Tensor:
 
 
 def reference_loss(
-    model: nn.Module, sig_reg: nn.Module, token_ids: Tensor, targets: Tensor, positions: Tensor | None = None
+    model: Any, sig_reg: Any, token_ids: Tensor, targets: Tensor, positions: Tensor | None = None
 ) -> LossParts:
     """Stock ``compute_loss``, with its two terms kept apart for logging."""
     pos = arange_positions(token_ids) if positions is None else positions
-    reps = model.encode(token_ids, pos)  # type: ignore[operator]
-    logits = model.predict(reps)  # type: ignore[operator]
+    reps = model.encode(token_ids, pos)
+    logits = model.predict(reps)
     sig = sig_reg(reps)
     ce = F.cross_entropy(
         logits.reshape(-1, logits.shape[-1]), targets.reshape(-1).long(), ignore_index=V1_PAD_TOKEN_ID
@@ -90,7 +90,7 @@ def apply_rope_tables(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
 # -- the fast forward -----------------------------------------------------------------------------
 
 
-def _attention(attn: nn.Module, h: Tensor, cos: Tensor, sin: Tensor, sdpa: bool, training: bool) -> Tensor:
+def _attention(attn: Any, h: Tensor, cos: Tensor, sin: Tensor, sdpa: bool, training: bool) -> Tensor:
     b, s, _ = h.shape
     heads, hd = attn.num_heads, attn.head_dim
     q = attn.query(h).reshape(b, s, heads, hd)
@@ -114,10 +114,10 @@ def _attention(attn: nn.Module, h: Tensor, cos: Tensor, sin: Tensor, sdpa: bool,
             weights = F.dropout(weights, p=p)
         out = torch.matmul(weights, v)
     out = out.transpose(1, 2).reshape(b, s, heads * hd)
-    return attn.output(out)  # type: ignore[no-any-return]
+    return attn.output(out)
 
 
-def fast_encode(model: nn.Module, token_ids: Tensor, positions: Tensor, *, sdpa: bool = True) -> Tensor:
+def fast_encode(model: Any, token_ids: Tensor, positions: Tensor, *, sdpa: bool = True) -> Tensor:
     """``Model.encode`` with full-precision RoPE and (optionally) SDPA attention."""
     first = model.encoder.layers[0].attention
     rope_dtype = torch.float64 if model.embedding.weight.dtype == torch.float64 else torch.float32
@@ -132,12 +132,12 @@ def fast_encode(model: nn.Module, token_ids: Tensor, positions: Tensor, *, sdpa:
         x = x + layer.dropout(r)
         r = layer.pwff(layer.norm_2(x))
         x = x + layer.dropout(r)
-    return model.final_norm(x)  # type: ignore[no-any-return]
+    return model.final_norm(x)
 
 
 def fast_loss(
-    model: nn.Module,
-    sig_reg: nn.Module,
+    model: Any,
+    sig_reg: Any,
     token_ids: Tensor,
     targets: Tensor,
     positions: Tensor | None = None,
@@ -152,7 +152,7 @@ def fast_loss(
         device_type=device_type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None
     ):
         reps = fast_encode(model, token_ids, pos, sdpa=sdpa)
-        logits = model.predict(reps)  # type: ignore[operator]
+        logits = model.predict(reps)
     master = model.embedding.weight.dtype
     with torch.autocast(device_type=device_type, enabled=False):
         reps = reps.to(master)
@@ -169,7 +169,7 @@ class LossModule(nn.Module):
     """Model + SIGReg behind one ``forward`` so DDP sees (and syncs) the whole step."""
 
     def __init__(
-        self, model: nn.Module, sig_reg: nn.Module, *, fast: bool, sdpa: bool, amp_dtype: torch.dtype | None
+        self, model: Any, sig_reg: Any, *, fast: bool, sdpa: bool, amp_dtype: torch.dtype | None
     ) -> None:
         super().__init__()
         self.model = model
@@ -201,8 +201,8 @@ class LossModule(nn.Module):
 
 @torch.no_grad()
 def evaluate(
-    model: nn.Module,
-    sig_reg: nn.Module,
+    model: Any,
+    sig_reg: Any,
     sequences: np.ndarray,
     batch_size: int,
     device: torch.device,
@@ -234,7 +234,7 @@ def evaluate(
                 )
                 ids, tgt, pos = chunk[:, 0], chunk[:, 1], chunk[:, 2]
                 reps = fast_encode(model, ids, pos, sdpa=sdpa).float()
-                logits = model.predict(reps).float()  # type: ignore[operator]
+                logits = model.predict(reps).float()
                 ce = F.cross_entropy(
                     logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1), ignore_index=V1_PAD_TOKEN_ID
                 )
@@ -248,7 +248,8 @@ def evaluate(
                 count += int(mask.sum().item())
     finally:
         model.train(was_training)
-    assert emb_sum is not None and batches
+    assert emb_sum is not None
+    assert batches
     embedding = (emb_sum / max(count, 1)).float().cpu().tolist()
     return total_loss / batches, total_ce / batches, embedding
 
@@ -256,7 +257,7 @@ def evaluate(
 # -- the on-chain weights layout --------------------------------------------------------------------
 
 
-def canonical_entries(model: nn.Module) -> list[TensorEntry]:
+def canonical_entries(model: Any) -> list[TensorEntry]:
     """The model's tensors under soma-models' canonical safetensors names and layout.
 
     LayerNorm ``weight``/``bias`` become ``gamma``/``beta``; ``nn.Linear`` weights are stored

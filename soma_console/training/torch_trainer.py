@@ -28,20 +28,13 @@ from torch import nn
 
 from soma_console.training import events as ev
 from soma_console.training.checkpoint import CheckpointRecord, publish_final, save_checkpoint
+from soma_console.training.control import Interrupted
 from soma_console.training.data import HeldOut, Prefetcher, StreamState, TrainStream, heldout_set, open_source
 from soma_console.training.fast import LossModule, canonical_entries, evaluate
 from soma_console.training.manifest import Manifest, latest_resumable
 from soma_console.training.spec import TrainSpec
 
 Emit = Callable[[ev.Event], None]
-
-
-class Interrupted(Exception):
-    """A stop was requested (SIGTERM/SIGINT); a checkpoint has been written."""
-
-    def __init__(self, step: int) -> None:
-        super().__init__(f"stopped at step {step}")
-        self.step = step
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,8 @@ from typing import IO, Any
 
 from soma_console.errors import UserError
 from soma_console.training import events as ev
-from soma_console.training.data import DataError
+from soma_console.training.control import Interrupted
+from soma_console.training.data import DataError, open_source
 from soma_console.training.spec import TrainSpec
 
 EXIT_OK = 0
@@ -51,11 +52,9 @@ class _Out:
         self.lock = threading.Lock()
 
     def emit(self, event: ev.Event) -> None:
-        with self.lock:
-            try:
-                ev.emit(event, self.stream)
-            except (BrokenPipeError, OSError):
-                pass  # nobody is listening any more; keep training and checkpointing
+        # If nobody is listening any more, keep training and checkpointing.
+        with self.lock, contextlib.suppress(BrokenPipeError, OSError):
+            ev.emit(event, self.stream)
 
 
 def _claim_stdout(quiet: bool) -> IO[str]:
@@ -138,6 +137,8 @@ def run(spec_path: Path, *, resume: bool, rank: int, world: int, init_method: st
     step: int | None = None
     ranks: _Ranks | None = None
     try:
+        if rank == 0:
+            open_source(spec.data)  # a missing or empty path fails here, before torch/jax load
         if spec.framework == "flax":
             from soma_console.training.flax_trainer import FlaxTrainer
 
@@ -170,6 +171,15 @@ def run(spec_path: Path, *, resume: bool, rank: int, world: int, init_method: st
             )
         )
         return EXIT_OK
+    except Interrupted as exc:
+        emit(
+            ev.Error(
+                error="interrupted",
+                step=exc.step,
+                summary=f"stopped at step {exc.step} after saving a checkpoint; continue with --resume.",
+            )
+        )
+        return EXIT_SIGTERM
     except DataError as exc:
         emit(ev.Error(error="data", summary=str(exc), step=step))
         return EXIT_USER
@@ -193,16 +203,6 @@ def run(spec_path: Path, *, resume: bool, rank: int, world: int, init_method: st
         )
         return EXIT_DIVERGED
     except BaseException as exc:
-        if type(exc).__name__ == "Interrupted":
-            at = getattr(exc, "step", None)
-            emit(
-                ev.Error(
-                    error="interrupted",
-                    step=at,
-                    summary=f"stopped at step {at} after saving a checkpoint; continue with --resume.",
-                )
-            )
-            return EXIT_SIGTERM
         if _is_oom(exc):
             emit(
                 ev.Error(
