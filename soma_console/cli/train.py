@@ -167,8 +167,14 @@ async def _drive(run_dir: Path, spec: TrainSpec, resume: bool, raw: bool) -> tup
 @click.option("--framework", type=click.Choice(["torch", "flax"]), default="torch", show_default=True)
 @click.option("--gpus", type=int, default=1, show_default=True, help="Processes for data-parallel training.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--fast", "fast_mode", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
-              help="The fast path (bf16, SDPA, fused Adam, ...): auto = on with a GPU.")  # fmt: skip
+@click.option(
+    "--fast",
+    "fast_mode",
+    type=click.Choice(["auto", "on", "off"]),
+    default="auto",
+    show_default=True,
+    help="The fast path (bf16, SDPA, fused Adam, ...): auto = on with a GPU.",
+)
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True)
 @click.option("--compile", "use_compile", is_flag=True, help="torch.compile the training step.")
 @click.option("--pos-ids", is_flag=True, help="Train with the tokenizer's pos_ids (as on-chain scoring).")
