@@ -5,9 +5,9 @@ Sources (``TrainSpec.data``):
 * ``fineweb``: ``HuggingFaceFW/fineweb`` (``sample-10BT``) streamed with ``datasets``, as the
   upstream scripts do (needs internet).
 * a local file or folder: ``.jsonl``/``.json`` and ``.parquet`` through ``datasets``' local loaders
-  (``streaming=True``, the ``text`` column), ``.txt``/``.md``/``.rst`` through the ``text`` loader
-  (paragraphs packed back into blocks, bytes preserved with ``surrogateescape``), anything else read
-  as raw bytes (the tokenizer takes bytes, so binary files are data too).
+  (``streaming=True``, the ``text`` column), UTF-8 ``.txt``/``.md``/``.rst`` through the ``text``
+  loader (paragraphs packed back into blocks of at most 1 MiB), anything else (binary files, text
+  that is not UTF-8) read as raw bytes: the tokenizer takes bytes, so every file is data.
 * ``builtin``: the running Python's own standard library sources and ``pydoc_data/topics.py``, read
   at run time, so a rehearsal needs no download and the package ships nothing large.
 
@@ -117,7 +117,7 @@ class DatasetPart(Part):
         if self.data_files is not None:
             kwargs["data_files"] = self.data_files
         if self.builder == "text":
-            kwargs.update(sample_by="paragraph", keep_linebreaks=True, encoding_errors="surrogateescape")
+            kwargs.update(sample_by="paragraph", keep_linebreaks=True)
         try:
             if self.config is not None:
                 return load_dataset(self.builder, self.config, **kwargs)
@@ -261,7 +261,10 @@ def _local_source(path: Path) -> Source:
         raise DataError(f"the data path {path} holds no non-empty files; add some data.")
     groups: dict[str, list[Path]] = {"json": [], "parquet": [], "text": [], "raw": []}
     for f in files:
-        groups[_kind(f)].append(f)
+        kind = _kind(f)
+        if kind == "text" and not _is_utf8(f):
+            kind = "raw"  # arrow strings cannot hold arbitrary bytes; the tokenizer can
+        groups[kind].append(f)
     parts: list[Part] = []
     for kind in ("json", "parquet", "text"):
         if groups[kind]:
@@ -275,6 +278,21 @@ def _local_source(path: Path) -> Source:
             )
     parts.extend(RawFilePart(f, str(f.relative_to(root))) for f in groups["raw"])
     return Source(str(path), parts)
+
+
+def _is_utf8(path: Path) -> bool:
+    """Stream the file through an incremental decoder (never loads it whole)."""
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        with path.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+    except (UnicodeDecodeError, OSError):
+        return False
+    return True
 
 
 def _size(path: Path) -> int:
