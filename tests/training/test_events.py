@@ -153,7 +153,8 @@ def test_via_a_pipe_from_another_process() -> None:
         "    if i >= len(data): break\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", child], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    assert proc.stdin is not None and proc.stdout is not None
+    assert proc.stdin is not None
+    assert proc.stdout is not None
     proc.stdin.write(data.encode())
     proc.stdin.close()
     asm = ev.LineAssembler()

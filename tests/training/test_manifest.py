@@ -93,7 +93,7 @@ def test_listing_is_newest_first_and_skips_incomplete_ones(tmp_path: Path) -> No
     latest = latest_resumable(run)
     assert latest is not None
     assert latest.step == 15
-    final, _ = publish_final(cdir, latest.manifest)
+    publish_final(cdir, latest.manifest)
     listed = list_checkpoints(run)
     assert [(c.step, c.manifest.final) for c in listed] == [(15, True), (15, False), (10, False), (5, False)]
     assert (cdir / "model-final.safetensors").read_bytes() == (

@@ -98,7 +98,7 @@ def _check_every_manifested_checkpoint(run_dir: Path) -> int:
 
 def test_sigkill_at_random_moments_never_leaves_a_corrupt_checkpoint(tmp_path: Path) -> None:
     # A checkpoint every step, so most kills land in or near one.
-    spec = tiny_spec(tmp_path / "run", steps=400, checkpoint_every=1)
+    tiny_spec(tmp_path / "run", steps=400, checkpoint_every=1)
     rng = random.Random(20260101)
     torn = 0
     for round_ in range(4):
