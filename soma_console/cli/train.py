@@ -94,26 +94,30 @@ class _Progress:
         self.started = False
 
     def handle(self, rec: ev.AnyRecord) -> None:
-        p, out = self.progress, self.progress.console
+        p = self.progress
+
+        def say(text: str) -> None:
+            # Paths must stay whole (copy-pasteable) and are not rich markup.
+            p.console.print(text, soft_wrap=True, markup=False, highlight=False)
         if isinstance(rec, ev.Started):
             # The bar appears only once the worker is up, so a run that fails at once shows just the error.
             self.progress.start()
             self.started = True
             p.update(self.task, total=rec.total_steps, completed=rec.start_step)
             where = f"resuming at step {rec.start_step}" if rec.start_step else "starting"
-            out.print(
+            say(
                 f"{where}: {rec.preset} preset, {rec.params:,} parameters, {rec.framework} on {rec.device}, "
                 f"data {rec.data}"
             )
-            out.print(f"checkpoints go to {rec.checkpoint_dir}")
+            say(f"checkpoints go to {rec.checkpoint_dir}")
         elif isinstance(rec, ev.Step):
             p.update(self.task, completed=rec.step, loss=f"{rec.loss:.4f}", rate=f"{rec.tokens_per_s:,.0f}")
         elif isinstance(rec, ev.CheckpointSaved):
             label = "final weights" if rec.final else f"checkpoint at step {rec.step}"
             eval_txt = f", eval loss {rec.eval_loss:.4f}" if rec.eval_loss is not None else ""
-            out.print(f"{label}: {rec.path}{eval_txt}")
+            say(f"{label}: {rec.path}{eval_txt}")
         elif isinstance(rec, ev.Finished):
-            out.print(f"finished at step {rec.step} in {_fmt_duration(rec.elapsed_s)}: {rec.final_path}")
+            say(f"finished at step {rec.step} in {_fmt_duration(rec.elapsed_s)}: {rec.final_path}")
 
     def close(self) -> None:
         if self.started:
