@@ -99,6 +99,7 @@ class _Progress:
         def say(text: str) -> None:
             # Paths must stay whole (copy-pasteable) and are not rich markup.
             p.console.print(text, soft_wrap=True, markup=False, highlight=False)
+
         if isinstance(rec, ev.Started):
             # The bar appears only once the worker is up, so a run that fails at once shows just the error.
             self.progress.start()
@@ -229,12 +230,15 @@ def train(app: AppContext, **opts: Any) -> None:
     if spec.preset == "v1" and spec.device != "cuda" and not _gpu_visible():
         per_step, gflops = _cpu_step_estimate(spec)
         left = spec.steps
-        confirm(
-            f"No GPU is visible: a v1 step ({spec.tokens_per_step:,} tokens) takes at least "
-            f"{_fmt_duration(per_step)} on this CPU ({gflops:.0f} GFLOP/s measured), so {left} steps take "
-            f"{_fmt_duration(per_step * left)} or more. Train anyway?",
-            yes=opts["yes"],
-        )
+        try:
+            confirm(
+                f"No GPU is visible: a v1 step ({spec.tokens_per_step:,} tokens) takes at least "
+                f"{_fmt_duration(per_step)} on this CPU ({gflops:.0f} GFLOP/s measured), so {left} steps "
+                f"take {_fmt_duration(per_step * left)} or more. Train anyway?",
+                yes=opts["yes"],
+            )
+        except Aborted:
+            raise Aborted("no training was started") from None
     status = read_status(run_dir)
     if status.get("status") in ACTIVE and read_run(run_dir).status in ACTIVE:
         raise UserError(f"run {name!r} is already running (pid {status.get('pid')}).", hint="Stop it first.")

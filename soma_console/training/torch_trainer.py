@@ -212,7 +212,8 @@ class Trainer:
 
     # -- setup ------------------------------------------------------------------------------------
 
-    def run(self) -> Manifest:
+    def run(self) -> Manifest | None:
+        """Train to ``spec.steps``; the final manifest on rank 0, None on the other ranks."""
         spec, res, d = self.spec, self.res, self.d
         init_distributed(d, res.device, self.init_method)
         if res.tf32:
@@ -261,7 +262,6 @@ class Trainer:
             ddp = nn.parallel.DistributedDataParallel(
                 loss_mod,
                 device_ids=[res.device.index] if res.device.type == "cuda" else None,
-                broadcast_buffers=False,
             )
         step_mod: nn.Module = ddp if ddp is not None else loss_mod
         if res.compile:
@@ -322,7 +322,6 @@ class Trainer:
             prefetch.close()
             if d.active and dist.is_initialized():
                 dist.destroy_process_group()
-        assert self.last_manifest is not None
         return self.last_manifest
 
     # -- the loop ---------------------------------------------------------------------------------

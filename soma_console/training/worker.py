@@ -162,6 +162,8 @@ def run(spec_path: Path, *, resume: bool, rank: int, world: int, init_method: st
             )
             with tt.quiet_threads(tt.default_threads(world)):
                 manifest = trainer.run()
+        if manifest is None:  # a rank > 0: rank 0 reports
+            return EXIT_OK
         emit(
             ev.Finished(
                 step=manifest.step,
