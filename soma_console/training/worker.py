@@ -33,6 +33,7 @@ from soma_console.errors import UserError
 from soma_console.training import events as ev
 from soma_console.training.control import Interrupted
 from soma_console.training.data import DataError, open_source
+from soma_console.training.manifest import Manifest
 from soma_console.training.spec import TrainSpec
 
 EXIT_OK = 0
@@ -124,6 +125,8 @@ def run(spec_path: Path, *, resume: bool, rank: int, world: int, init_method: st
     except UserError as exc:
         out.emit(ev.Error(error="config", summary=str(exc), resumable=False))
         return EXIT_USER
+    if "WORLD_SIZE" in os.environ and spec.gpus > 1:  # launched by torchrun
+        rank, world = int(os.environ.get("RANK", "0")), int(os.environ["WORLD_SIZE"])
     emit = out.emit if rank == 0 else (lambda _e: None)
     stop = threading.Event()
 
@@ -142,15 +145,13 @@ def run(spec_path: Path, *, resume: bool, rank: int, world: int, init_method: st
         if spec.framework == "flax":
             from soma_console.training.flax_trainer import FlaxTrainer
 
-            manifest = FlaxTrainer(spec, resume=resume, emit=emit, stop=stop).run()
+            manifest: Manifest | None = FlaxTrainer(spec, resume=resume, emit=emit, stop=stop).run()
         else:
             from soma_console.training import torch_trainer as tt
 
             if world == 1 and spec.gpus > 1 and "WORLD_SIZE" not in os.environ:
                 ranks = _Ranks(spec_path, spec, resume)
                 world, init_method = spec.gpus, ranks.init_method
-            elif "WORLD_SIZE" in os.environ and spec.gpus > 1:
-                rank, world = int(os.environ.get("RANK", "0")), int(os.environ["WORLD_SIZE"])
             trainer = tt.Trainer(
                 spec,
                 resume=resume,
