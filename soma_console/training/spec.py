@@ -103,8 +103,9 @@ def get_preset(name: str) -> Preset:
 class FastOptions:
     """The fast path of the torch trainer (see ``fast.py`` and docs/training.md).
 
-    ``mode`` "auto" turns it on exactly when training on CUDA GPUs; "on" forces it (useful to test on
-    a CPU, where it runs in fp32), "off" runs the stock ``compute_loss`` loop.
+    ``mode`` "auto" (and "on") use the fast forward; the GPU-only parts (bf16, fused Adam, TF32,
+    pinned memory) apply only on CUDA, so on a CPU it is SDPA attention and SIGReg's trigonometry
+    computed once, in fp32. "off" runs the stock forward (``Model.encode``/``predict`` + ``SIGReg``).
     """
 
     mode: str = "auto"

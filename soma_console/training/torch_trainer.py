@@ -83,7 +83,9 @@ def resolve(spec: TrainSpec, rank: int = 0) -> Resolved:
         raise UserError("--device cuda was asked for but no CUDA GPU is visible; use --device cpu or auto.")
     device = torch.device(f"cuda:{rank % max(1, torch.cuda.device_count())}") if cuda else torch.device("cpu")
     f = spec.fast
-    fast = f.mode == "on" or (f.mode == "auto" and cuda)
+    # "auto" is on everywhere: on a CPU it means SDPA and SIGReg's trig once, in fp32 (measured
+    # faster than the stock forward there too; see docs/benchmarks.md); bf16 only on CUDA.
+    fast = f.mode in ("on", "auto")
     precision = f.precision if f.precision != "auto" else ("bf16" if (fast and cuda) else "fp32")
     return Resolved(
         device=device,
@@ -93,7 +95,7 @@ def resolve(spec: TrainSpec, rank: int = 0) -> Resolved:
         fused_adam=fast and f.fused_adam and cuda,
         tf32=fast and f.tf32 and cuda,
         compile=fast and f.compile,
-        prefetch=f.prefetch if fast or f.prefetch else 0,
+        prefetch=f.prefetch,
         pin_memory=fast and f.pin_memory and cuda,
         pos_ids=f.pos_ids,
         log_every=f.log_every,
