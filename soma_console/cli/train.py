@@ -132,20 +132,28 @@ async def _drive(run_dir: Path, spec: TrainSpec, resume: bool, raw: bool) -> tup
     await backend.start(resume=resume)
     view = None if raw else _Progress(spec)
     error: ev.Error | None = None
+
+    def handle(rec: ev.AnyRecord) -> None:
+        nonlocal error
+        if isinstance(rec, ev.Error):
+            error = rec
+        if raw:
+            if isinstance(rec, ev.Event):
+                click.echo(rec.to_line())
+        elif view is not None:
+            view.handle(rec)
+
     try:
         async for rec in backend.records():
-            if isinstance(rec, ev.Error):
-                error = rec
-            if raw:
-                if isinstance(rec, ev.Event):
-                    click.echo(rec.to_line())
-            elif view is not None:
-                view.handle(rec)
+            handle(rec)
         code = await backend.wait()
     except (KeyboardInterrupt, asyncio.CancelledError):
         if view is not None:
-            view.console.print("stopping: the worker finishes its step and saves a checkpoint…")
-        await backend.stop(grace=120.0)
+            view.progress.console.print("stopping: the worker finishes its step and saves a checkpoint…")
+        stopper = asyncio.ensure_future(backend.stop(grace=120.0))
+        async for rec in backend.records():  # its checkpoint and "interrupted" events
+            handle(rec)
+        await stopper
         raise
     finally:
         if view is not None:

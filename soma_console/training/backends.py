@@ -14,8 +14,8 @@ gives back the same things whatever "somewhere" is::
 * ``records()`` is an async iterator over parsed stdout lines; it ends when the worker's stdout
   closes. It never blocks the event loop. Every stdout byte is also appended to
   ``events.jsonl`` (the tee), so ``logs`` and a restarted console can replay the run.
-* ``stop(grace)`` asks the worker to stop (it finishes the step and writes a checkpoint), and
-  kills it if it has not exited within ``grace`` seconds.
+* ``stop(grace)`` asks the worker to stop (it finishes the step and writes a checkpoint), keeps
+  teeing its output meanwhile, and kills it if it has not exited within ``grace`` seconds.
 * ``wait()`` returns the exit status; ``returncode`` is None while it runs.
 
 A Modal backend offers the same five members. This module never imports textual or torch.
@@ -66,6 +66,8 @@ class LocalProcess:
         self.returncode: int | None = None
         self._stderr: IO[bytes] | None = None
         self._stopping = False
+        self._reading = False
+        self._asm = LineAssembler()
 
     @property
     def pid(self) -> int | None:
@@ -99,21 +101,26 @@ class LocalProcess:
         )
 
     async def records(self) -> AsyncIterator[AnyRecord]:
+        """Parsed stdout records until it closes. Called again (after the first iterator was
+        cancelled, say) it continues where that one stopped; a partial line carries over."""
         assert self.proc is not None, "start() first"
         assert self.proc.stdout is not None
-        asm = LineAssembler()
-        # Appending a few KiB to a local file per chunk does not stall the loop measurably.
-        with open(self.run_dir / EVENTS_FILE, "ab") as tee:  # noqa: ASYNC230
-            while True:
-                chunk = await self.proc.stdout.read(READ_CHUNK)
-                if not chunk:
-                    break
-                tee.write(chunk)
-                tee.flush()
-                for rec in asm.feed(chunk):
+        self._reading = True
+        try:
+            # Appending a few KiB to a local file per chunk does not stall the loop measurably.
+            with open(self.run_dir / EVENTS_FILE, "ab") as tee:  # noqa: ASYNC230
+                while True:
+                    chunk = await self.proc.stdout.read(READ_CHUNK)
+                    if not chunk:
+                        break
+                    tee.write(chunk)
+                    tee.flush()
+                    for rec in self._asm.feed(chunk):
+                        yield rec
+                for rec in self._asm.flush():
                     yield rec
-            for rec in asm.flush():
-                yield rec
+        finally:
+            self._reading = False
 
     async def wait(self) -> int:
         assert self.proc is not None, "start() first"
@@ -140,7 +147,16 @@ class LocalProcess:
             self._stopping = True
             self._signal(signal.SIGTERM)
             try:
-                await asyncio.wait_for(self.proc.wait(), timeout=grace)
+                await asyncio.wait_for(self._drain_and_wait(), timeout=grace)
             except TimeoutError:
                 self._signal(signal.SIGKILL)
         return await self.wait()
+
+    async def _drain_and_wait(self) -> None:
+        # The worker's last words (its checkpoint and "interrupted" events) must reach events.jsonl,
+        # and a full pipe would block it: keep reading unless another task already is.
+        if not self._reading:
+            async for _ in self.records():
+                pass
+        assert self.proc is not None
+        await self.proc.wait()

@@ -111,11 +111,15 @@ class _Ranks:
             os.rmdir(self.tmp)
 
 
+_OOM_MARKERS = ("RESOURCE_EXHAUSTED", "can't allocate memory", "out of memory")
+
+
 def _is_oom(exc: BaseException) -> bool:
-    name = type(exc).__name__
-    return (
-        isinstance(exc, MemoryError) or name == "OutOfMemoryError" or "RESOURCE_EXHAUSTED" in str(exc)[:200]
-    )
+    """torch.OutOfMemoryError (CUDA), a CPU allocator failure, MemoryError, or XLA's RESOURCE_EXHAUSTED."""
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
+        return True
+    text = str(exc)[:500]
+    return isinstance(exc, RuntimeError | ValueError) and any(m in text for m in _OOM_MARKERS)
 
 
 def run(spec_path: Path, *, resume: bool, rank: int, world: int, init_method: str | None, out: _Out) -> int:
@@ -135,8 +139,7 @@ def run(spec_path: Path, *, resume: bool, rank: int, world: int, init_method: st
             raise KeyboardInterrupt
         stop.set()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     step: int | None = None
     ranks: _Ranks | None = None
     try:
@@ -230,6 +233,8 @@ def run(spec_path: Path, *, resume: bool, rank: int, world: int, init_method: st
     finally:
         if ranks is not None:
             ranks.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _short(exc: BaseException) -> str:

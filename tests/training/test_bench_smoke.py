@@ -22,7 +22,16 @@ def test_gpu_ladder_runs_end_to_end_on_a_cpu(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr[-3000:]
     result = json.loads(out.read_text())
     rungs = [row["rung"] for row in result["rungs"]]
-    assert rungs == ["reference", "tf32", "bf16", "sdpa", "no_sync", "fused_adam", "micro_batch", "data_loader"]
+    assert rungs == [
+        "reference",
+        "tf32",
+        "bf16",
+        "sdpa",
+        "no_sync",
+        "fused_adam",
+        "micro_batch",
+        "data_loader",
+    ]
     assert all(row["tokens_per_s"] > 0 for row in result["rungs"])
     ref, fast = result["curves"]["reference"], result["curves"]["fast"]
     assert len(ref) == len(fast) == 3

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -138,3 +139,31 @@ def test_v1_without_a_gpu_says_how_slow_and_asks(cli) -> None:  # type: ignore[n
     assert "GFLOP/s measured" in r.output
     assert r.returncode != 0
     assert "aborted" in r.stderr
+
+
+def test_ctrl_c_stops_the_worker_with_a_checkpoint(home: Path) -> None:
+    env = {**os.environ, "SOMA_CONSOLE_HOME": str(home), "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "soma_console", "train", "--steps", "100000", "--run", "cc", *QUICK]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    events = home / "runs" / "cc" / "events.jsonl"
+    deadline = time.monotonic() + 90
+    while not (events.exists() and b'"soma_event":"step"' in events.read_bytes()):
+        assert time.monotonic() < deadline, "no step within 90 s"
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err
+    assert "Traceback" not in out + err
+    assert err.strip().splitlines()[-1] == (
+        "error: aborted; the run stopped; continue it with `soma-console train --run cc --resume`."
+    )
+    status = json.loads((home / "runs" / "cc" / "run.json").read_text())
+    assert status["status"] == "stopped"
+    assert status["exit_code"] == 143
+    asm = ev.LineAssembler()
+    records = asm.feed(events.read_bytes()) + asm.flush()
+    stop = [r for r in records if isinstance(r, ev.Error)]
+    assert [e.error for e in stop] == ["interrupted"]
+    saved = [r for r in records if isinstance(r, ev.CheckpointSaved)]
+    assert saved
+    assert saved[-1].step == stop[0].step
