@@ -257,6 +257,9 @@ def evaluate(
     was_training = model.training
     model.eval()
     devices = [device] if device.type == "cuda" else []
+    # The embedding is published on-chain: full fp32 matmuls even where training uses TF32.
+    tf32 = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
     total_loss = total_ce = 0.0
     batches = 0
     emb_sum: Tensor | None = None
@@ -286,6 +289,7 @@ def evaluate(
                 count += int(mask.sum().item())
     finally:
         model.train(was_training)
+        torch.backends.cuda.matmul.allow_tf32 = tf32
     assert emb_sum is not None
     assert batches
     embedding = (emb_sum / max(count, 1)).float().cpu().tolist()
