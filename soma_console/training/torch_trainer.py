@@ -17,7 +17,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -555,7 +554,3 @@ def default_threads(world: int) -> int | None:
     if world <= 1 or torch.cuda.is_available():
         return None
     return max(1, (os.cpu_count() or 1) // world)
-
-
-def checkpoint_dir_of(spec: TrainSpec) -> Path:
-    return spec.checkpoint_dir
