@@ -23,6 +23,10 @@ COMMANDS: dict[str, str] = {
     "doctor": "soma_console.cli.doctor:doctor",
     "wallet": "soma_console.cli.wallet:wallet",
     "devnet": "soma_console.cli.devnet:devnet",
+    "train": "soma_console.cli.train:train",
+    "runs": "soma_console.cli.train:runs",
+    "checkpoints": "soma_console.cli.train:checkpoints",
+    "logs": "soma_console.cli.train:logs",
 }
 
 

@@ -45,6 +45,11 @@ class Started(Event):
     params: int = 0
     tokens_per_step: int = 0
     spec: dict[str, Any] = field(default_factory=dict)
+    # Added compatibly (unknown fields are ignored by older parsers):
+    world_size: int = 1
+    data: str = ""
+    checkpoint_dir: str = ""
+    fast: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,8 @@ class Step(Event):
     tokens_per_s: float
     tokens: int = 0
     elapsed_s: float = 0.0
+    micro_batch: int = 0
+    grad_accum: int = 0
 
 
 @dataclass(frozen=True)

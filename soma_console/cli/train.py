@@ -1,0 +1,418 @@
+"""``soma-console train | runs | checkpoints | logs``: training runs from the command line.
+
+``train`` writes ``<home>/runs/<run>/spec.json``, starts the worker as a subprocess (the same
+LocalProcess backend the console uses) and shows its progress; the others only read run
+directories. None of these import torch at import time: ``runs``, ``checkpoints`` and ``logs``
+never load it at all, ``train`` only to time a CPU step before a v1 run without a GPU.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as _dt
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from soma_console.cli.output import confirm, print_json, print_table, stdout_console
+from soma_console.context import AppContext
+from soma_console.errors import Aborted, UserError
+from soma_console.training import events as ev
+from soma_console.training.manifest import list_all_checkpoints, list_checkpoints
+from soma_console.training.runs import (
+    ACTIVE,
+    EVENTS_FILE,
+    SPEC_FILE,
+    list_runs,
+    read_run,
+    read_status,
+    run_path,
+    write_spec,
+)
+from soma_console.training.spec import FastOptions, TrainSpec, get_preset, make_spec
+
+V1_FLOPS_PER_TOKEN = 7.86e9
+
+
+def _fmt_duration(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 3 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+def _cpu_step_estimate(spec: TrainSpec) -> tuple[float, float]:
+    """(seconds per optimizer step, measured GFLOP/s) for this spec on this CPU.
+
+    Times fp32 matrix multiplies of the model's shape for a moment and assumes the training step
+    reaches that rate (an optimistic bound: the real step also pays attention and SIGReg).
+    """
+    import torch
+
+    d = get_preset(spec.preset).embedding_dim
+    a, b = torch.randn(512, d), torch.randn(d, d)
+    torch.mm(a, b)
+    n, start = 0, time.perf_counter()
+    while time.perf_counter() - start < 0.5:
+        torch.mm(a, b)
+        n += 1
+    flops = n * 2 * 512 * d * d / (time.perf_counter() - start)
+    return V1_FLOPS_PER_TOKEN * spec.tokens_per_step / flops, flops / 1e9
+
+
+def _gpu_visible() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+class _Progress:
+    """The live view: a rich progress bar with step, loss, tokens/s and ETA."""
+
+    def __init__(self, spec: TrainSpec) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.console = stdout_console()
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]}"),
+            TextColumn("{task.fields[rate]} tok/s"),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=False,
+        )
+        self.task = self.progress.add_task(spec.run, total=spec.steps, loss="-", rate="-")
+        self.started = False
+
+    def handle(self, rec: ev.AnyRecord) -> None:
+        p = self.progress
+
+        def say(text: str) -> None:
+            # Paths must stay whole (copy-pasteable) and are not rich markup.
+            p.console.print(text, soft_wrap=True, markup=False, highlight=False)
+
+        if isinstance(rec, ev.Started):
+            # The bar appears only once the worker is up, so a run that fails at once shows just the error.
+            self.progress.start()
+            self.started = True
+            p.update(self.task, total=rec.total_steps, completed=rec.start_step)
+            where = f"resuming at step {rec.start_step}" if rec.start_step else "starting"
+            say(
+                f"{where}: {rec.preset} preset, {rec.params:,} parameters, {rec.framework} on {rec.device}, "
+                f"data {rec.data}"
+            )
+            say(f"checkpoints go to {rec.checkpoint_dir}")
+        elif isinstance(rec, ev.Step):
+            p.update(self.task, completed=rec.step, loss=f"{rec.loss:.4f}", rate=f"{rec.tokens_per_s:,.0f}")
+        elif isinstance(rec, ev.CheckpointSaved):
+            label = "final weights" if rec.final else f"checkpoint at step {rec.step}"
+            eval_txt = f", eval loss {rec.eval_loss:.4f}" if rec.eval_loss is not None else ""
+            say(f"{label}: {rec.path}{eval_txt}")
+        elif isinstance(rec, ev.Finished):
+            say(f"finished at step {rec.step} in {_fmt_duration(rec.elapsed_s)}: {rec.final_path}")
+
+    def close(self) -> None:
+        if self.started:
+            self.progress.stop()
+
+
+async def _drive(run_dir: Path, spec: TrainSpec, resume: bool, raw: bool) -> tuple[int, ev.Error | None]:
+    from soma_console.training.backends import LocalProcess
+
+    backend = LocalProcess(run_dir)
+    await backend.start(resume=resume)
+    view = None if raw else _Progress(spec)
+    error: ev.Error | None = None
+
+    def handle(rec: ev.AnyRecord) -> None:
+        nonlocal error
+        if isinstance(rec, ev.Error):
+            error = rec
+        if raw:
+            if isinstance(rec, ev.Event):
+                click.echo(rec.to_line())
+        elif view is not None:
+            view.handle(rec)
+
+    try:
+        async for rec in backend.records():
+            handle(rec)
+        code = await backend.wait()
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        if view is not None:
+            view.progress.console.print("stopping: the worker finishes its step and saves a checkpoint…")
+        stopper = asyncio.ensure_future(backend.stop(grace=120.0))
+        async for rec in backend.records():  # its checkpoint and "interrupted" events
+            handle(rec)
+        await stopper
+        raise
+    finally:
+        if view is not None:
+            view.close()
+    return code, error
+
+
+@click.command()
+@click.option(
+    "--preset", default="tiny", show_default=True, help="v1 (the on-chain model) or tiny (CPU rehearsal)."
+)
+@click.option("--run", "run_name", help="Run name (default: PRESET-YYYYmmdd-HHMMSS).")
+@click.option(
+    "--data", default="builtin", show_default=True, help="builtin, fineweb, or a local file/folder."
+)
+@click.option("--steps", type=int, help="Optimizer steps in total (a resumed run continues up to this).")
+@click.option("--lr", "learning_rate", type=float, help="Learning rate (Adam).")
+@click.option("--dropout", type=float)
+@click.option("--micro-batch", type=int, help="Sequences per forward pass.")
+@click.option("--grad-accum", type=int, help="Micro-batches per optimizer step.")
+@click.option("--checkpoint-every", type=int, help="Steps between checkpoints.")
+@click.option("--eval-every", type=int, help="Steps between extra evaluations (0: only with checkpoints).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--framework", type=click.Choice(["torch", "flax"]), default="torch", show_default=True)
+@click.option("--gpus", type=int, default=1, show_default=True, help="Processes for data-parallel training.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option(
+    "--fast",
+    "fast_mode",
+    type=click.Choice(["auto", "on", "off"]),
+    default="auto",
+    show_default=True,
+    help="The fast path (bf16, SDPA, fused Adam, ...): auto = on with a GPU.",
+)
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True)
+@click.option("--compile", "use_compile", is_flag=True, help="torch.compile the training step.")
+@click.option("--pos-ids", is_flag=True, help="Train with the tokenizer's pos_ids (as on-chain scoring).")
+@click.option("--auto-micro-batch", is_flag=True, help="Find the largest micro-batch that fits the GPU.")
+@click.option("--log-every", type=int, default=1, show_default=True, help="Steps between loss reports.")
+@click.option("--resume", is_flag=True, help="Continue the run from its newest complete checkpoint.")
+@click.option("--json", "raw", is_flag=True, help="Print the worker's event lines instead of a progress bar.")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation (a v1 run on a CPU).")
+@click.pass_obj
+def train(app: AppContext, **opts: Any) -> None:
+    """Train weights: start the worker and watch its loss, speed and checkpoints."""
+    runs_dir = app.home.runs_dir
+    name = opts["run_name"] or f"{opts['preset']}-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    run_dir = run_path(runs_dir, name)
+    resume = bool(opts["resume"])
+    if resume:
+        spec = _resume_spec(run_dir, opts)
+    else:
+        if run_dir.exists() and (run_dir / SPEC_FILE).exists():
+            raise UserError(
+                f"run {name!r} already exists.", hint="Pass --resume to continue it, or pick another --run."
+            )
+        spec = make_spec(
+            run=name,
+            preset=opts["preset"],
+            out_dir=run_dir,
+            data=_data_arg(opts["data"]),
+            framework=opts["framework"],
+            seed=opts["seed"],
+            fast=FastOptions(
+                mode=opts["fast_mode"],
+                precision=opts["precision"],
+                compile=opts["use_compile"],
+                pos_ids=opts["pos_ids"],
+                auto_micro_batch=opts["auto_micro_batch"],
+                log_every=opts["log_every"],
+            ),
+            learning_rate=opts["learning_rate"],
+            dropout=opts["dropout"],
+            micro_batch=opts["micro_batch"],
+            grad_accum=opts["grad_accum"],
+            steps=opts["steps"],
+            checkpoint_every=opts["checkpoint_every"],
+            eval_every=opts["eval_every"],
+            gpus=opts["gpus"],
+            device=opts["device"],
+        )
+    if spec.preset == "v1" and spec.device != "cuda" and not _gpu_visible():
+        per_step, gflops = _cpu_step_estimate(spec)
+        left = spec.steps
+        try:
+            confirm(
+                f"No GPU is visible: a v1 step ({spec.tokens_per_step:,} tokens) takes at least "
+                f"{_fmt_duration(per_step)} on this CPU ({gflops:.0f} GFLOP/s measured), so {left} steps "
+                f"take {_fmt_duration(per_step * left)} or more. Train anyway?",
+                yes=opts["yes"],
+            )
+        except Aborted:
+            raise Aborted("no training was started") from None
+    status = read_status(run_dir)
+    if status.get("status") in ACTIVE and read_run(run_dir).status in ACTIVE:
+        raise UserError(f"run {name!r} is already running (pid {status.get('pid')}).", hint="Stop it first.")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_spec(run_dir, spec)
+    try:
+        code, error = asyncio.run(_drive(run_dir, spec, resume, opts["raw"]))
+    except KeyboardInterrupt:
+        raise Aborted(
+            f"the run stopped; continue it with `soma-console train --run {name} --resume`"
+        ) from None
+    if code != 0:
+        if error is not None:
+            raise UserError(
+                error.summary.rstrip(".") + ".", hint=None if error.error == "data" else _see(run_dir)
+            )
+        raise UserError(f"the trainer exited with status {code}.", hint=_see(run_dir))
+
+
+def _see(run_dir: Path) -> str:
+    return f"See `soma-console logs {run_dir.name}`."
+
+
+def _data_arg(data: str) -> str:
+    if data in ("builtin", "fineweb"):
+        return data
+    return str(Path(data).expanduser().resolve())
+
+
+def _resume_spec(run_dir: Path, opts: dict[str, Any]) -> TrainSpec:
+    path = run_dir / SPEC_FILE
+    if not path.exists():
+        raise UserError(f"there is no run {run_dir.name!r} to resume.", hint="Check `soma-console runs`.")
+    spec = TrainSpec.load(path)
+    changes = {
+        k: opts[k] for k in ("steps", "checkpoint_every", "eval_every", "learning_rate") if opts.get(k)
+    }
+    return spec.with_changes(**changes) if changes else spec
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def runs(app: AppContext, as_json: bool) -> None:
+    """List training runs with their status, step and loss."""
+    found = list_runs(app.home.runs_dir)
+    if as_json:
+        print_json([r.row() for r in found])
+        return
+    if not found:
+        stdout_console().print(f"no runs yet under {app.home.runs_dir}; start one with `soma-console train`.")
+        return
+    rows = []
+    for r in found:
+        rows.append(
+            {
+                "run": r.name,
+                "status": r.status,
+                "step": f"{r.step}/{r.total_steps}",
+                "loss": f"{r.loss:.4f}" if r.loss is not None else None,
+                "eval loss": f"{r.eval_loss:.4f}" if r.eval_loss is not None else None,
+                "preset": r.preset,
+                "framework": r.framework,
+                "backend": r.backend,
+                "error": r.error,
+            }
+        )
+    print_table(
+        rows, ["run", "status", "step", "loss", "eval loss", "preset", "framework", "backend", "error"]
+    )
+
+
+@click.command()
+@click.option("--run", "run_name", help="Only this run.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def checkpoints(app: AppContext, run_name: str | None, as_json: bool) -> None:
+    """List complete checkpoints (newest first): path, step, loss, eval loss, embedding size."""
+    if run_name:
+        run_dir = run_path(app.home.runs_dir, run_name)
+        if not run_dir.is_dir():
+            raise UserError(f"there is no run {run_name!r}.", hint="Check `soma-console runs`.")
+        found = list_checkpoints(run_dir)
+    else:
+        found = list_all_checkpoints(app.home.runs_dir)
+    rows = [c.row() for c in found]
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        stdout_console().print("no checkpoints yet.")
+        return
+    table = []
+    for r in rows:
+        cfg = r["config"]
+        table.append(
+            {
+                **r,
+                "loss": f"{r['loss']:.4f}" if r["loss"] is not None else None,
+                "eval_loss": f"{r['eval_loss']:.4f}" if r["eval_loss"] is not None else None,
+                "config": f"{r['architecture']} d{cfg.get('embedding_dim')} L{cfg.get('num_layers')} "
+                f"H{cfg.get('num_heads')}",
+                "size": f"{r['size'] / 1e6:.1f} MB",
+            }
+        )
+    print_table(table, ["run", "step", "loss", "eval_loss", "embedding_dim", "config", "size", "path"])
+
+
+def _format_record(rec: ev.AnyRecord) -> str:
+    stamp = time.strftime("%H:%M:%S", time.localtime(rec.t))
+    if isinstance(rec, ev.LogLine):
+        return rec.text
+    if isinstance(rec, ev.Step):
+        return (
+            f"{stamp} step {rec.step}/{rec.total_steps} loss {rec.loss:.4f} (ce {rec.ce:.4f}, sigreg "
+            f"{rec.sigreg:.4f}) lr {rec.lr:.2e} {rec.tokens_per_s:,.0f} tok/s"
+        )
+    if isinstance(rec, ev.Started):
+        where = f"step {rec.start_step}/{rec.total_steps}"
+        return f"{stamp} started {rec.run}: {rec.preset} {rec.framework} on {rec.device}, {where}"
+    if isinstance(rec, ev.Eval):
+        return f"{stamp} eval at step {rec.step}: loss {rec.eval_loss:.4f}"
+    if isinstance(rec, ev.CheckpointSaved):
+        return f"{stamp} {'final weights' if rec.final else 'checkpoint'} at step {rec.step}: {rec.path}"
+    if isinstance(rec, ev.Finished):
+        return f"{stamp} finished at step {rec.step}: {rec.final_path}"
+    if isinstance(rec, ev.Error):
+        return f"{stamp} error ({rec.error}): {rec.summary}"
+    return f"{stamp} {rec.kind}"
+
+
+@click.command()
+@click.argument("run_name", metavar="RUN")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines until the run ends.")
+@click.option("--raw", is_flag=True, help="Print the event lines as the worker wrote them.")
+@click.pass_obj
+def logs(app: AppContext, run_name: str, follow: bool, raw: bool) -> None:
+    """Show a run's log (its events), optionally following it."""
+    run_dir = run_path(app.home.runs_dir, run_name)
+    if not (run_dir / SPEC_FILE).is_file():
+        raise UserError(f"there is no run {run_name!r}.", hint="Check `soma-console runs`.")
+    path = run_dir / EVENTS_FILE
+    asm = ev.LineAssembler()
+    offset = 0
+    idle_since = time.monotonic()
+    while True:
+        chunk = b""
+        if path.exists():
+            with open(path, "rb") as fh:
+                fh.seek(offset)
+                chunk = fh.read()
+            offset += len(chunk)
+        records = asm.feed(chunk) if chunk else []
+        if not follow:
+            records += asm.flush()
+        for rec in records:
+            click.echo(rec.to_line() if raw and isinstance(rec, ev.Event) else _format_record(rec))
+        if not follow:
+            return
+        if chunk:
+            idle_since = time.monotonic()
+        elif read_run(run_dir).status not in ACTIVE and time.monotonic() - idle_since > 1.0:
+            for rec in asm.flush():
+                click.echo(_format_record(rec))
+            return
+        time.sleep(0.25)
+
+
+__all__ = ["checkpoints", "logs", "runs", "train"]
