@@ -22,7 +22,9 @@ from tests.conftest import REPO
 from tests.storage.servers import BlobStandIn
 
 # Small backoff so that retry paths take milliseconds; the logic is the production one.
-FAST = RetryPolicy(attempts=3, backoff_base=0.01, backoff_max=0.05, connect_timeout=2, read_timeout=5, timeout=60)
+FAST = RetryPolicy(
+    attempts=3, backoff_base=0.01, backoff_max=0.05, connect_timeout=2, read_timeout=5, timeout=60
+)
 
 
 @pytest.fixture(scope="session")

@@ -33,6 +33,7 @@ class Faults:
 
     drop_after: list[int] = field(default_factory=list)  # GET: close after this many body bytes
     statuses: list[int] = field(default_factory=list)  # any request: answer this status instead
+    s3_errors: list[tuple[int, str]] = field(default_factory=list)  # PUT: S3-style XML error answers
     ignore_range: bool = False
     lie_checksum: bool = False
     reject_names: set[str] = field(default_factory=set)
@@ -55,7 +56,7 @@ class BlobStandIn:
         self.lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
 
     @property
     def url(self) -> str:
@@ -127,6 +128,20 @@ def _make_handler(server: BlobStandIn) -> type[BaseHTTPRequestHandler]:
             self._record()
             injected = self._injected_status()
             name = self._name()
+            with server.lock:
+                s3_error = server.faults.s3_errors.pop(0) if server.faults.s3_errors else None
+            if s3_error is not None:
+                self._drain()
+                status, code = s3_error
+                body = (
+                    f"<Error><Code>{code}</Code><SignatureProvided>sig</SignatureProvided></Error>".encode()
+                )
+                self.send_response(status)
+                self.send_header("Content-Type", "application/xml")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
             if injected is not None:
                 self._drain()
                 return self._status(injected)

@@ -120,7 +120,10 @@ spec = "profile:loop"
         "https://cdn.example.com/a"
     )
     assert parse_storage_spec("profile:signed", settings=settings).public_url("a") == "https://h.example/k"
-    with pytest.raises(StorageSpecError, match="no storage profile 'nope'.*r2, short, signed"):
+    with pytest.raises(
+        StorageSpecError,
+        match=r"no storage profile 'nope' in config.toml \(it defines loop, r2, short, signed\)\.",
+    ):
         parse_storage_spec("profile:nope", settings=settings)
     with pytest.raises(StorageSpecError, match="loop"):
         parse_storage_spec("profile:loop", settings=settings)
@@ -189,7 +192,9 @@ def test_loopback_public_urls_are_refused_for_a_remote_chain() -> None:
     with pytest.raises(StorageSpecError, match="cannot read it"):
         parse_storage_spec("put:http://192.168.1.5/k?sig=1", chain=TESTNET)
     # Fine when the public base is a real host, and on a local chain.
-    parse_storage_spec("s3://b-1?endpoint=http://127.0.0.1:9000&public=https://cdn.example.com", chain=TESTNET)
+    parse_storage_spec(
+        "s3://b-1?endpoint=http://127.0.0.1:9000&public=https://cdn.example.com", chain=TESTNET
+    )
     parse_storage_spec("s3://b-1?endpoint=http://127.0.0.1:9000", chain=BUILTIN_CHAINS["localnet"])
 
 

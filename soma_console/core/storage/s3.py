@@ -47,10 +47,10 @@ _CREDENTIAL_CODES = {
     "InvalidToken",
     "ExpiredToken",
     "TokenRefreshRequired",
-    "AuthorizationHeaderMalformed",
     "InvalidSecurity",
     "Unauthorized",
 }
+_REGION_CODES = {"PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException"}
 _TRANSIENT_CODES = {
     "SlowDown",
     "Throttling",
@@ -179,22 +179,24 @@ class S3Backend:
         reporter = _Reporter(loop, mono)
         what = f"uploading {path.name} to s3://{self._target.bucket}/{key}"
         deadline = asyncio.timeout(self.policy.deadline_for(size))
-        manager: Any = None
+        # Starting (building the client, submitting the transfer) runs on a thread that a
+        # cancellation cannot stop, so it is shielded and awaited before the transfer is abandoned.
+        starter = asyncio.ensure_future(asyncio.to_thread(self._start, path, key, reporter))
         try:
             async with deadline:
-                manager, future = await asyncio.to_thread(self._start, path, key, reporter)
+                _, future = await asyncio.shield(starter)
                 await reporter.done
                 future.result()  # already finished: raises the transfer's error, if any
         except TimeoutError:
             if not deadline.expired():
                 raise
-            await self._abandon(manager)
+            await self._abandon(starter)
             raise StorageError(
                 f"{what} did not finish within {self.policy.deadline_for(size):g} s.",
                 hint="Check the network, or raise [storage] timeout_seconds in config.toml.",
             ) from None
         except asyncio.CancelledError:
-            await self._abandon(manager)
+            await self._abandon(starter)
             raise
         except StorageError:
             raise
@@ -202,7 +204,8 @@ class S3Backend:
             log.debug("S3 upload of %s failed: %s", key, type(exc).__name__, exc_info=True)
             raise self._explain(exc, key) from None
         finally:
-            if manager is not None:
+            if starter.done() and not starter.cancelled() and starter.exception() is None:
+                manager, _ = starter.result()
                 await asyncio.to_thread(manager.shutdown)
         mono.finish()
         return self.public_url(object_name)
@@ -223,12 +226,15 @@ class S3Backend:
         return manager, future
 
     @staticmethod
-    async def _abandon(manager: Any) -> None:
-        """Cancel the transfer; the transfer manager aborts the multipart upload it started so no
-        orphaned parts stay billed in the bucket."""
-        if manager is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.shield(asyncio.to_thread(manager.shutdown, True, "cancelled"))
+    async def _abandon(starter: asyncio.Future[tuple[Any, Any]]) -> None:
+        """Cancel the transfer and wait for its threads to wind down; a cancelled multipart upload
+        is aborted by the transfer manager, so no orphaned parts stay billed in the bucket."""
+        with contextlib.suppress(Exception):
+            manager, future = await asyncio.shield(starter)
+            # future.cancel(), not manager.shutdown(cancel=True): the latter passes its arguments
+            # on in the wrong order in s3transfer 0.19 and fails without cancelling anything.
+            future.cancel()
+            await asyncio.shield(asyncio.to_thread(manager.shutdown))
 
     def _explain(self, exc: BaseException, key: str) -> StorageError:
         """One sentence for a botocore/s3transfer failure, from its error code only."""
@@ -244,6 +250,11 @@ class S3Backend:
                 return StorageError(
                     f"the bucket {t.bucket!r} does not exist at {endpoint}.",
                     hint="Check the bucket name and endpoint= / region= in the storage spec.",
+                )
+            if code in _REGION_CODES:
+                return StorageError(
+                    f"{endpoint} says bucket {t.bucket!r} is in another region ({code}).",
+                    hint="Set region= in the storage spec to the bucket's region.",
                 )
             if code in _CREDENTIAL_CODES:
                 return StorageError(

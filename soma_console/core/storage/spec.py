@@ -220,9 +220,10 @@ def _from_profile(
         )
     table = profiles.get(name)
     if not isinstance(table, dict):
-        known = ", ".join(sorted(profiles)) or "none are defined"
+        known = ", ".join(sorted(profiles))
         raise StorageSpecError(
-            f"there is no storage profile {name[:60]!r} in config.toml ({known}).",
+            f"there is no storage profile {name[:60]!r} in config.toml "
+            + (f"(it defines {known})." if known else "(it defines none)."),
             hint=f"Add a [storage.profiles.{name[:60]}] table, or pass a full spec.",
         )
     where = f"[storage.profiles.{name}]"
