@@ -37,6 +37,7 @@ class Faults:
     ignore_range: bool = False
     lie_checksum: bool = False
     reject_names: set[str] = field(default_factory=set)
+    s3_success: bool = False  # PUT: answer success as S3 does (200, ETag, empty body) instead of 201 JSON
 
 
 @dataclass
@@ -169,6 +170,12 @@ def _make_handler(server: BlobStandIn) -> type[BaseHTTPRequestHandler]:
             with server.lock:
                 server.objects[name] = data
             checksum = b58encode(hasher.digest())
+            if server.faults.s3_success:
+                self.send_response(200)
+                self.send_header("ETag", f'"{hashlib.md5(data).hexdigest()}"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             if server.faults.lie_checksum:
                 checksum = b58encode(hashlib.blake2b(b"other", digest_size=32).digest())
             self._json(201, {"url": server.object_url(name), "size": len(data), "checksum": checksum})

@@ -334,3 +334,32 @@ async def test_cancelling_mid_upload_aborts_the_multipart_upload(
         await task
     assert s3_admin.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
     assert "Contents" not in s3_admin.list_objects_v2(Bucket=bucket)
+
+
+async def test_s3_throttling_is_retried_then_explained(
+    tmp_path: Path, blob_server: BlobStandIn, aws_env: AwsCreds
+) -> None:
+    """moto never throttles, so S3's SlowDown answers come from the loopback stand-in (a path-style
+    PUT to bucket "blobs" lands on its /blobs/NAME route). Retries are botocore's, configured from
+    our RetryPolicy."""
+    from soma_console.core.storage import RetryPolicy
+
+    policy = RetryPolicy(attempts=2, connect_timeout=2, read_timeout=5, timeout=60)
+    path = write_file(tmp_path / "w.enc", 3000, seed=10)
+    target = parse_storage_spec(f"s3://blobs?endpoint={blob_server.url}")
+    assert isinstance(target, S3Target)
+
+    blob_server.faults.s3_success = True
+    blob_server.faults.s3_errors = [(503, "SlowDown")]
+    url = await S3Backend(target, policy).upload(path, "w.enc")
+    assert [s.method for s in blob_server.seen] == ["PUT", "PUT"]
+    await verify_public(url, 3000, checksum_of(path), 30)
+
+    blob_server.faults.s3_errors = [(503, "SlowDown")] * 2
+    with pytest.raises(StorageError) as info:
+        await S3Backend(target, policy).upload(path, "w.enc")
+    assert str(info.value) == (
+        f"{blob_server.url} kept failing while s3://blobs/w.enc was uploaded (SlowDown, after 2 attempts). "
+        "The service is throttling or unwell; try again later."
+    )
+    assert_clean(info.value, aws_env.secret)
