@@ -12,6 +12,7 @@ a UI, and nothing blocks an event loop (boto3 runs on worker threads; httpx is a
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from soma_console.config import ChainProfile, Settings
@@ -110,6 +111,6 @@ async def publish(
     Raises a :class:`StorageError` (upload failed) or a :class:`PublicUrlError` (the URL does not
     serve these bytes); on success the returned URL is safe to commit.
     """
-    size = upload_size(Path(path))
+    size = await asyncio.to_thread(upload_size, Path(path))
     url = await backend.upload(Path(path), object_name, upload_progress)
     return await verify_public(url, size, checksum, verify_timeout, progress=verify_progress, policy=policy)

@@ -7,6 +7,7 @@ large. The store's own size and checksum are compared with the bytes we sent.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -45,7 +46,7 @@ class DevnetBlobBackend:
     async def upload(self, path: Path, object_name: str, progress: ProgressCallback | None = None) -> str:
         name = check_object_name(object_name)
         path = Path(path)
-        size = upload_size(path)
+        size = await asyncio.to_thread(upload_size, path)
         url = self.public_url(name)
         mono = MonotonicProgress(progress, size)
         base = self._target.blob_url

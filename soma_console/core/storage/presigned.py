@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import httpx
@@ -45,7 +46,7 @@ class PresignedPutBackend:
     async def upload(self, path: Path, object_name: str, progress: ProgressCallback | None = None) -> str:
         check_object_name(object_name)
         path = Path(path)
-        size = upload_size(path)
+        size = await asyncio.to_thread(upload_size, path)
         put_url: str = self._target.put_url.reveal()
         shown = display_url(put_url)
         mono = MonotonicProgress(progress, size)

@@ -172,7 +172,7 @@ class S3Backend:
     async def upload(self, path: Path, object_name: str, progress: ProgressCallback | None = None) -> str:
         check_object_name(object_name)
         path = Path(path)
-        size = upload_size(path)
+        size = await asyncio.to_thread(upload_size, path)
         key = self._target.key(object_name)
         mono = MonotonicProgress(progress, size)
         loop = asyncio.get_running_loop()
