@@ -1,0 +1,113 @@
+"""The embedded devnet's blob store: ``PUT/GET <blob_url>/blobs/<name>``.
+
+Contract: a PUT of the raw bytes answers 201 with ``{"url", "size", "checksum"}`` (checksum =
+Base58 Blake2b-256); GET streams the bytes and supports Range; 404 unknown, 400 bad name, 413 too
+large. The store's own size and checksum are compared with the bytes we sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import httpx
+
+from soma_console.core.storage.common import (
+    MonotonicProgress,
+    ProgressCallback,
+    check_object_name,
+    upload_size,
+)
+from soma_console.core.storage.errors import StorageError
+from soma_console.core.storage.httpio import make_client, put_file
+from soma_console.core.storage.retry import RetryPolicy, within
+from soma_console.core.storage.targets import DevnetTarget
+
+
+class DevnetBlobBackend:
+    def __init__(self, target: DevnetTarget, policy: RetryPolicy | None = None) -> None:
+        self._target = target
+        self.policy = policy or RetryPolicy()
+
+    @property
+    def target(self) -> DevnetTarget:
+        return self._target
+
+    def __repr__(self) -> str:
+        return f"<DevnetBlobBackend {self._target.blob_url}>"
+
+    def describe(self) -> str:
+        return self._target.describe()
+
+    def public_url(self, object_name: str) -> str:
+        return self._target.public_url(object_name)
+
+    async def upload(self, path: Path, object_name: str, progress: ProgressCallback | None = None) -> str:
+        name = check_object_name(object_name)
+        path = Path(path)
+        size = await asyncio.to_thread(upload_size, path)
+        url = self.public_url(name)
+        mono = MonotonicProgress(progress, size)
+        base = self._target.blob_url
+
+        def give_up(reason: str, attempts: int) -> Exception:
+            return StorageError(
+                f"cannot upload {name} to the devnet blob store at {base}: {reason} "
+                f"(after {attempts} attempts).",
+                hint="Check that the devnet is running (its blob store listens there).",
+            )
+
+        async def run() -> str:
+            async with make_client(self.policy, follow_redirects=False) as client:
+                resp, sent_checksum = await put_file(
+                    client,
+                    url,
+                    path,
+                    size,
+                    progress=mono,
+                    policy=self.policy,
+                    give_up=give_up,
+                    headers={"Content-Type": "application/octet-stream"},
+                )
+            return self._accept(resp, name, size, sent_checksum)
+
+        public = await within(self.policy.deadline_for(size), f"uploading {name} to {base}", run())
+        mono.finish()
+        return public
+
+    def _accept(self, resp: httpx.Response, name: str, size: int, sent_checksum: str) -> str:
+        base = self._target.blob_url
+        status = resp.status_code
+        if status == 400:
+            raise StorageError(
+                f"the devnet blob store at {base} refused the name {name!r} (HTTP 400).",
+                hint="Names may use 1 to 200 of A-Z a-z 0-9 . _ -.",
+            )
+        if status == 413:
+            raise StorageError(
+                f"the devnet blob store at {base} refused {name}: {size:,} bytes is too large (HTTP 413).",
+                hint="Raise the devnet's blob size limit, or use S3-compatible storage.",
+            )
+        if status not in (200, 201):
+            raise StorageError(
+                f"the devnet blob store at {base} answered HTTP {status} to the upload of {name}.",
+                hint="Check the devnet's log.",
+            )
+        try:
+            body = json.loads(resp.content)
+            url, stored_size, stored_checksum = body["url"], body["size"], body["checksum"]
+        except (ValueError, KeyError, TypeError):
+            body = None
+        if body is None or not isinstance(url, str) or not isinstance(stored_size, int):
+            raise StorageError(
+                f"the devnet blob store at {base} answered the upload of {name} with an unexpected body.",
+                hint="Check that the devnet and soma-console versions match.",
+            )
+        if stored_size != size or stored_checksum != sent_checksum:
+            raise StorageError(
+                f"the devnet blob store at {base} stored {stored_size:,} bytes with checksum "
+                f"{stored_checksum} for {name}, but {size:,} bytes with checksum {sent_checksum} were sent.",
+                hint="Upload again; if it repeats, check the devnet's disk.",
+            )
+        return url
