@@ -21,6 +21,8 @@ from soma_console.context import AppContext
 # name -> "module:attribute"; each module owns its command (or command group).
 COMMANDS: dict[str, str] = {
     "doctor": "soma_console.cli.doctor:doctor",
+    "modal": "soma_console.cli.modal_cmds:modal_group",
+    "cron": "soma_console.cli.modal_cmds:cron_group",
 }
 
 
