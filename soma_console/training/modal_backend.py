@@ -489,19 +489,23 @@ class ModalRun:
         call = self._function_call()
         what = f"checking run {self.run or self.call_id}"
         try:
-            result = await _guarded(call.get.aio(timeout=0), what=what, timeout=self.settings.timeout_s)
+            # Only a timeout: whatever else get() raises may be the remote function's own exception.
+            result = await modal_call(call.get.aio(timeout=0), what=what, timeout=self.settings.timeout_s)
         except UserError:
             raise
+        except TimeoutError:  # modal raises the builtin TimeoutError for "no outcome yet"
+            return RunStatus("stopping" if self.record.stop_requested else "running")
         except mx.OutputExpiredError:
             return RunStatus("expired", "Modal no longer keeps this call's outcome (it ended a while ago).")
         except mx.FunctionTimeoutError:
             return await self._failed(
                 "the run hit Modal's time limit for one call; continue it with --resume.", tail
             )
-        except mx.TimeoutError:
-            return RunStatus("stopping" if self.record.stop_requested else "running")
         except mx.NotFoundError:
             raise UserError(f"Modal has no function call {self.call_id}.") from None
+        except (mx.AuthError, mx.ConnectionError, mx.PermissionDeniedError) as exc:
+            mapped = translate_error(exc, what)
+            raise (mapped or exc) from None
         except Exception as exc:  # the remote function's own failure
             if self.record.stop_requested:
                 return RunStatus("stopped", "stopped on request.")

@@ -150,10 +150,13 @@ class FakeModal:
         self.requests: list[str] = []
         self.unimplemented: list[str] = []
         self.mounted_files: dict[str, bytes] = {}
+        self.secrets: set[str] = set()
         self.blobs: dict[str, bytes] = {}
         # Knobs a test turns.
         self.stream_from_start = True  # what AppGetLogs sends when the client has no last_entry_id
         self.drop_log_streams: list[int] = []  # abort the next streams after this many batches each
+        self.refuse_log_streams = 0  # refuse this many new log streams outright
+        self.log_stream_generation = 0
         self.hang: set[str] = set()  # RPC names that never answer
         self.cut_block_requests = 0  # block downloads to cut off half way
         self.split_log_writes = False  # store every container write as two entries
@@ -292,21 +295,51 @@ class FakeModal:
                 self.volumes[name] = FakeVolume(self.new_id("vo"), name, root)
             return self.volumes[name]
 
-    def deploy(self, app_name: str, tags: dict[str, Runner], *, gpu: str = "A100") -> FakeApp:
+    def deploy(self, app_name: str, tags: dict[str, Runner], *, gpu: str = "A100", volume: str | None = None) -> FakeApp:
         """Deploy an app with functions directly (what `modal deploy` would leave behind)."""
         with self.lock:
             app = self._app_by_name(app_name) or self._new_app(app_name)
+            mounts = []
+            if volume is not None:
+                mounts.append(api_pb2.VolumeMount(volume_id=self.create_volume(volume).volume_id, mount_path="/vol"))
             for tag, runner in tags.items():
                 definition = api_pb2.Function(
                     function_name=tag,
                     module_name="soma_console.training.modal_app",
                     resources=api_pb2.Resources(gpu_config=api_pb2.GPUConfig(gpu_type=gpu, count=1)),
+                    volume_mounts=mounts,
                 )
                 fn = FakeFunction(self.new_id("fu"), app.app_id, tag, definition)
                 self.functions[fn.function_id] = fn
                 app.functions[tag] = fn.function_id
                 self.runners[tag] = runner
             return app
+
+    def log_outage(self, refused: int) -> None:
+        """Break every open log stream and refuse the next ``refused`` ones (the log service is down).
+
+        modal's client retries a broken stream 10 times (~7 s) before giving up; refusing 11 makes it
+        give up, so the caller's own reconnection is what brings the stream back.
+        """
+        with self.lock:
+            self.refuse_log_streams = refused
+            self.log_stream_generation += 1
+        self._notify()
+
+    def reset_knobs(self) -> None:
+        with self.lock:
+            self.stream_from_start = True
+            self.drop_log_streams = []
+            self.refuse_log_streams = 0
+            self.hang = set()
+            self.cut_block_requests = 0
+            self.split_log_writes = False
+
+    def app_function(self, app_name: str, tag: str) -> FakeFunction | None:
+        with self.lock:
+            app = self._app_by_name(app_name)
+            fid = app.functions.get(tag) if app else None
+            return self.functions.get(fid) if fid else None
 
     def _new_app(self, name: str) -> FakeApp:
         app = FakeApp(self.new_id("ap"), name)
@@ -497,6 +530,7 @@ def _function_data(fn: FakeFunction) -> api_pb2.FunctionData:
         module_name=fn.definition.module_name,
         ranked_functions=[api_pb2.FunctionData.RankedFunction(rank=0, function=fn.definition)],
         schedule=fn.definition.schedule,
+        timeout_secs=fn.definition.timeout_secs,
     )
 
 
@@ -637,8 +671,15 @@ class _Servicer(ModalClientBase):
         await stream.send_message(Empty())
 
     async def SecretGetOrCreate(self, stream: Stream[Any, Any]) -> None:
-        await stream.recv_message()
+        req = await stream.recv_message()
+        if req.deployment_name not in self.fake.secrets:
+            raise GRPCError(Status.NOT_FOUND, f"Secret '{req.deployment_name}' not found")
         await stream.send_message(api_pb2.SecretGetOrCreateResponse(secret_id=self.fake.new_id("st")))
+
+    async def VolumeCommit(self, stream: Stream[Any, Any]) -> None:
+        req = await stream.recv_message()
+        self._volume_by_id(req.volume_id).commits += 1
+        await stream.send_message(api_pb2.VolumeCommitResponse(skip_reload=True))
 
     async def FunctionPrecreate(self, stream: Stream[Any, Any]) -> None:
         req = await stream.recv_message()
@@ -662,6 +703,8 @@ class _Servicer(ModalClientBase):
         else:
             definition = api_pb2.Function()
             definition.CopyFrom(req.function)
+        if req.HasField("schedule"):
+            definition.schedule.CopyFrom(req.schedule)
         fid = req.existing_function_id or self.fake.new_id("fu")
         fn = FakeFunction(fid, req.app_id, definition.function_name, definition)
         with self.fake.lock:
@@ -814,11 +857,19 @@ class _Servicer(ModalClientBase):
         with self.fake.lock:
             drop_after = self.fake.drop_log_streams.pop(0) if self.fake.drop_log_streams else None
             newest = max((r.entry_id for r in self.fake.logs), default=0)
+            refuse = self.fake.refuse_log_streams > 0
+            if refuse:
+                self.fake.refuse_log_streams -= 1
+            generation = self.fake.log_stream_generation
+        if refuse:
+            raise GRPCError(Status.UNAVAILABLE, "log service unavailable (fake outage)")
         start = 0 if self.fake.stream_from_start else newest
         after = int(req.last_entry_id) if req.last_entry_id else start
         deadline = time.monotonic() + (req.timeout or 55.0)
         sent = 0
         while time.monotonic() < deadline:
+            if self.fake.log_stream_generation != generation:
+                raise GRPCError(Status.UNAVAILABLE, "log stream broken (fake outage)")
             records = self._matching_logs(req, after)
             if records:
                 if drop_after is not None and sent >= drop_after:
