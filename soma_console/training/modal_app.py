@@ -126,7 +126,12 @@ def schedule_from(every: timedelta | None, cron: str | None) -> modal.Period | m
         return modal.Cron(cron)
     if every is None:
         raise ValueError("give every or cron")
-    return modal.Period(seconds=int(every.total_seconds()))
+    seconds = int(every.total_seconds())
+    # The largest whole unit, so that Modal's dashboard shows "every 6 hours", not 21600 seconds.
+    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if seconds % size == 0:
+            return modal.Period(**{unit: seconds // size})
+    return modal.Period(seconds=seconds)
 
 
 def build_cron_app(

@@ -25,6 +25,7 @@ import importlib
 import json
 import os
 import queue
+import secrets
 import signal
 import subprocess
 import sys
@@ -351,7 +352,7 @@ def cron_entry(
     spec = parse_spec(plan.spec_json)
     folder = run_dir(volume_root, spec[SPEC_RUN])
     journal = cron_dir(volume_root, plan.app_name) / "journal.jsonl"
-    round_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    round_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(2)
     cron_journal.append(journal, "round_started", round_id, run=spec[SPEC_RUN], steps=plan.steps)
     _try_commit(commit, err)
 

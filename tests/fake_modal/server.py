@@ -159,6 +159,7 @@ class FakeModal:
         self.log_stream_generation = 0
         self.hang: set[str] = set()  # RPC names that never answer
         self.cut_block_requests = 0  # block downloads to cut off half way
+        self.cut_block_offsets: dict[int, int] = {}  # block offset -> how many of its downloads to cut
         self.split_log_writes = False  # store every container write as two entries
         self._ids = itertools.count(1)
         self._entry_ids = itertools.count(1)
@@ -295,13 +296,17 @@ class FakeModal:
                 self.volumes[name] = FakeVolume(self.new_id("vo"), name, root)
             return self.volumes[name]
 
-    def deploy(self, app_name: str, tags: dict[str, Runner], *, gpu: str = "A100", volume: str | None = None) -> FakeApp:
+    def deploy(
+        self, app_name: str, tags: dict[str, Runner], *, gpu: str = "A100", volume: str | None = None
+    ) -> FakeApp:
         """Deploy an app with functions directly (what `modal deploy` would leave behind)."""
         with self.lock:
             app = self._app_by_name(app_name) or self._new_app(app_name)
             mounts = []
             if volume is not None:
-                mounts.append(api_pb2.VolumeMount(volume_id=self.create_volume(volume).volume_id, mount_path="/vol"))
+                mounts.append(
+                    api_pb2.VolumeMount(volume_id=self.create_volume(volume).volume_id, mount_path="/vol")
+                )
             for tag, runner in tags.items():
                 definition = api_pb2.Function(
                     function_name=tag,
@@ -333,6 +338,7 @@ class FakeModal:
             self.refuse_log_streams = 0
             self.hang = set()
             self.cut_block_requests = 0
+            self.cut_block_offsets = {}
             self.split_log_writes = False
 
     def app_function(self, app_name: str, tag: str) -> FakeFunction | None:
@@ -466,6 +472,9 @@ class FakeModal:
             cut = self.cut_block_requests > 0
             if cut:
                 self.cut_block_requests -= 1
+            elif found is not None and self.cut_block_offsets.get(found[1], 0) > 0:
+                self.cut_block_offsets[found[1]] -= 1
+                cut = True
         if found is None:
             return web.Response(status=404, text="no such block")
         path, offset, length = found

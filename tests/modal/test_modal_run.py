@@ -3,7 +3,6 @@ container code, and the stand-in worker as a real subprocess."""
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -209,7 +208,7 @@ async def test_gpus_and_gpu_type_reach_the_function(deployed: FakeModal, tmp_pat
     assert deployed.calls[run.call_id].gpu == "H100:4"
     started = next(r for r in records if isinstance(r, ev.Started))
     assert started.spec["gpus"] == 4
-    assert started.spec["out_dir"].endswith(f"runs/r-gpus")
+    assert started.spec["out_dir"].endswith("runs/r-gpus")
 
 
 async def test_an_existing_run_is_never_overwritten_and_resume_continues_it(
@@ -230,7 +229,7 @@ async def test_an_existing_run_is_never_overwritten_and_resume_continues_it(
 
 
 async def test_resume_with_nothing_to_resume_is_refused(deployed: FakeModal, tmp_path: Path) -> None:
-    with pytest.raises(UserError, match="no checkpoint .* to resume"):
+    with pytest.raises(UserError, match=r"no checkpoint .* to resume"):
         await launch_modal_run(
             spec("r-nothing"), resume=True, home=Home(tmp_path, tmp_path), settings=settings()
         )
