@@ -41,6 +41,9 @@ def fake_modal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeModal]:
         try:
             yield fake
         finally:
+            from modal.client import _Client
+
+            _Client._set_env_client(None)  # later tests must not reuse a client bound to this server
             for k, v in saved.items():
                 if v is None:
                     os.environ.pop(k, None)

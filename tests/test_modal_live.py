@@ -1,12 +1,13 @@
 """Against the real Modal, only when real credentials are present (never in CI by default).
 
-These spend nothing: they check that the token is accepted and that a missing app, Volume or call
+Run them on their own: ``python -m pytest -m modal_live tests/test_modal_live.py``. They spend nothing: they check that the token is accepted and that a missing app, Volume or call
 gives the same one-sentence errors the fake server tests pin down.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
 
@@ -26,6 +27,17 @@ pytestmark = [
         reason="needs real Modal credentials (MODAL_TOKEN_ID/MODAL_TOKEN_SECRET or ~/.modal.toml)",
     ),
 ]
+
+
+@pytest.fixture(autouse=True)
+def real_modal_client() -> Iterator[None]:
+    """A client made from the real credentials, not one left over from the fake-server tests."""
+    from modal.client import _Client
+
+    _Client._set_env_client(None)
+    yield
+    _Client._set_env_client(None)
+
 
 SETTINGS = ModalSettings(
     app_name="soma-console-live-test-absent", volume_name="soma-console-live-test-absent", timeout_s=30
