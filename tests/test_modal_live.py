@@ -1,7 +1,8 @@
 """Against the real Modal, only when real credentials are present (never in CI by default).
 
-Run them on their own: ``python -m pytest -m modal_live tests/test_modal_live.py``. They spend nothing: they check that the token is accepted and that a missing app, Volume or call
-gives the same one-sentence errors the fake server tests pin down.
+Run them on their own: ``python -m pytest -m modal_live tests/test_modal_live.py``. They spend
+nothing: they check that the token is accepted and that a missing Volume or call gives the same
+one-sentence errors the fake-server tests pin down.
 """
 
 from __future__ import annotations
