@@ -427,8 +427,9 @@ def cron_deploy(
     yes: bool,
 ) -> None:
     """Deploy the scheduled round (it runs only while deployed)."""
+    from soma_console.config import BUILTIN_CHAINS
     from soma_console.training.modal_backend import ModalRunRegistry
-    from soma_console.training.modal_cron import deploy_cron, parse_every
+    from soma_console.training.modal_cron import check_cron_chain, deploy_cron, parse_every
 
     if (spec_file is None) == (run_name is None):
         raise UsageError("give exactly one of --spec FILE or --run NAME.")
@@ -446,19 +447,31 @@ def cron_deploy(
     schedule = f"cron {cron_expr!r} (UTC)" if cron_expr else f"every {every or '6h'}"
     if not cron_expr:
         parse_every(every or "6h")
+    chain = app.chain.name if app.chain.name in BUILTIN_CHAINS else app.chain.rpc_url
+    check_cron_chain(chain)
     confirm(
         f"Deploy {settings.cron_app_name}: {steps} steps on {settings.gpu} x{gpus} {schedule}, then commit "
-        "and reveal on-chain? It keeps using GPU time until `soma-console cron remove`.",
+        f"and reveal on {chain}? It keeps using GPU time until `soma-console cron remove`.",
         yes=yes,
     )
     dep = _run(
         deploy_cron(
-            spec, every=every, cron=cron_expr, steps=steps, gpus=gpus, settings=settings, home=app.home
+            spec,
+            every=every,
+            cron=cron_expr,
+            steps=steps,
+            gpus=gpus,
+            chain=chain,
+            settings=settings,
+            home=app.home,
         )
     )
     for warning in dep.warnings:
         stderr_console().print(f"warning: {warning}")
-    click.echo(f"deployed {dep.app_name}: run {dep.run}, {dep.steps} steps per round, {dep.schedule}.")
+    click.echo(
+        f"deployed {dep.app_name}: run {dep.run}, {dep.steps} steps per round, {dep.schedule}, "
+        f"chain {dep.chain}."
+    )
 
 
 @cron_group.command("status")

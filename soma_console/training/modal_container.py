@@ -315,6 +315,7 @@ class CronPlan:
     spec_json: str
     steps: int
     gpus: int = 1
+    chain: str = "testnet"  # a built-in chain name or an RPC URL, as `--chain` takes
 
 
 LifecycleHook = Callable[..., Any]
@@ -344,10 +345,11 @@ def cron_entry(
 ) -> dict[str, Any]:
     """One scheduled round: resume from the newest checkpoint, train ``plan.steps`` more, then the chain step.
 
-    The chain step is ``await run_cron_round(home, checkpoint, manifest, persist=commit)`` from
-    :mod:`soma_console.core.lifecycle` (reveal what is due, commit the new weights); ``home`` is a
-    soma-console home kept on the Volume and ``persist`` commits the Volume, which the lifecycle
-    calls after every journal write so that a decryption key is durable before anything is sent.
+    The chain step is ``await run_cron_round(home, checkpoint, manifest, chain=plan.chain,
+    persist=commit)`` from :mod:`soma_console.core.lifecycle` (reveal what is due, commit the new
+    weights); ``home`` is a soma-console home kept on the Volume and ``persist`` commits the Volume,
+    which the lifecycle calls after every journal write so that a decryption key is durable before
+    anything is sent.
     """
     spec = parse_spec(plan.spec_json)
     folder = run_dir(volume_root, spec[SPEC_RUN])
@@ -406,7 +408,7 @@ def cron_entry(
     home_dir.mkdir(parents=True, exist_ok=True)
     home = Home(config_dir=home_dir, data_dir=home_dir)
     try:
-        result = asyncio.run(hook(home, newest.weights, newest.manifest, persist=commit))
+        result = asyncio.run(hook(home, newest.weights, newest.manifest, chain=plan.chain, persist=commit))
     except Exception as exc:
         cron_journal.append(
             journal, "round_failed", round_id, stage="chain", error=f"{type(exc).__name__}: {exc}"

@@ -14,6 +14,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
 
 from soma_console.errors import UsageError, UserError
 from soma_console.fsutil import atomic_write_text
@@ -51,6 +52,15 @@ def parse_every(text: str) -> timedelta:
     return period
 
 
+def check_cron_chain(chain: str) -> None:
+    """The rounds run on Modal: a chain on this machine (devnet, localnet, loopback) is out of reach."""
+    if chain in ("devnet", "localnet") or urlparse(chain).hostname in ("127.0.0.1", "localhost", "::1"):
+        raise UsageError(
+            f"the scheduled rounds run on Modal and cannot reach the chain {chain!r} on this machine.",
+            hint="Pass --chain testnet (or a public RPC URL).",
+        )
+
+
 @dataclass(frozen=True)
 class CronDeployment:
     app_name: str
@@ -59,6 +69,7 @@ class CronDeployment:
     steps: int
     gpu: str
     gpus: int
+    chain: str
     every_s: int | None
     cron: str | None
     deployed_at: float
@@ -80,6 +91,7 @@ async def deploy_cron(
     cron: str | None,
     steps: int,
     gpus: int,
+    chain: str,
     settings: ModalSettings,
     home: Home,
     show_output: bool = True,
@@ -94,8 +106,13 @@ async def deploy_cron(
     check_gpu(settings.gpu, gpus)
     parsed = parse_spec(spec)
     require_credentials()
+    check_cron_chain(chain)
     plan = CronPlan(
-        app_name=settings.cron_app_name, spec_json=json.dumps(parsed, sort_keys=True), steps=steps, gpus=gpus
+        app_name=settings.cron_app_name,
+        spec_json=json.dumps(parsed, sort_keys=True),
+        steps=steps,
+        gpus=gpus,
+        chain=chain,
     )
     cfg = ModalAppConfig(app_name=settings.cron_app_name, volume_name=settings.volume_name, gpu=settings.gpu)
     try:
@@ -116,6 +133,7 @@ async def deploy_cron(
         steps=steps,
         gpu=settings.gpu,
         gpus=gpus,
+        chain=chain,
         every_s=int(period.total_seconds()) if period else None,
         cron=cron,
         deployed_at=time.time(),

@@ -147,12 +147,38 @@ def test_wrong_names_are_one_line(cli: object, deployed: FakeModal, tmp_path: Pa
 def test_cron_deploy_status_remove(cli: object, fake: FakeModal, tmp_path: Path) -> None:
     spec = write_spec(tmp_path, "cron-run")
     flags = ["--app", "soma-cli-cron", "--volume", "soma-cli-cron-vol"]
-    r = cli("cron", "deploy", "--spec", str(spec), "--every", "6h", "--steps", "50", *flags, "--yes")  # type: ignore[operator]
+    r = cli(
+        "--chain",
+        "testnet",
+        "cron",
+        "deploy",
+        "--spec",
+        str(spec),
+        "--every",
+        "6h",
+        "--steps",
+        "50",
+        *flags,
+        "--yes",
+    )  # type: ignore[operator]
     assert_one_line_error(r, "Secret 'soma-signer' not found", "docs/modal.md")
     fake.secrets |= {"soma-signer", "soma-storage"}
-    r = cli("cron", "deploy", "--spec", str(spec), "--every", "6h", "--steps", "50", *flags, "--yes")  # type: ignore[operator]
+    r = cli(
+        "--chain",
+        "testnet",
+        "cron",
+        "deploy",
+        "--spec",
+        str(spec),
+        "--every",
+        "6h",
+        "--steps",
+        "50",
+        *flags,
+        "--yes",
+    )  # type: ignore[operator]
     assert r.returncode == 0, r.output
-    assert "run cron-run, 50 steps per round, every 6:00:00" in r.stdout
+    assert "run cron-run, 50 steps per round, every 6:00:00, chain testnet" in r.stdout
     assert "skip the commit/reveal step" in r.stderr  # the lifecycle is not in this build yet
     fn = fake.app_function("soma-cli-cron", "cron_round")
     assert fn is not None
@@ -201,3 +227,5 @@ def test_cron_deploy_rejects_bad_schedules(cli: object, fake: FakeModal, tmp_pat
         cli("cron", "deploy", "--spec", str(spec), "--every", "often", "--yes"), "not a period"
     )  # type: ignore[operator]
     assert_one_line_error(cli("cron", "deploy", "--yes"), "exactly one of --spec")  # type: ignore[operator]
+    r = cli("cron", "deploy", "--spec", str(spec), "--yes")  # type: ignore[operator]  # default chain: devnet
+    assert_one_line_error(r, "cannot reach the chain 'devnet' on this machine", "--chain testnet")

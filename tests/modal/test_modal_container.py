@@ -172,18 +172,21 @@ def test_cron_rounds_resume_train_more_and_journal_each_step(tmp_path: Path) -> 
 def test_cron_round_hands_the_newest_checkpoint_to_the_lifecycle(tmp_path: Path) -> None:
     calls: list[dict[str, Any]] = []
 
-    async def lifecycle(home: Home, checkpoint: Path, manifest: Path, *, persist: Any) -> dict[str, Any]:
+    async def lifecycle(
+        home: Home, checkpoint: Path, manifest: Path, *, chain: str, persist: Any
+    ) -> dict[str, Any]:
         persist()
-        calls.append({"home": home.data_dir, "checkpoint": checkpoint, "manifest": manifest})
+        calls.append({"home": home.data_dir, "checkpoint": checkpoint, "manifest": manifest, "chain": chain})
         return {
             "revealed": [],
             "committed": {"model_id": "0xabc", "epoch": 7},
             "pending": [{"model_id": "0xabc"}],
         }
 
-    plan = CronPlan(app_name="cron-b", spec_json=spec("loop2"), steps=4)
+    plan = CronPlan(app_name="cron-b", spec_json=spec("loop2"), steps=4, chain="https://rpc.example")
     result, _ = cron(tmp_path, plan, lifecycle=lifecycle)
     assert calls[0]["home"] == tmp_path / "cron/cron-b/home"
+    assert calls[0]["chain"] == "https://rpc.example"
     assert calls[0]["checkpoint"] == tmp_path / "runs/loop2/model-final.safetensors"
     assert calls[0]["manifest"] == tmp_path / "runs/loop2/model-final.json"
     assert result["chain"]["committed"]["epoch"] == 7
@@ -193,7 +196,7 @@ def test_cron_round_hands_the_newest_checkpoint_to_the_lifecycle(tmp_path: Path)
 
 
 def test_a_failing_chain_step_is_journaled_and_raised(tmp_path: Path) -> None:
-    async def lifecycle(home: Home, checkpoint: Path, manifest: Path, *, persist: Any) -> None:
+    async def lifecycle(home: Home, checkpoint: Path, manifest: Path, *, chain: str, persist: Any) -> None:
         raise RuntimeError("chain unreachable")
 
     plan = CronPlan(app_name="cron-c", spec_json=spec("loop3"), steps=2)
