@@ -323,20 +323,9 @@ def modal_download(
     """Download a checkpoint and its manifest (resumable: run it again after an interruption)."""
     from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
-    from soma_console.training.modal_backend import ModalRun, ModalRunRecord, require_credentials
+    from soma_console.training.modal_backend import download_of
 
     settings = _settings(app, volume_name=volume_name)
-    require_credentials()
-    record = ModalRunRecord(
-        run=run_name,
-        call_id="",
-        app_name=settings.app_name,
-        volume_name=settings.volume_name,
-        gpu=settings.gpu,
-        gpus=1,
-        launched_at=0.0,
-    )
-    run = ModalRun(record, settings=settings)
     target = Path(dest) if dest else None
     with Progress(
         "[progress.description]{task.description}",
@@ -352,7 +341,7 @@ def modal_download(
         def progress(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        path = _run(run.download(which, target, progress=progress, home=app.home))
+        path = _run(download_of(run_name, which, target, settings=settings, progress=progress, home=app.home))
     if as_json:
         print_json(
             {"weights": str(path), "manifest": str(path.with_suffix(".json")), "size": path.stat().st_size}

@@ -169,6 +169,8 @@ def translate_error(exc: BaseException, what: str) -> UserError | None:
             f"Modal rejected the credentials while {what} ({_first_line(exc)}).",
             hint="Run `modal token new` to make a fresh token.",
         )
+    if isinstance(exc, mx.LogsFetchError):
+        return UserError(f"Modal would not return the logs while {what}: {_first_line(exc)}.")
     if isinstance(exc, mx.PermissionDeniedError):
         return UserError(f"Modal refused the request while {what}: {_first_line(exc)}.")
     if isinstance(exc, mx.ConnectionError | ConnectionError | OSError):
@@ -197,7 +199,7 @@ async def modal_call(awaitable: Awaitable[T], *, what: str, timeout: float) -> T
         raise
 
 
-async def _guarded(awaitable: Awaitable[T], *, what: str, timeout: float) -> T:
+async def guarded_call(awaitable: Awaitable[T], *, what: str, timeout: float) -> T:
     """:func:`modal_call` plus translation of the client's connection and auth errors."""
     try:
         return await modal_call(awaitable, what=what, timeout=timeout)
@@ -234,7 +236,7 @@ class ModalVolume:
 
         if not self._hydrated:
             try:
-                await _guarded(
+                await guarded_call(
                     self._volume.hydrate.aio(), what=f"looking up Volume {self.name!r}", timeout=self._timeout
                 )
             except mx.NotFoundError:
@@ -250,7 +252,7 @@ class ModalVolume:
 
         await self.hydrate()
         try:
-            entries = await _guarded(
+            entries = await guarded_call(
                 self._volume.listdir.aio(path),
                 what=f"listing {path} on Volume {self.name!r}",
                 timeout=self._timeout,
@@ -275,7 +277,7 @@ class ModalVolume:
         stream = self._volume.read_file.aio(path).__aiter__()
         while True:
             try:
-                chunk = await _guarded(stream.__anext__(), what=what, timeout=max(self._timeout, 120.0))
+                chunk = await guarded_call(stream.__anext__(), what=what, timeout=max(self._timeout, 120.0))
             except StopAsyncIteration:
                 return
             except (mx.NotFoundError, FileNotFoundError):
@@ -415,9 +417,7 @@ class ModalRun:
         return modal.FunctionCall.from_id(self.call_id)
 
     def _volume(self) -> ModalVolume:
-        return ModalVolume(
-            self.record.volume_name, timeout=self.settings.timeout_s, environment=self.settings.environment
-        )
+        return _volume_of(replace(self.settings, volume_name=self.record.volume_name))
 
     async def events(
         self, *, history: bool = True, follower: LogFollower | None = None
@@ -468,7 +468,7 @@ class ModalRun:
         async def collect() -> list[Any]:
             return [e async for e in call.logs.fetch.aio(until=datetime.now(UTC))]
 
-        entries = await _guarded(
+        entries = await guarded_call(
             collect(),
             what=f"reading the logs of {self.run or self.call_id}",
             timeout=max(self.settings.timeout_s, 60.0),
@@ -524,7 +524,7 @@ class ModalRun:
             return [e async for e in call.logs.tail.aio(entries=entries, source="stdout")]
 
         try:
-            recent = await _guarded(
+            recent = await guarded_call(
                 collect(), what="reading the run's last log lines", timeout=self.settings.timeout_s
             )
         except UserError:
@@ -544,7 +544,7 @@ class ModalRun:
         """Cancel the call: Modal ends the container; the Volume keeps every committed checkpoint."""
         require_credentials()
         call = self._function_call()
-        await _guarded(
+        await guarded_call(
             call.cancel.aio(),
             what=f"stopping run {self.run or self.call_id}",
             timeout=self.settings.timeout_s,
@@ -573,21 +573,49 @@ class ModalRun:
         progress: Progress | None = None,
         home: Home | None = None,
     ) -> Path:
-        volume = self._volume()
-        ckpt = pick_checkpoint(await list_remote_checkpoints(volume, self._need_run()), which)
-        if dest_dir is None:
-            if home is None:
-                raise UsageError("give a destination folder for the download.")
-            dest_dir = home.data_dir / "modal" / "checkpoints" / self.run
-        return await download_checkpoint(volume, ckpt, dest_dir, progress=progress)
+        """Download ``latest``, ``final`` or a step's checkpoint (weights + manifest); resumable."""
+        return await download_of(
+            self._need_run(),
+            which,
+            dest_dir,
+            settings=replace(self.settings, volume_name=self.record.volume_name),
+            progress=progress,
+            home=home,
+        )
+
+
+def _volume_of(settings: ModalSettings) -> ModalVolume:
+    return ModalVolume(settings.volume_name, timeout=settings.timeout_s, environment=settings.environment)
 
 
 async def checkpoints_of(run: str, *, settings: ModalSettings) -> list[RemoteCheckpoint]:
     """A run's checkpoints on the configured Volume, whether or not this machine launched it."""
     require_credentials()
-    return await list_remote_checkpoints(
-        ModalVolume(settings.volume_name, timeout=settings.timeout_s, environment=settings.environment), run
-    )
+    return await list_remote_checkpoints(_volume_of(settings), run)
+
+
+async def download_of(
+    run: str,
+    which: str = "latest",
+    dest_dir: Path | None = None,
+    *,
+    settings: ModalSettings,
+    progress: Progress | None = None,
+    home: Home | None = None,
+) -> Path:
+    """Download one of a run's checkpoints from the Volume into ``dest_dir``.
+
+    ``dest_dir`` defaults to ``<data dir>/modal/checkpoints/<run>/``. The weights and the manifest
+    land side by side (``<stem>.safetensors`` and ``<stem>.json``), as a local run leaves them.
+    """
+    require_credentials()
+    volume = _volume_of(settings)
+    ckpt = pick_checkpoint(await list_remote_checkpoints(volume, run), which)
+    if dest_dir is None:
+        if home is None:
+            raise UsageError("give a destination folder for the download.")
+        dest_dir = home.data_dir / "modal" / "checkpoints" / run
+    return await download_checkpoint(volume, ckpt, dest_dir, progress=progress)
 
 
 # ---- deploy and launch -----------------------------------------------------------------------------
@@ -616,7 +644,7 @@ async def deploy(app: Any, name: str, *, settings: ModalSettings, show_output: b
     output = modal.enable_output() if show_output else contextlib.nullcontext()
     try:
         with output:
-            await _guarded(
+            await guarded_call(
                 app.deploy.aio(name=name, environment_name=settings.environment),
                 what=what,
                 timeout=DEPLOY_TIMEOUT_S,
@@ -639,7 +667,7 @@ async def _train_function(
 
     fn = modal.Function.from_name(settings.app_name, TRAIN_FUNCTION, environment_name=settings.environment)
     try:
-        await _guarded(
+        await guarded_call(
             fn.hydrate.aio(), what=f"looking up Modal app {settings.app_name!r}", timeout=settings.timeout_s
         )
         return fn
@@ -655,7 +683,7 @@ async def _train_function(
         )
     await deploy_train_app(settings, show_output=on_deploy is not None)
     fn = modal.Function.from_name(settings.app_name, TRAIN_FUNCTION, environment_name=settings.environment)
-    await _guarded(
+    await guarded_call(
         fn.hydrate.aio(), what=f"looking up Modal app {settings.app_name!r}", timeout=settings.timeout_s
     )
     return fn
@@ -703,7 +731,7 @@ async def launch_modal_run(
     fn = await _train_function(cfg, deploy_if_missing=deploy_if_missing, on_deploy=on_deploy)
     volume = ModalVolume(cfg.volume_name, timeout=cfg.timeout_s, environment=cfg.environment)
     volume_id = await volume.hydrate()
-    info = await _guarded(fn.info.aio(), what="reading the app's settings", timeout=cfg.timeout_s)
+    info = await guarded_call(fn.info.aio(), what="reading the app's settings", timeout=cfg.timeout_s)
     mounted = info.volumes.get(VOLUME_MOUNT)
     if mounted is not None and mounted.volume_id and mounted.volume_id != volume_id:
         raise UserError(
@@ -728,7 +756,7 @@ async def launch_modal_run(
     spec_text = json.dumps(parsed, sort_keys=True)
     launched_at = time.time()
     try:
-        call = await _guarded(
+        call = await guarded_call(
             target.spawn.aio(spec_text, resume=resume, gpus=gpus),
             what=f"launching run {run_name!r} (it may still start: check Modal's dashboard before retrying)",
             timeout=cfg.timeout_s,

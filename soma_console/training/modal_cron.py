@@ -22,9 +22,9 @@ from soma_console.training import cron_journal
 from soma_console.training.modal_backend import (
     ModalSettings,
     ModalVolume,
-    _guarded,
     check_gpu,
     deploy,
+    guarded_call,
     require_credentials,
 )
 from soma_console.training.modal_container import CronPlan, load_lifecycle_hook
@@ -184,10 +184,10 @@ async def cron_status(*, settings: ModalSettings, home: Home) -> CronStatus:
     )
     deployed, schedule, gpus = True, None, []
     try:
-        await _guarded(
+        await guarded_call(
             fn.hydrate.aio(), what=f"looking up {settings.cron_app_name!r}", timeout=settings.timeout_s
         )
-        info = await _guarded(fn.info.aio(), what="reading the schedule", timeout=settings.timeout_s)
+        info = await guarded_call(fn.info.aio(), what="reading the schedule", timeout=settings.timeout_s)
         schedule, gpus = info.schedule, list(info.gpus)
     except mx.NotFoundError:
         deployed = False
@@ -220,7 +220,7 @@ async def remove_cron(*, settings: ModalSettings, home: Home) -> None:
 
     require_credentials()
     try:
-        app = await _guarded(
+        app = await guarded_call(
             modal.App.lookup.aio(settings.cron_app_name, environment_name=settings.environment),
             what=f"looking up {settings.cron_app_name!r}",
             timeout=settings.timeout_s,
@@ -230,6 +230,8 @@ async def remove_cron(*, settings: ModalSettings, home: Home) -> None:
             f"no Modal app named {settings.cron_app_name!r} is deployed.",
             hint="`soma-console cron status` shows what is; --app picks another name.",
         ) from None
-    await _guarded(app.stop.aio(), what=f"stopping {settings.cron_app_name!r}", timeout=settings.timeout_s)
+    await guarded_call(
+        app.stop.aio(), what=f"stopping {settings.cron_app_name!r}", timeout=settings.timeout_s
+    )
     path = _record_path(home)
     path.unlink(missing_ok=True)

@@ -21,7 +21,7 @@ import contextlib
 import hashlib
 import json
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -135,6 +135,12 @@ async def list_remote_checkpoints(volume: VolumeReader, run: str) -> list[Remote
             manifest=data,
         )
 
+    gate = asyncio.Semaphore(8)  # a long run has many manifests; read a few at a time
+
+    async def gated(job: Awaitable[RemoteCheckpoint | None]) -> RemoteCheckpoint | None:
+        async with gate:
+            return await job
+
     jobs = []
     for path, entry in files.items():
         if not path.endswith(WEIGHTS_SUFFIX):
@@ -143,7 +149,7 @@ async def list_remote_checkpoints(volume: VolumeReader, run: str) -> list[Remote
         manifest = files.get(path.removesuffix(WEIGHTS_SUFFIX) + MANIFEST_SUFFIX)
         if name is None or manifest is None:
             continue
-        jobs.append(load(entry, manifest, name))
+        jobs.append(gated(load(entry, manifest, name)))
     found = [c for c in await asyncio.gather(*jobs) if c is not None]
     return sorted(found, key=lambda c: (c.final, c.step))
 
