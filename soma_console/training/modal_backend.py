@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import json
 import os
+import socket
 import time
 import tomllib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -173,7 +174,10 @@ def translate_error(exc: BaseException, what: str) -> UserError | None:
         return UserError(f"Modal would not return the logs while {what}: {_first_line(exc)}.")
     if isinstance(exc, mx.PermissionDeniedError):
         return UserError(f"Modal refused the request while {what}: {_first_line(exc)}.")
-    if isinstance(exc, mx.ConnectionError | ConnectionError | OSError):
+    from grpclib.exceptions import StreamTerminatedError
+
+    # Not every OSError: FileNotFoundError and friends mean something else (a missing file).
+    if isinstance(exc, mx.ConnectionError | ConnectionError | socket.gaierror | StreamTerminatedError):
         return UserError(
             f"cannot reach Modal while {what} ({_first_line(exc)}).",
             hint="Check the network; nothing was changed.",
@@ -182,10 +186,11 @@ def translate_error(exc: BaseException, what: str) -> UserError | None:
 
 
 async def modal_call(awaitable: Awaitable[T], *, what: str, timeout: float) -> T:
-    """Await one Modal call under ``timeout`` seconds, with its failures as one-sentence errors.
+    """Await one Modal call under ``timeout`` seconds; running out of time is one clear sentence.
 
-    Only the client's own failures are translated; an exception that comes back from the remote
-    function (``FunctionCall.get``) passes through untouched.
+    Nothing else is translated here, so an exception that comes back from the remote function
+    (``FunctionCall.get``) passes through untouched; :func:`guarded_call` adds the client's
+    connection and credential errors.
     """
     try:
         async with asyncio.timeout(timeout) as cm:
@@ -355,14 +360,14 @@ class ModalRunRegistry:
 
 @dataclass(frozen=True)
 class RunStatus:
-    state: str  # running | succeeded | failed | stopped | expired
+    state: str  # running | stopping | succeeded | failed | stopped | expired
     detail: str | None = None
     result: Any = None
     last_error: Error | None = None
 
     @property
     def done(self) -> bool:
-        return self.state != "running"
+        return self.state not in ("running", "stopping")
 
 
 def list_modal_runs(home: Home) -> list[ModalRunRecord]:
@@ -427,6 +432,8 @@ class ModalRun:
         When the run failed without an error event of its own (killed, out of memory, container
         lost), a final ``Error`` built from Modal's report is yielded so the reason is always shown.
         """
+        import modal.exception as mx
+
         follower = follower or LogFollower(
             ModalCallLogs(self._function_call()),
             what=f"{self.run or self.call_id}",
@@ -446,6 +453,8 @@ class ModalRun:
                     yield record
         except UserError:
             raise
+        except mx.NotFoundError:
+            raise UserError(f"Modal has no function call {self.call_id}.") from None
         except Exception as exc:
             mapped = translate_error(exc, f"streaming the logs of {self.run or self.call_id}")
             if mapped is None:
@@ -463,16 +472,22 @@ class ModalRun:
 
     async def history(self) -> list[AnyRecord]:
         """Every record the run has logged so far (no waiting for more)."""
+        import modal.exception as mx
+
+        require_credentials()
         call = self._function_call()
 
         async def collect() -> list[Any]:
             return [e async for e in call.logs.fetch.aio(until=datetime.now(UTC))]
 
-        entries = await guarded_call(
-            collect(),
-            what=f"reading the logs of {self.run or self.call_id}",
-            timeout=max(self.settings.timeout_s, 60.0),
-        )
+        try:
+            entries = await guarded_call(
+                collect(),
+                what=f"reading the logs of {self.run or self.call_id}",
+                timeout=max(self.settings.timeout_s, 60.0),
+            )
+        except mx.NotFoundError:
+            raise UserError(f"Modal has no function call {self.call_id}.") from None
         assemblers: dict[str, LineAssembler] = {}
         out: list[AnyRecord] = []
         for entry in entries:

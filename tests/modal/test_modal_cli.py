@@ -140,6 +140,9 @@ def test_wrong_names_are_one_line(cli: object, deployed: FakeModal, tmp_path: Pa
     assert_one_line_error(r, "no Volume named 'no-such-vol'")
     r = cli("modal", "status", "no-such-run")  # type: ignore[operator]
     assert_one_line_error(r, "no Modal run named 'no-such-run'")
+    for cmd in ("status", "logs"):
+        r = cli("modal", cmd, "fc-0000000000nothere")  # type: ignore[operator]
+        assert_one_line_error(r, "Modal has no function call fc-0000000000nothere")
     r = cli("modal", "launch", str(spec), "--gpu", "T4", *FLAGS)  # type: ignore[operator]
     assert_one_line_error(r, "unknown GPU type 'T4'")
 
