@@ -166,7 +166,8 @@ def modal_launch(
             resume=resume,
             home=app.home,
             settings=settings,
-            on_deploy=lambda msg: stderr_console().print(msg),
+            # --json keeps stdout for JSON: deploy quietly rather than stream the image build there
+            on_deploy=None if as_json else (lambda msg: stderr_console().print(msg)),
         )
         if as_json and not follow:
             print_json(
