@@ -323,7 +323,7 @@ class FakeModal:
     def log_outage(self, refused: int) -> None:
         """Break every open log stream and refuse the next ``refused`` ones (the log service is down).
 
-        modal's client retries a broken stream 10 times (~7 s) before giving up; refusing 11 makes it
+        modal's client retries a broken stream 10 times (~7 s) before giving up; refusing 10 makes it
         give up, so the caller's own reconnection is what brings the stream back.
         """
         with self.lock:

@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import CliResult, assert_one_line_error
 from tests.fake_modal.server import FakeModal
-from tests.modal.conftest import APP, VOLUME
+from tests.modal.conftest import APP, VOLUME, train_runner
 
 FLAGS = ["--app", APP, "--volume", VOLUME]
 
@@ -79,6 +79,21 @@ def test_deploy_builds_the_app_the_way_modal_deploys_it(cli: object, fake: FakeM
     assert [m.mount_path for m in fn.definition.volume_mounts] == ["/vol"]
     assert fn.definition.volume_mounts[0].volume_id == fake.volume("soma-cli-vol").volume_id
     assert any(name.endswith("soma_console/training/modal_container.py") for name in fake.mounted_files)
+    assert not fake.unimplemented
+
+
+def test_launch_deploys_a_missing_app_then_runs_on_its_volume(
+    cli: object, fake: FakeModal, tmp_path: Path
+) -> None:
+    fake.runners["train"] = train_runner("soma-cli-auto-vol")  # what the deployed function runs in the fake
+    spec = write_spec(tmp_path, "cli-auto")
+    flags = ["--app", "soma-cli-auto", "--volume", "soma-cli-auto-vol"]
+    r = cli("modal", "launch", str(spec), *flags, "-f")  # type: ignore[operator]
+    assert r.returncode == 0, r.output
+    assert "deploying Modal app 'soma-cli-auto'" in r.stderr
+    assert "finished at step 6" in r.stdout
+    assert fake.app_function("soma-cli-auto", "train") is not None
+    assert (fake.volume("soma-cli-auto-vol").root / "runs/cli-auto/model-final.json").exists()
     assert not fake.unimplemented
 
 
