@@ -13,13 +13,8 @@ from collections.abc import Iterator
 import pytest
 
 from soma_console.errors import UserError
-from soma_console.training.modal_backend import (
-    ModalRun,
-    ModalRunRecord,
-    ModalSettings,
-    ModalVolume,
-    find_credentials,
-)
+from soma_console.training.modal_backend import ModalRun, ModalRunRecord
+from soma_console.training.modal_client import ModalSettings, ModalVolume, find_credentials
 
 pytestmark = [
     pytest.mark.modal_live,

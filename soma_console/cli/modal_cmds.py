@@ -18,7 +18,8 @@ from soma_console.errors import UsageError, UserError
 
 if TYPE_CHECKING:
     from soma_console.training.events import AnyRecord
-    from soma_console.training.modal_backend import ModalRun, ModalSettings
+    from soma_console.training.modal_backend import ModalRun
+    from soma_console.training.modal_client import ModalSettings
 
 T = TypeVar("T")
 
@@ -28,7 +29,7 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
 
 
 def _settings(app: AppContext, **overrides: Any) -> ModalSettings:
-    from soma_console.training.modal_backend import ModalSettings
+    from soma_console.training.modal_client import ModalSettings
 
     return ModalSettings.load(app.settings, **overrides)
 
@@ -199,7 +200,8 @@ def _attach(app: AppContext, ref: str, **overrides: Any) -> ModalRun:
 @click.pass_obj
 def modal_runs(app: AppContext, as_json: bool) -> None:
     """Modal runs launched from this machine, with their state."""
-    from soma_console.training.modal_backend import ModalRun, list_modal_runs, require_credentials
+    from soma_console.training.modal_backend import ModalRun, list_modal_runs
+    from soma_console.training.modal_client import require_credentials
 
     records = list_modal_runs(app.home)
     settings = _settings(app)

@@ -13,23 +13,19 @@ For ``soma-console train --backend modal`` (and the console's train dialog)::
         ...  # Started / Step / CheckpointSaved / Eval / Finished / Error / LogLine
 
 ``spec_json`` is the TrainSpec as JSON text or a dict (keys used here: see ``modal_spec``).
+Settings, credentials and the per-call timeout live in ``modal_client``.
 
 Rules that hold for every function here: credentials are checked on this machine before anything
-touches the network (no token is one clear line at once); every Modal call runs under its own
-timeout (a token but no network would otherwise retry for about a minute); every failure a person
-can act on is a :class:`~soma_console.errors.UserError` of one sentence.
+touches the network; every Modal call runs under its own timeout; every failure a person can act
+on is a :class:`~soma_console.errors.UserError` of one sentence.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
-import os
-import socket
 import time
-import tomllib
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,12 +34,22 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from soma_console.errors import UsageError, UserError
 from soma_console.fsutil import atomic_write_text
 from soma_console.training.events import AnyRecord, Error, LineAssembler, LogLine
+from soma_console.training.modal_client import (
+    ModalCallLogs,
+    ModalSettings,
+    ModalVolume,
+    check_gpu,
+    first_line,
+    guarded_call,
+    modal_call,
+    require_credentials,
+    translate_error,
+)
 from soma_console.training.modal_logs import LogFollower, Notice
 from soma_console.training.modal_spec import SPEC_RUN, parse_spec
 from soma_console.training.modal_volume import (
     Progress,
     RemoteCheckpoint,
-    VolumeFile,
     download_checkpoint,
     list_remote_checkpoints,
     pick_checkpoint,
@@ -54,255 +60,10 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-DEFAULT_TIMEOUT_S = 20.0
 DEPLOY_TIMEOUT_S = 1800.0  # the first image build installs torch: minutes, not seconds
-TIMEOUT_ENV = "SOMA_CONSOLE_MODAL_TIMEOUT"
 # Mirrors soma_console.training.modal_app (not imported here: that module imports modal at once).
-DEFAULT_APP = "soma-console"
-DEFAULT_CRON_APP = "soma-console-cron"
-DEFAULT_VOLUME = "soma-console-runs"
-DEFAULT_GPU = "A100"
-GPU_TYPES = ("A100", "A100-40GB", "A100-80GB", "H100", "H200")
-MAX_GPUS = 8
 TRAIN_FUNCTION = "train"
 VOLUME_MOUNT = "/vol"
-
-
-# ---- settings and credentials -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ModalSettings:
-    """``[modal]`` in config.toml: app, cron_app, volume, gpu, timeout_seconds, environment."""
-
-    app_name: str = DEFAULT_APP
-    cron_app_name: str = DEFAULT_CRON_APP
-    volume_name: str = DEFAULT_VOLUME
-    gpu: str = DEFAULT_GPU
-    timeout_s: float = DEFAULT_TIMEOUT_S
-    environment: str | None = None
-
-    @classmethod
-    def load(cls, settings: Settings | None = None, **overrides: Any) -> ModalSettings:
-        base = cls()
-        if settings is not None:
-            sec = settings.section("modal")
-            base = cls(
-                app_name=str(sec.get("app", base.app_name)),
-                cron_app_name=str(sec.get("cron_app", base.cron_app_name)),
-                volume_name=str(sec.get("volume", base.volume_name)),
-                gpu=str(sec.get("gpu", base.gpu)),
-                timeout_s=settings.number("modal.timeout_seconds", base.timeout_s, minimum=0.1),
-                environment=sec.get("environment") or None,
-            )
-        env_timeout = os.environ.get(TIMEOUT_ENV)
-        if env_timeout:
-            try:
-                base = replace(base, timeout_s=max(0.1, float(env_timeout)))
-            except ValueError:
-                raise UsageError(f"{TIMEOUT_ENV}={env_timeout!r} is not a number of seconds.") from None
-        chosen = {k: v for k, v in overrides.items() if v is not None}
-        result = replace(base, **chosen)
-        check_gpu(result.gpu)
-        return result
-
-
-def check_gpu(gpu: str, gpus: int = 1) -> None:
-    if gpu not in GPU_TYPES:
-        raise UsageError(f"unknown GPU type {gpu!r}.", hint=f"Use one of {', '.join(GPU_TYPES)}.")
-    if not 1 <= gpus <= MAX_GPUS:
-        raise UsageError(f"--gpus must be between 1 and {MAX_GPUS}, not {gpus}.")
-
-
-def modal_config_path() -> Path:
-    return Path(os.environ.get("MODAL_CONFIG_PATH") or os.path.expanduser("~/.modal.toml"))
-
-
-def find_credentials() -> str | None:
-    """Where Modal credentials would come from, or None; reads only local files and the environment."""
-    if os.environ.get("MODAL_TOKEN_ID") and os.environ.get("MODAL_TOKEN_SECRET"):
-        return "MODAL_TOKEN_ID/MODAL_TOKEN_SECRET"
-    if os.environ.get("MODAL_OAUTH_REFRESH_TOKEN") and os.environ.get("MODAL_OAUTH_CLIENT_ID"):
-        return "MODAL_OAUTH_* variables"
-    path = modal_config_path()
-    try:
-        with path.open("rb") as fh:
-            profiles = tomllib.load(fh)
-    except (OSError, ValueError):
-        return None
-    wanted = os.environ.get("MODAL_PROFILE")
-    for name, prof in profiles.items():
-        if not isinstance(prof, dict) or (wanted and name != wanted):
-            continue
-        if prof.get("token_id") and prof.get("token_secret"):
-            return f"{path} [{name}]"
-    return None
-
-
-def require_credentials() -> str:
-    source = find_credentials()
-    if source is None:
-        raise UserError(
-            "no Modal credentials found (no MODAL_TOKEN_ID/MODAL_TOKEN_SECRET, nothing in "
-            f"{modal_config_path()}).",
-            hint="Run `modal token new`, or set MODAL_TOKEN_ID and MODAL_TOKEN_SECRET.",
-        )
-    return source
-
-
-# ---- one Modal call: timeout and errors -----------------------------------------------------------
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-def translate_error(exc: BaseException, what: str) -> UserError | None:
-    """A Modal client failure as one sentence, or None when it is not one we know how to explain.
-
-    ``NotFoundError`` is left to the caller, who knows what was not found (app, Volume, call).
-    """
-    import modal.exception as mx
-
-    if isinstance(exc, mx.AuthError):
-        return UserError(
-            f"Modal rejected the credentials while {what} ({_first_line(exc)}).",
-            hint="Run `modal token new` to make a fresh token.",
-        )
-    if isinstance(exc, mx.LogsFetchError):
-        return UserError(f"Modal would not return the logs while {what}: {_first_line(exc)}.")
-    if isinstance(exc, mx.PermissionDeniedError):
-        return UserError(f"Modal refused the request while {what}: {_first_line(exc)}.")
-    from grpclib.exceptions import StreamTerminatedError
-
-    # Not every OSError: FileNotFoundError and friends mean something else (a missing file).
-    if isinstance(exc, mx.ConnectionError | ConnectionError | socket.gaierror | StreamTerminatedError):
-        return UserError(
-            f"cannot reach Modal while {what} ({_first_line(exc)}).",
-            hint="Check the network; nothing was changed.",
-        )
-    return None
-
-
-async def modal_call(awaitable: Awaitable[T], *, what: str, timeout: float) -> T:
-    """Await one Modal call under ``timeout`` seconds; running out of time is one clear sentence.
-
-    Nothing else is translated here, so an exception that comes back from the remote function
-    (``FunctionCall.get``) passes through untouched; :func:`guarded_call` adds the client's
-    connection and credential errors.
-    """
-    try:
-        async with asyncio.timeout(timeout) as cm:
-            return await awaitable
-    except TimeoutError:
-        if cm.expired():
-            raise UserError(
-                f"Modal did not answer within {timeout:g} s while {what}.",
-                hint="Check the network, or raise [modal] timeout_seconds in config.toml.",
-            ) from None
-        raise
-
-
-async def guarded_call(awaitable: Awaitable[T], *, what: str, timeout: float) -> T:
-    """:func:`modal_call` plus translation of the client's connection and auth errors."""
-    try:
-        return await modal_call(awaitable, what=what, timeout=timeout)
-    except UserError:
-        raise
-    except Exception as exc:
-        mapped = translate_error(exc, what)
-        if mapped is None:
-            raise
-        raise mapped from None
-
-
-# ---- Volume and logs adapters --------------------------------------------------------------------
-
-
-class ModalVolume:
-    """A ``modal.Volume`` as the ``VolumeReader`` that ``modal_volume`` works with."""
-
-    def __init__(self, name: str, *, timeout: float, environment: str | None = None) -> None:
-        import modal
-        import modal.exception as mx
-
-        self.name = name
-        self._timeout = timeout
-        try:
-            self._volume = modal.Volume.from_name(name, environment_name=environment)
-        except mx.InvalidError as exc:
-            raise UserError(f"{name!r} is not a valid Modal Volume name ({_first_line(exc)}).") from None
-        self._hydrated = False
-
-    async def hydrate(self) -> str:
-        """Look the Volume up; a wrong name is a clear error. Returns its object id."""
-        import modal.exception as mx
-
-        if not self._hydrated:
-            try:
-                await guarded_call(
-                    self._volume.hydrate.aio(), what=f"looking up Volume {self.name!r}", timeout=self._timeout
-                )
-            except mx.NotFoundError:
-                raise UserError(
-                    f"Modal has no Volume named {self.name!r}.",
-                    hint="Check --volume or [modal] volume in config.toml; `modal volume list` lists yours.",
-                ) from None
-            self._hydrated = True
-        return str(self._volume.object_id)
-
-    async def listdir(self, path: str) -> list[VolumeFile] | None:
-        import modal.exception as mx
-
-        await self.hydrate()
-        try:
-            entries = await guarded_call(
-                self._volume.listdir.aio(path),
-                what=f"listing {path} on Volume {self.name!r}",
-                timeout=self._timeout,
-            )
-        except (mx.NotFoundError, FileNotFoundError):
-            return None
-        return [
-            VolumeFile(
-                path=e.path,
-                is_dir=getattr(e.type, "name", "") == "DIRECTORY",
-                size=int(e.size),
-                mtime=float(e.mtime),
-            )
-            for e in entries
-        ]
-
-    async def read_file(self, path: str) -> AsyncIterator[bytes]:
-        import modal.exception as mx
-
-        await self.hydrate()
-        what = f"reading {path} from Volume {self.name!r}"
-        stream = self._volume.read_file.aio(path).__aiter__()
-        while True:
-            try:
-                chunk = await guarded_call(stream.__anext__(), what=what, timeout=max(self._timeout, 120.0))
-            except StopAsyncIteration:
-                return
-            except (mx.NotFoundError, FileNotFoundError):
-                raise UserError(f"{path} is not on Volume {self.name!r} (any more).") from None
-            yield chunk
-
-
-class ModalCallLogs:
-    """``FunctionCall.logs`` as the ``LogSource`` the follower reads."""
-
-    def __init__(self, call: Any) -> None:
-        self._call = call
-
-    def stream(self) -> AsyncIterator[Any]:
-        return self._call.logs.stream.aio()
-
-    def fetch(self, since: datetime | None, until: datetime) -> AsyncIterator[Any]:
-        if since is None:
-            return self._call.logs.fetch.aio(until=until)
-        return self._call.logs.fetch.aio(since=since, until=until)
 
 
 # ---- runs ------------------------------------------------------------------------------------------
@@ -524,7 +285,7 @@ class ModalRun:
         except Exception as exc:  # the remote function's own failure
             if self.record.stop_requested:
                 return RunStatus("stopped", "stopped on request.")
-            return await self._failed(_first_line(exc), tail)
+            return await self._failed(first_line(exc), tail)
         return RunStatus("succeeded", result=result)
 
     async def _failed(self, detail: str, tail: bool) -> RunStatus:
@@ -665,13 +426,13 @@ async def deploy(app: Any, name: str, *, settings: ModalSettings, show_output: b
                 timeout=DEPLOY_TIMEOUT_S,
             )
     except mx.NotFoundError as exc:
-        text = _first_line(exc)
+        text = first_line(exc)
         hint = (
             "Create it first; docs/modal.md lists the secrets the apps expect." if "ecret" in text else None
         )
         raise UserError(f"deploying {name!r} failed: {text}.", hint=hint) from None
     except mx.Error as exc:
-        raise UserError(f"deploying {name!r} failed: {_first_line(exc)}.") from None
+        raise UserError(f"deploying {name!r} failed: {first_line(exc)}.") from None
 
 
 async def _train_function(
@@ -795,3 +556,17 @@ async def launch_modal_run(
     if registry is not None:
         registry.save(record)
     return ModalRun(record, settings=cfg, registry=registry)
+
+
+__all__ = [
+    "ModalRun",
+    "ModalRunRecord",
+    "ModalRunRegistry",
+    "ModalSettings",
+    "RunStatus",
+    "checkpoints_of",
+    "deploy_train_app",
+    "download_of",
+    "launch_modal_run",
+    "list_modal_runs",
+]

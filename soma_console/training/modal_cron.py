@@ -19,11 +19,11 @@ from urllib.parse import urlparse
 from soma_console.errors import UsageError, UserError
 from soma_console.fsutil import atomic_write_text
 from soma_console.training import cron_journal
-from soma_console.training.modal_backend import (
+from soma_console.training.modal_backend import deploy
+from soma_console.training.modal_client import (
     ModalSettings,
     ModalVolume,
     check_gpu,
-    deploy,
     guarded_call,
     require_credentials,
 )

@@ -26,7 +26,7 @@ import socket
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -498,15 +498,6 @@ def _bind(port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port))
     return sock
-
-
-@contextlib.contextmanager
-def running(workdir: Path) -> Iterator[FakeModal]:
-    fake = FakeModal(workdir).start()
-    try:
-        yield fake
-    finally:
-        fake.stop()
 
 
 _SERVICER: type | None = None
