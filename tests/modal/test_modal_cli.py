@@ -80,6 +80,12 @@ def test_deploy_builds_the_app_the_way_modal_deploys_it(cli: object, fake: FakeM
     assert fn.definition.volume_mounts[0].volume_id == fake.volume("soma-cli-vol").volume_id
     assert any(name.endswith("soma_console/training/modal_container.py") for name in fake.mounted_files)
     assert not fake.unimplemented
+    # what the container will run: the serialized function, whole (its closure pickles and loads)
+    from modal._vendor import cloudpickle
+
+    train = cloudpickle.loads(fn.definition.function_serialized)
+    assert train.__name__ == "train"
+    assert train.__code__.co_varnames[:3] == ("spec_json", "resume", "gpus")
 
 
 def test_launch_deploys_a_missing_app_then_runs_on_its_volume(
