@@ -27,6 +27,8 @@ COMMANDS: dict[str, str] = {
     "runs": "soma_console.cli.train:runs",
     "checkpoints": "soma_console.cli.train:checkpoints",
     "logs": "soma_console.cli.train:logs",
+    "modal": "soma_console.cli.modal_cmds:modal_group",
+    "cron": "soma_console.cli.modal_cmds:cron_group",
 }
 
 
