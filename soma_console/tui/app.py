@@ -217,6 +217,10 @@ class MainScreen(Screen[None]):
         target = self.query_one(f"#{widget_id}") if widget_id else self.query_one(f"#{pane}", Pane).primary
         if target is self.focused:
             return
+        if not self.narrow:  # every pane is on screen: no need to wait for a refresh
+            self._show_pane(pane)
+            target.focus()
+            return
         self._switching, self._switch_target = pane, target
         self._show_pane(pane)
 

@@ -38,6 +38,11 @@ class FollowLog(Log):
         elif not self.following and new_value > old_value and self.is_vertical_scroll_end:
             self.post_message(FollowLog.FollowChanged(self, following=True))
 
+    def on_resize(self) -> None:
+        # The pane's other rows change height (a wrapped summary); stay on the newest line.
+        if self.following:
+            self.resume()
+
     def write_batch(self, lines: list[str]) -> None:
         self._writing = True
         try:
@@ -67,7 +72,8 @@ class LogFeed:
     def __init__(self, log: FollowLog, status: Static, *, capacity: int) -> None:
         self.log = log
         self.status = status
-        self.buffer = LineBuffer(capacity)
+        # One line fewer than the log keeps, so the "older lines not shown" notice survives pruning.
+        self.buffer = LineBuffer(max(1, capacity - 1))
         self._paused_at_total = 0
         self._shown_status: str | None = None
 

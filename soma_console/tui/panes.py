@@ -164,7 +164,7 @@ class TrainingPane(Pane):
         summary = progress.summary()
         if summary != self._summary:
             self._summary = summary
-            self.query_one("#run-summary", Static).update(Text(summary, no_wrap=True, overflow="ellipsis"))
+            self.query_one("#run-summary", Static).update(Text(summary))
         points = progress.curve.points
         if len(points) != self._curve_len or (points and self.query_one(Sparkline).data != points):
             self._curve_len = len(points)

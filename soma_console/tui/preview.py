@@ -362,7 +362,8 @@ class PreviewWorld:
             if isinstance(rec, Step):
                 info = replace(info, step=rec.step, total_steps=rec.total_steps, last_loss=rec.loss)
             elif isinstance(rec, Finished):
-                info = replace(info, status="finished", step=rec.step)
+                status = info.status if info.status in ("stopped", "failed") else "finished"
+                info = replace(info, status=status, step=rec.step)
             elif isinstance(rec, CheckpointSaved):
                 self.checkpoints.append(
                     CheckpointInfo(

@@ -56,3 +56,9 @@ def screen_text(app: App[object]) -> str:
         app.screen._compositor.render_update(full=True, screen_stack=app._background_screens, simplify=True)
     )
     return console.export_text()
+
+
+async def shows(pilot: Pilot[object], text: str, *, timeout: float = 5.0) -> str:
+    """Wait until ``text`` is on screen (notifications take a frame or two); return the screen."""
+    await wait_for(pilot, lambda: text in screen_text(pilot.app), timeout=timeout)
+    return screen_text(pilot.app)

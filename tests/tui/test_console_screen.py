@@ -10,7 +10,7 @@ from tests.tui.helpers import screen_text, settle
 
 async def test_wide_terminal_shows_the_four_panes_side_by_side(make_app: AppFactory) -> None:
     app = make_app()
-    async with app.run_test(size=(160, 48)) as pilot:
+    async with app.run_test(size=(160, 48), notifications=True) as pilot:
         await settle(pilot)
         app.flush_logs()
         app.tick()
@@ -31,7 +31,7 @@ async def test_status_bar_counts_down_to_the_boundary_with_the_injected_clock(
     make_app: AppFactory, clock
 ) -> None:
     app = make_app()
-    async with app.run_test(size=(160, 48)) as pilot:
+    async with app.run_test(size=(160, 48), notifications=True) as pilot:
         await settle(pilot)
         assert "next in 08:00" in screen_text(app)
         clock.advance(61)
@@ -42,7 +42,7 @@ async def test_status_bar_counts_down_to_the_boundary_with_the_injected_clock(
 
 async def test_narrow_terminal_turns_the_panes_into_tabs(make_app: AppFactory) -> None:
     app = make_app()
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
         await settle(pilot)
         screen = app.main
         assert isinstance(screen, MainScreen) and screen.narrow
@@ -64,7 +64,7 @@ async def test_narrow_terminal_turns_the_panes_into_tabs(make_app: AppFactory) -
 
 async def test_growing_the_terminal_goes_back_to_side_by_side(make_app: AppFactory) -> None:
     app = make_app()
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
         await settle(pilot)
         assert app.main.narrow
         await pilot.resize_terminal(160, 48)
@@ -79,6 +79,6 @@ async def test_readonly_shows_a_badge(clock) -> None:
     from soma_console.tui.app import ConsoleApp
 
     app = ConsoleApp(FakeServices(clock=clock, readonly=True), clock=clock, settings=Settings(), timers=False)
-    async with app.run_test(size=(120, 30)) as pilot:
+    async with app.run_test(size=(120, 30), notifications=True) as pilot:
         await settle(pilot)
         assert "READONLY" in screen_text(app)
