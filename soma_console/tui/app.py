@@ -14,9 +14,7 @@ on wall-clock time.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import signal
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from functools import partial
@@ -27,9 +25,10 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Tab, Tabs
+from textual.widgets import Footer, Input, Tab, Tabs
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from soma_console.config import Settings
@@ -51,6 +50,7 @@ from soma_console.tui.dialogs import (
     parse_bps,
     parse_soma,
 )
+from soma_console.tui.hangup import HangupGuard
 from soma_console.tui.keymap import APP_KEYS, MAIN_KEYS, bindings, keymap_from_settings
 from soma_console.tui.panes import (
     MODEL_COLUMNS,
@@ -142,8 +142,6 @@ class MainScreen(Screen[None]):
         super().__init__(id="main")
         self.log_lines = log_lines
         self.current_pane = "training"
-        self._switching: str | None = None
-        self._switch_target: Widget | None = None
 
     @property
     def console(self) -> ConsoleApp:
@@ -182,14 +180,18 @@ class MainScreen(Screen[None]):
 
     def _show_pane(self, pane: str) -> None:
         self.current_pane = pane
+        narrow = self.narrow
         for name in PANES:
-            self.query_one(f"#{name}", Pane).set_class(name == pane, "current")
+            widget = self.query_one(f"#{name}", Pane)
+            widget.set_class(name == pane, "current")
+            # Inline, so it takes effect at once (before the next key), not at the next refresh.
+            widget.display = not narrow or name == pane
         tabs = self.query_one(PaneTabs)
         if tabs.active != f"tab-{pane}":
             tabs.active = f"tab-{pane}"
 
     def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
-        if event.tab is None or event.tab.id is None or self._switching is not None:
+        if event.tab is None or event.tab.id is None:
             return
         pane = event.tab.id.removeprefix("tab-")
         if pane != self.current_pane:
@@ -197,12 +199,6 @@ class MainScreen(Screen[None]):
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
         pane = self._pane_of(event.widget)
-        if self._switching is not None:
-            # Hiding the old pane makes Textual move the focus on its own; only the widget we
-            # asked for ends the switch.
-            if event.widget is self._switch_target:
-                self._switching = self._switch_target = None
-            return
         if pane is not None and pane != self.current_pane:
             self._show_pane(pane)
 
@@ -215,22 +211,10 @@ class MainScreen(Screen[None]):
 
     def focus_pane(self, pane: str, widget_id: str | None = None) -> None:
         target = self.query_one(f"#{widget_id}") if widget_id else self.query_one(f"#{pane}", Pane).primary
-        if target is self.focused:
-            return
-        if not self.narrow:  # every pane is on screen: no need to wait for a refresh
-            self._show_pane(pane)
-            target.focus()
-            return
-        self._switching, self._switch_target = pane, target
         self._show_pane(pane)
-
-        def focus_target() -> None:
-            # A pane that was display:none a moment ago can take focus only after a refresh.
-            target.focus()
-            if self.focused is target or not target.focusable:
-                self._switching = self._switch_target = None
-
-        self.call_after_refresh(focus_target)
+        # Focus now, not after a refresh: keys typed right behind this one (a paste, or a
+        # laggy SSH link delivering several at once) must reach the new pane.
+        self.set_focus(target)
 
     def _stop_index(self) -> int:
         focused = self.focused
@@ -260,6 +244,18 @@ class MainScreen(Screen[None]):
         self.focus_pane(pane)
 
     # -- actions (the app does the work) ---------------------------------------------------------
+    FLOW_ACTIONS: ClassVar[frozenset[str]] = frozenset(
+        {"train", "commit", "reveal", "stake", "commission", "deactivate", "autopilot"}
+    )
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # While an action is being planned (before its dialog is up) the keys typed ahead, say
+        # the confirmation word, must not start other actions: those keys are disabled.
+        if action in self.FLOW_ACTIONS and self.console.flow_running:
+            return None
+        # Digits typed into the models filter are part of a model id, not pane keys.
+        return not (action == "pane" and isinstance(self.focused, Input))
+
     def action_train(self) -> None:
         self.console.start_train_flow()
 
@@ -333,6 +329,19 @@ class ConsoleApp(App[int]):
         self._select_run: str | None = None
         self._alarm = False
         self._services_started = False
+        self._hangup_guard: HangupGuard | None = None
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        # Messages carry run names, paths and error text: never parse them as markup.
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     def get_default_screen(self) -> Screen[Any]:
         return MainScreen(log_lines=self.log_lines)
@@ -400,6 +409,8 @@ class ConsoleApp(App[int]):
         self._services_started = True
 
     async def on_unmount(self) -> None:
+        if self._hangup_guard is not None:
+            self._hangup_guard.uninstall()
         if self._unsubscribe is not None:
             self._unsubscribe()
         try:
@@ -408,8 +419,8 @@ class ConsoleApp(App[int]):
             log.exception("stopping the services failed")
 
     def _install_hangup_handler(self) -> None:
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError, AttributeError):
-            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.hang_up)
+        self._hangup_guard = HangupGuard(self.hang_up)
+        self._hangup_guard.install()
 
     def hang_up(self) -> None:
         """The terminal went away (SIGHUP): leave quietly, with no warning dialog and no traceback."""
@@ -583,6 +594,8 @@ class ConsoleApp(App[int]):
 
     # -- errors ----------------------------------------------------------------------------------
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "flow" and event.worker.is_finished:
+            self.main.refresh_bindings()
         if event.state == WorkerState.ERROR and event.worker.error is not None:
             self.report(event.worker.error, event.worker.description or event.worker.name)
 
@@ -599,7 +612,7 @@ class ConsoleApp(App[int]):
             )
             title = f"{doing} failed unexpectedly"
         self.errors.append(message)
-        self.notify(message, title=title, severity="error", timeout=12, markup=False)
+        self.notify(message, title=title, severity="error", timeout=12)
 
     # -- actions ---------------------------------------------------------------------------------
     def _key_for(self, binding_id: str) -> str:
@@ -628,7 +641,13 @@ class ConsoleApp(App[int]):
         )
         return True
 
+    @property
+    def flow_running(self) -> bool:
+        """An action flow (plan, dialog, execute) is under way."""
+        return any(w.group == "flow" and not w.is_finished for w in self.workers)
+
     def _run_flow(self, flow: Callable[[], Awaitable[None]], description: str) -> None:
+        self.call_after_refresh(self.main.refresh_bindings)
         self.run_worker(
             _work(flow), group="flow", exclusive=True, exit_on_error=False, description=description
         )
@@ -653,7 +672,7 @@ class ConsoleApp(App[int]):
             self.executing = None
             self.action_log.border_subtitle = ""
         mark = "✓" if result.ok else "✗"
-        self.notify(f"{mark} {result.summary}", title=plan.action, timeout=6, markup=False)
+        self.notify(f"{mark} {result.summary}", title=plan.action, timeout=6)
         if result.digest is None:
             self.action_log.note(f"{mark} {result.summary}", self.clock())
         self.load_audit()
@@ -772,7 +791,7 @@ class ConsoleApp(App[int]):
                 return
             assert isinstance(spec, dict)
             name = await self.services.start_training(spec)
-            self.notify(f"Started run {name}.", timeout=5, markup=False)
+            self.notify(f"Started run {name}.", timeout=5)
             self._select_run = name
             self.load_runs()
 
@@ -784,7 +803,7 @@ class ConsoleApp(App[int]):
             return
         info = self.training.runs.get(run)
         if info is not None and info.status != "running":
-            self.notify(f"Run {run} is not running ({info.status}).", timeout=4, markup=False)
+            self.notify(f"Run {run} is not running ({info.status}).", timeout=4)
             return
 
         async def flow() -> None:
@@ -797,7 +816,7 @@ class ConsoleApp(App[int]):
             if not await self.push_screen_wait(ConfirmPlanScreen(plan)):
                 return
             await self.services.stop_training(run)
-            self.notify(f"Asked run {run} to stop.", timeout=5, markup=False)
+            self.notify(f"Asked run {run} to stop.", timeout=5)
             self.load_runs()
 
         self._run_flow(flow, "stop training")
@@ -807,27 +826,18 @@ class ConsoleApp(App[int]):
         pane_name = PANE_TITLES.get(main.current_pane, "")
         here: list[tuple[str, str, str]] = []
         everywhere: list[tuple[str, str, str]] = []
-        seen: set[tuple[str, str]] = set()
-        for key, active in main.active_bindings.items():
+        seen: set[str] = set()
+        for active in main.active_bindings.values():
             binding = active.binding
-            if not binding.description:
+            if not binding.id or binding.id in seen:  # Textual's own widget keys are summarised below
                 continue
-            display = self.get_key_display(binding)
-            mark = (display, binding.description)
-            if mark in seen:
-                continue
-            seen.add(mark)
-            row = (display, binding.description, binding.id or "-")
-            if isinstance(active.node, App | Screen):
-                everywhere.append(row)
-            else:
-                here.append(row)
-            del key
-        for spec in MAIN_KEYS:  # the hidden navigation keys, for completeness
-            if not spec.show:
-                row = (self._key_for(spec.id), spec.description, spec.id)
-                if (row[0], row[1]) not in seen:
-                    everywhere.append(row)
+            seen.add(binding.id)
+            row = (self.get_key_display(binding), binding.description, binding.id)
+            (everywhere if isinstance(active.node, App | Screen) else here).append(row)
+        for spec in MAIN_KEYS:  # keys not active right now (disabled) still belong in the list
+            if spec.id not in seen:
+                everywhere.append((self._key_for(spec.id), spec.description, spec.id))
+        here.append(("↑ ↓ pgup pgdn home end", "Move in the list or log", "-"))
         sections = [(f"This pane: {pane_name}", here), ("Everywhere", everywhere)]
         self.push_screen(HelpScreen(f"Keys · {pane_name}", sections))
 

@@ -35,6 +35,7 @@ class Dialog(ModalScreen[object]):
     Dialog .buttons Button { margin-right: 2; }
     Dialog Input { margin-bottom: 0; }
     Dialog Label { margin-top: 1; }
+    Dialog #plan-body { height: auto; max-height: 16; }
     """
 
     def action_cancel(self) -> None:
@@ -296,7 +297,7 @@ class HelpScreen(ModalScreen[None]):
                 )
                 table.add_column("key", no_wrap=True, style="bold")
                 table.add_column("does")
-                table.add_column("binding id ([keys] in config.toml)", style="dim")
+                table.add_column(Text("binding id ([keys] in config.toml)"), style="dim")
                 for key, what, binding_id in rows:
                     table.add_row(key, what, binding_id)
                 yield Static(table)

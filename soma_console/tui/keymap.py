@@ -53,12 +53,14 @@ MAIN_KEYS: tuple[KeySpec, ...] = (
     KeySpec("autopilot", "a", "autopilot", "Autopilot"),
     KeySpec("help", "question_mark", "help", "Keys"),
     KeySpec("quit", "q", "app.quit", "Quit"),
-    KeySpec("next_pane", "tab", "next_pane", "Next pane", show=False),
-    KeySpec("previous_pane", "shift+tab", "previous_pane", "Previous pane", show=False),
-    KeySpec("pane_training", "1", "pane('training')", "Training pane", show=False),
-    KeySpec("pane_checkpoints", "2", "pane('checkpoints')", "Checkpoints pane", show=False),
-    KeySpec("pane_queue", "3", "pane('queue')", "Reveal queue pane", show=False),
-    KeySpec("pane_models", "4", "pane('models')", "Models pane", show=False),
+    # Keys that move the focus are priority bindings: they act the moment they are read, so the
+    # keys behind them in a burst (a paste, a laggy SSH link) already go to the new place.
+    KeySpec("next_pane", "tab", "next_pane", "Next pane", show=False, priority=True),
+    KeySpec("previous_pane", "shift+tab", "previous_pane", "Previous pane", show=False, priority=True),
+    KeySpec("pane_training", "1", "pane('training')", "Training pane", show=False, priority=True),
+    KeySpec("pane_checkpoints", "2", "pane('checkpoints')", "Checkpoints pane", show=False, priority=True),
+    KeySpec("pane_queue", "3", "pane('queue')", "Reveal queue pane", show=False, priority=True),
+    KeySpec("pane_models", "4", "pane('models')", "Models pane", show=False, priority=True),
     KeySpec("command_mode", "colon", "app.command_palette", "Commands", show=False),
 )
 
@@ -68,7 +70,7 @@ TRAINING_KEYS: tuple[KeySpec, ...] = (
 )
 
 MODELS_KEYS: tuple[KeySpec, ...] = (
-    KeySpec("filter_models", "slash", "filter", "Filter"),
+    KeySpec("filter_models", "slash", "filter", "Filter", priority=True),
     KeySpec("sort_models", "o", "sort_next", "Sort"),
     KeySpec("reverse_sort", "O", "sort_reverse", "Reverse sort", show=False),
     KeySpec("clear_filter", "escape", "clear_filter", "Clear filter", show=False),

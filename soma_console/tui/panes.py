@@ -522,14 +522,20 @@ class ModelsPane(Pane):
     def action_filter(self) -> None:
         box = self.query_one(Input)
         box.display = True
-        box.focus()
+        # Synchronously, so the characters typed right after / land in the box.
+        self.screen.set_focus(box)
 
     def action_clear_filter(self) -> None:
         box = self.query_one(Input)
         box.value = ""
         box.display = False
         self.set_filter("")
-        self.query_one(DataTable).focus()
+        self.screen.set_focus(self.query_one(DataTable))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # "/" is a priority key (so keys typed right behind it land in the box); inside the box
+        # it is just a character.
+        return not (action == "filter" and self.query_one(Input).has_focus)
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "model-filter":
@@ -541,7 +547,7 @@ class ModelsPane(Pane):
             event.stop()
             if not event.value.strip():
                 event.input.display = False
-            self.query_one(DataTable).focus()
+            self.screen.set_focus(self.query_one(DataTable))
 
     # sort
     def action_sort_next(self) -> None:

@@ -891,6 +891,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--readonly", action="store_true", help="refuse every transaction, as --readonly does"
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-mouse", action="store_true", help="do not capture the mouse")
+    parser.add_argument(
+        "--record-exit",
+        metavar="FILE",
+        help="write how the console ended to FILE (for tests: the terminal may be gone by then)",
+    )
     args = parser.parse_args(argv)
     world = PreviewWorld(
         models=args.models, readonly=args.readonly, seed=args.seed, epoch_duration_s=args.epoch_seconds
@@ -898,7 +904,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     services = PreviewServices(world, log_rate=args.log_rate, steps_per_s=args.steps_per_s)
     from soma_console.tui.app import run_console
 
-    return run_console(services)
+    try:
+        status = run_console(services, mouse=not args.no_mouse)
+    except BaseException as exc:
+        _record(args.record_exit, f"crashed {type(exc).__name__}")
+        raise
+    _record(args.record_exit, f"exit {status}")
+    return status
+
+
+def _record(path: str | None, text: str) -> None:
+    if path:
+        with open(path, "w", encoding="utf-8") as out:
+            out.write(text + "\n")
 
 
 if __name__ == "__main__":

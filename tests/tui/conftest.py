@@ -16,6 +16,7 @@ import pytest
 from soma_console.config import Settings
 from soma_console.tui.app import ConsoleApp
 from soma_console.tui.preview import T0
+from tests.conftest import REPO
 from tests.tui.fake_services import FakeClock, FakeServices
 
 
@@ -61,3 +62,6 @@ def make_app(services: FakeServices, clock: FakeClock) -> AppFactory:
         )
 
     return make
+
+
+REPO_ROOT = REPO

@@ -10,7 +10,13 @@ import pytest
 from textual.pilot import Pilot
 
 from soma_console.core.chain_errors import TransactionFailed
-from soma_console.tui.dialogs import ConfirmPlanScreen, HelpScreen, QuitWarningScreen, TrainDialog, ValueDialog
+from soma_console.tui.dialogs import (
+    ConfirmPlanScreen,
+    HelpScreen,
+    QuitWarningScreen,
+    TrainDialog,
+    ValueDialog,
+)
 from tests.tui.conftest import AppFactory
 from tests.tui.fake_services import FakeServices
 from tests.tui.helpers import screen_text, settle, shows, wait_for
@@ -59,7 +65,9 @@ async def test_commit_shows_the_plan_refuses_a_wrong_word_then_sends(
         assert len(app.queue_pane.entries) == 3
 
 
-async def test_escape_cancels_a_commit_and_nothing_is_sent(make_app: AppFactory, services: FakeServices) -> None:
+async def test_escape_cancels_a_commit_and_nothing_is_sent(
+    make_app: AppFactory, services: FakeServices
+) -> None:
     app = make_app()
     async with app.run_test(size=(160, 48), notifications=True) as pilot:
         await settle(pilot)
@@ -103,7 +111,9 @@ async def test_reveal_the_open_window(make_app: AppFactory, services: FakeServic
         assert services.world.audit[-1].kind == "reveal"
 
 
-async def test_stake_asks_for_an_amount_and_rejects_nonsense(make_app: AppFactory, services: FakeServices) -> None:
+async def test_stake_asks_for_an_amount_and_rejects_nonsense(
+    make_app: AppFactory, services: FakeServices
+) -> None:
     app = make_app()
     async with app.run_test(size=(160, 48), notifications=True) as pilot:
         await settle(pilot)
@@ -228,7 +238,13 @@ async def test_train_dialog_starts_a_run_and_selects_it(make_app: AppFactory, se
         await pilot.press("enter")
         await settle(pilot)
         (spec,) = services.called("start_training")[0]
-        assert spec == {"preset": "tiny", "steps": 50, "data": "builtin", "name": "r9-test", "backend": "local"}
+        assert spec == {
+            "preset": "tiny",
+            "steps": 50,
+            "data": "builtin",
+            "name": "r9-test",
+            "backend": "local",
+        }
         await wait_for(pilot, lambda: app.training.followed == "r9-test")
         assert "r9-test" in screen_text(app)
 
@@ -329,7 +345,9 @@ async def test_quit_is_immediate_when_nothing_is_waiting(clock) -> None:
     assert app.return_code == 0 and services.stopped
 
 
-async def test_execute_failure_is_reported_and_logged_not_fatal(make_app: AppFactory, services: FakeServices) -> None:
+async def test_execute_failure_is_reported_and_logged_not_fatal(
+    make_app: AppFactory, services: FakeServices
+) -> None:
     services.fail("execute", TransactionFailed("the chain rejected the transaction (ModelInvalidState)."))
     app = make_app()
     async with app.run_test(size=(160, 48), notifications=True) as pilot:

@@ -52,7 +52,9 @@ async def test_follow_pause_and_resume(make_app: AppFactory, services: FakeServi
         assert "late 29" in screen_text(app) and "following" in screen_text(app)
 
 
-async def test_scrolling_back_to_the_end_resumes_following(make_app: AppFactory, services: FakeServices) -> None:
+async def test_scrolling_back_to_the_end_resumes_following(
+    make_app: AppFactory, services: FakeServices
+) -> None:
     app = make_app(log_lines=500)
     async with app.run_test(size=(160, 48), notifications=True) as pilot:
         await settle(pilot)
@@ -93,12 +95,21 @@ async def test_memory_is_bounded_by_max_lines(make_app: AppFactory, services: Fa
         assert "5,000 new lines" in screen_text(app)
 
 
-async def test_trainer_events_update_step_speed_eta_and_loss(make_app: AppFactory, services: FakeServices) -> None:
+async def test_trainer_events_update_step_speed_eta_and_loss(
+    make_app: AppFactory, services: FakeServices
+) -> None:
     app = make_app()
     async with app.run_test(size=(160, 48), notifications=True) as pilot:
         await settle(pilot)
         step = Step(
-            step=500, total_steps=1000, loss=2.5, ce=2.45, sigreg=0.05, lr=3e-4, tokens_per_s=51234.0, elapsed_s=250.0
+            step=500,
+            total_steps=1000,
+            loss=2.5,
+            ce=2.45,
+            sigreg=0.05,
+            lr=3e-4,
+            tokens_per_s=51234.0,
+            elapsed_s=250.0,
         )
         services.emit("r2-small", [step])
         await pilot.pause()
