@@ -14,21 +14,24 @@ on wall-clock time.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from functools import partial
+from functools import partial, wraps
 from typing import Any, ClassVar
 
 from textual import events, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.notifications import SeverityLevel
+from textual.reactive import Reactive
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Input, Tab, Tabs
+from textual.widgets import Input, Tab, Tabs
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from soma_console.config import Settings
@@ -40,7 +43,6 @@ from soma_console.core.journal import AuditEntry
 from soma_console.core.reveal_queue import QueueEntry, format_countdown
 from soma_console.errors import ReadOnlyError, UserError
 from soma_console.secrets import redact
-from soma_console.training.events import AnyRecord, CheckpointSaved, Error, Finished, Started
 from soma_console.tui.dialogs import (
     ConfirmPlanScreen,
     HelpScreen,
@@ -51,7 +53,8 @@ from soma_console.tui.dialogs import (
     parse_soma,
 )
 from soma_console.tui.hangup import HangupGuard
-from soma_console.tui.keymap import APP_KEYS, MAIN_KEYS, bindings, keymap_from_settings
+from soma_console.tui.key_hints import KeyHints
+from soma_console.tui.keymap import ALL_KEYS, APP_KEYS, MAIN_KEYS, bindings, keymap_from_settings
 from soma_console.tui.panes import (
     MODEL_COLUMNS,
     ActionLog,
@@ -129,6 +132,24 @@ class ActionProgress(Message):
         self.text = text
 
 
+def while_open(method: Callable[..., None]) -> Callable[..., None]:
+    """For timer callbacks and message handlers that draw: do nothing once the console is on its
+    way out. Textual takes the widgets down before it stops the timers and the message queue, so
+    a late tick or a worker's late result would otherwise find no panes and end in a traceback."""
+
+    @wraps(method)
+    def guarded(self: ConsoleApp, *args: Any) -> None:
+        if not self.is_open:
+            return
+        try:
+            method(self, *args)
+        except NoMatches:
+            if self.is_open:
+                raise
+
+    return guarded
+
+
 class PaneTabs(Tabs, can_focus=False):
     """The tab bar shown instead of side-by-side panes on narrow terminals."""
 
@@ -137,6 +158,11 @@ class MainScreen(Screen[None]):
     """The one screen. Its bindings are inactive while a dialog is open."""
 
     BINDINGS: ClassVar[list[Any]] = bindings(MAIN_KEYS)
+
+    # Textual repaints the whole screen whenever the focus moves; the widgets that gain and
+    # lose focus repaint themselves anyway. At 160x48 the full repaint was most of a pane
+    # switch's cost (about 100 ms on a 2-core machine).
+    focused: Reactive[Widget | None] = Reactive(None, repaint=False)
 
     def __init__(self, *, log_lines: int) -> None:
         super().__init__(id="main")
@@ -158,7 +184,7 @@ class MainScreen(Screen[None]):
             yield QueuePane()
             yield ModelsPane()
         yield ActionLog()
-        yield Footer(compact=True)
+        yield KeyHints()
 
     def on_mount(self) -> None:
         self._apply_width(self.app.size.width)
@@ -183,12 +209,21 @@ class MainScreen(Screen[None]):
         narrow = self.narrow
         for name in PANES:
             widget = self.query_one(f"#{name}", Pane)
-            widget.set_class(name == pane, "current")
-            # Inline, so it takes effect at once (before the next key), not at the next refresh.
-            widget.display = not narrow or name == pane
-        tabs = self.query_one(PaneTabs)
-        if tabs.active != f"tab-{pane}":
-            tabs.active = f"tab-{pane}"
+            current = name == pane
+            if widget.display != (not narrow or current):
+                widget.display = not narrow or current
+            # Mark the focused pane with its title (▶, reversed) rather than a CSS class or
+            # :focus-within: those restyle and repaint the pane's whole subtree (every table in
+            # it) and, for a border, re-run the layout; under a busy log that doubled the time
+            # from a key press to the screen showing it. The mark reads without colour too.
+            title = ("▶ " if current else "") + widget.TITLE
+            if widget.border_title != title:
+                widget.border_title = title
+                widget.styles.border_title_style = "bold reverse" if current else "bold"
+        if narrow:  # the tab bar is hidden (and not worth updating) when the panes are side by side
+            tabs = self.query_one(PaneTabs)
+            if tabs.active != f"tab-{pane}":
+                tabs.active = f"tab-{pane}"
 
     def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
         if event.tab is None or event.tab.id is None:
@@ -307,6 +342,7 @@ class ConsoleApp(App[int]):
         narrow_below: int = NARROW_BELOW,
         cursor_blink: bool = True,
         watch_hangup: bool = False,
+        freeze_gc: bool = False,
     ) -> None:
         super().__init__()
         self.services = services
@@ -318,6 +354,7 @@ class ConsoleApp(App[int]):
         self.narrow_below = narrow_below
         self.cursor_blink = cursor_blink
         self.watch_hangup = watch_hangup
+        self.freeze_gc = freeze_gc
         self.snapshot: ChainSnapshot | None = None
         self.chain_error: ChainError | None = None
         self.queue_entries: list[QueueEntry] = []
@@ -330,6 +367,8 @@ class ConsoleApp(App[int]):
         self._alarm = False
         self._services_started = False
         self._hangup_guard: HangupGuard | None = None
+        self._main_ready = False
+        self._exiting = False
 
     def notify(
         self,
@@ -342,6 +381,16 @@ class ConsoleApp(App[int]):
     ) -> None:
         # Messages carry run names, paths and error text: never parse them as markup.
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+
+    def exit(self, result: int | None = None, return_code: int = 0, message: Any = None) -> None:
+        self._exiting = True
+        super().exit(result, return_code, message)
+
+    @property
+    def is_open(self) -> bool:
+        """The main screen is up and the console is not on its way out."""
+        # is_running turns False as Textual starts shutting down, before it removes widgets.
+        return self._main_ready and not self._exiting and self.is_running
 
     def get_default_screen(self) -> Screen[Any]:
         return MainScreen(log_lines=self.log_lines)
@@ -376,6 +425,7 @@ class ConsoleApp(App[int]):
     # -- start and stop --------------------------------------------------------------------------
     def begin(self) -> None:
         """Called once the main screen and its panes exist."""
+        self._main_ready = True
         keymap, warnings = keymap_from_settings(self.settings)
         if keymap:
             self.set_keymap(keymap)
@@ -446,11 +496,19 @@ class ConsoleApp(App[int]):
         # Called by the services from any thread; post_message is thread-safe.
         self.post_message(ChainUpdate(snapshot, error))
 
+    @while_open
     def on_chain_update(self, message: ChainUpdate) -> None:
         was_offline = self.chain_error is not None
         if message.snapshot is not None:
+            first = self.snapshot is None
             self.snapshot = message.snapshot
             self.models.show(message.snapshot)
+            if first and self.freeze_gc:
+                # Everything built so far (Textual, the widget tree, the first table) lives as
+                # long as the console: move it out of the collector's sight. A full collection
+                # over it took ~100 ms at a time under a 50,000 lines/s log; a key press waited.
+                gc.collect()
+                gc.freeze()
         if message.error is not None and not was_offline:
             self.report(message.error, "reach the chain")
         elif message.error is None and was_offline:
@@ -462,6 +520,7 @@ class ConsoleApp(App[int]):
         if self.training.followed:
             self.load_checkpoints(self.training.followed)
 
+    @while_open
     def refresh_status(self) -> None:
         self.main.query_one(StatusBar).show(
             StatusView(
@@ -476,6 +535,7 @@ class ConsoleApp(App[int]):
         )
 
     # -- periodic --------------------------------------------------------------------------------
+    @while_open
     def tick(self) -> None:
         """Once a second: re-time the countdowns, raise the alarm for windows running out."""
         now = self.clock()
@@ -498,6 +558,7 @@ class ConsoleApp(App[int]):
             timeout=60,
         )
 
+    @while_open
     def flush_logs(self) -> None:
         self.training.flush()
 
@@ -538,16 +599,19 @@ class ConsoleApp(App[int]):
     def load_autopilot(self) -> None:
         self.post_message(AutopilotLoaded(self.services.autopilot_enabled()))
 
+    @while_open
     def on_runs_loaded(self, message: RunsLoaded) -> None:
         self.training.show_runs(message.runs)
         if self._select_run is not None and self._select_run in self.training.runs:
             self.training.select_run(self._select_run)
             self._select_run = None
 
+    @while_open
     def on_checkpoints_loaded(self, message: CheckpointsLoaded) -> None:
         if message.run == self.training.followed:
             self.checkpoints_pane.show(message.run, message.checkpoints)
 
+    @while_open
     def on_queue_loaded(self, message: QueueLoaded) -> None:
         self.queue_entries = message.entries
         now = self.clock()
@@ -557,13 +621,16 @@ class ConsoleApp(App[int]):
         for entry in newly:
             self.sound_alarm(entry, now)
 
+    @while_open
     def on_audit_loaded(self, message: AuditLoaded) -> None:
         self.action_log.add_audit(message.entries)
 
+    @while_open
     def on_autopilot_loaded(self, message: AutopilotLoaded) -> None:
         self.autopilot = message.on
         self.queue_pane.show_autopilot(message.on)
 
+    @while_open
     def on_action_progress(self, message: ActionProgress) -> None:
         self.action_log.border_subtitle = message.text
 
@@ -586,8 +653,7 @@ class ConsoleApp(App[int]):
         async for batch in self.services.follow_run(run):
             if pane.followed != run:
                 return
-            pane.ingest(batch)
-            if _changes_lists(batch):
+            if pane.ingest(batch):
                 self.load_runs()
                 self.load_checkpoints(run)
             await asyncio.sleep(0)  # let keys and repaints in between big batches
@@ -616,13 +682,13 @@ class ConsoleApp(App[int]):
 
     # -- actions ---------------------------------------------------------------------------------
     def _key_for(self, binding_id: str) -> str:
+        """How the key bound to ``binding_id`` is written on screen (after any remapping)."""
         keys = self._keymap.get(binding_id)
-        if keys:
-            return keys.split(",")[0]
-        for spec in MAIN_KEYS:
-            if spec.id == binding_id:
-                return self.get_key_display(Binding(spec.key, spec.action))
-        return binding_id
+        if not keys:
+            keys = next((spec.key for spec in ALL_KEYS if spec.id == binding_id), "")
+        if not keys:
+            return binding_id
+        return self.get_key_display(Binding(keys.split(",")[0], ""))
 
     def refuse_readonly(self, what: str) -> bool:
         """True (and a notification, nothing sent) when read-only mode forbids ``what``."""
@@ -849,6 +915,7 @@ class ConsoleApp(App[int]):
             self.exit(0)
             return
         quit_key = self._key_for("quit")
+        quit_keys = [key for key, active in self.main.active_bindings.items() if active.binding.id == "quit"]
 
         def done(really: bool | None) -> None:
             if really:
@@ -856,7 +923,7 @@ class ConsoleApp(App[int]):
             else:
                 self.notify("Not quitting. Press r to reveal.", timeout=4)
 
-        self.push_screen(QuitWarningScreen(open_windows, now, quit_key), done)
+        self.push_screen(QuitWarningScreen(open_windows, now, quit_key, quit_keys), done)
 
     # -- command palette -------------------------------------------------------------------------
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
@@ -952,10 +1019,6 @@ def _bind(fn: Callable[..., Any], *args: Any) -> Callable[[], Any]:
     return call
 
 
-def _changes_lists(batch: Iterable[AnyRecord]) -> bool:
-    return any(isinstance(r, Started | Finished | Error | CheckpointSaved) for r in batch)
-
-
 def run_console(
     services: ConsoleServices,
     *,
@@ -968,7 +1031,7 @@ def run_console(
     The services are started after the first frame and stopped when the console exits (also
     when the terminal goes away: SIGHUP restores what it can and exits with 129, quietly).
     """
-    app = ConsoleApp(services, clock=clock, settings=settings, watch_hangup=True)
+    app = ConsoleApp(services, clock=clock, settings=settings, watch_hangup=True, freeze_gc=True)
     result = app.run(mouse=mouse)
     if app.hung_up:
         return 129

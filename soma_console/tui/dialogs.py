@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 
 from rich.table import Table
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
@@ -234,11 +235,19 @@ class QuitWarningScreen(ModalScreen[bool]):
     }
     """
 
-    def __init__(self, entries: Sequence[QueueEntry], now: float, quit_key: str) -> None:
+    def __init__(
+        self, entries: Sequence[QueueEntry], now: float, quit_key: str, quit_keys: Sequence[str] = ()
+    ) -> None:
         super().__init__()
         self.entries = list(entries)
         self.now = now
-        self.quit_key = quit_key
+        self.quit_key = quit_key  # shown
+        self.quit_keys = set(quit_keys)  # whatever quits on the main screen also confirms here
+
+    def on_key(self, event: events.Key) -> None:
+        if event.key in self.quit_keys:
+            event.stop()
+            self.dismiss(True)
 
     def compose(self) -> ComposeResult:
         from soma_console.tui.panes import live_state

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+from rich.cells import cell_len
 from textual.message import Message
 from textual.widgets import Log, Static
 
@@ -38,6 +39,17 @@ class FollowLog(Log):
         elif not self.following and new_value > old_value and self.is_vertical_scroll_end:
             self.post_message(FollowLog.FollowChanged(self, following=True))
 
+    def _update_size(self, updates: int, lines: list[str]) -> None:  # type: ignore[override]
+        # Log measures every new line's width in a thread worker per write; at tens of thousands
+        # of lines a second that is a thread per flush fighting the event loop for the GIL. The
+        # width only sets how far the log scrolls sideways, so measure here, cheaply: ASCII
+        # lines (nearly all of a trainer's) are as wide as they are long.
+        if lines:
+            widest = max(
+                len(line) if line.isascii() else cell_len(self._process_line(line)) for line in lines
+            )
+            self._update_maximum_width(updates, widest)
+
     def on_resize(self) -> None:
         # The pane's other rows change height (a wrapped summary); stay on the newest line.
         if self.following:
@@ -49,6 +61,9 @@ class FollowLog(Log):
             self.write_lines(lines, scroll_end=self.following)
         finally:
             self._writing = False
+        # Once max_lines is reached, new lines push old ones out while the scroll offset stays
+        # put: Log repaints only the (now off-screen) rows it appended, so repaint what is visible.
+        self.refresh()
 
     def resume(self) -> None:
         self.following = True
@@ -120,5 +135,5 @@ class LogFeed:
             text = f"⏸ paused · {self.new_lines:,} new lines · f to follow"
         if text != self._shown_status:
             self._shown_status = text
-            self.status.update(text)
+            self.status.update(text, layout=False)  # always one line
             self.status.set_class(not self.following, "paused")

@@ -14,6 +14,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
+from textual.widget import Widget
 from textual.widgets import DataTable, Input, Log, Sparkline, Static
 
 from soma_console.core.chainstate import ChainSnapshot, ModelRow
@@ -32,11 +33,11 @@ from soma_console.core.reveal_queue import (
     format_countdown,
 )
 from soma_console.core.run_progress import RunProgress, format_record, human_bytes
-from soma_console.training.events import AnyRecord
+from soma_console.training.events import AnyRecord, CheckpointSaved, Error, Finished, LogLine, Started
 from soma_console.tui.keymap import MODELS_KEYS, TRAINING_KEYS, bindings
 from soma_console.tui.log_view import FollowLog, LogFeed
 from soma_console.tui.status_bar import short_id
-from soma_console.tui.tables import Cell, KeyedTable, Row
+from soma_console.tui.tables import Cell, ConsoleTable, KeyedTable, Row
 
 SHANNONS = 1_000_000_000
 
@@ -90,7 +91,7 @@ class TrainingPane(Pane):
         self._summary = ""
 
     def compose(self) -> ComposeResult:
-        yield DataTable(id="runs", cursor_type="row", cell_padding=0)
+        yield ConsoleTable(id="runs")
         yield Static("no run selected", id="run-summary")
         yield Sparkline([], id="loss-curve", summary_function=min)
         yield Static("", id="log-status")
@@ -145,16 +146,28 @@ class TrainingPane(Pane):
         self.feed.reset()
         self.border_subtitle = run
 
-    def ingest(self, records: Sequence[AnyRecord]) -> None:
-        """Fold a batch into the progress and queue its lines for the next flush."""
+    def ingest(self, records: Sequence[AnyRecord]) -> bool:
+        """Fold a batch into the progress and queue its lines for the next flush.
+
+        Returns True when the batch holds an event that changes the runs or checkpoints lists.
+        """
         progress = self.progress
         if progress is None:
-            return
-        lines = []
+            return False
+        lines: list[str] = []
+        append = lines.append
+        lists_changed = False
         for record in records:
+            # Plain lines are nearly all of a busy log: keep their path short.
+            if type(record) is LogLine:
+                append(record.text)
+                continue
             progress.apply(record)
-            lines.append(format_record(record))
+            append(format_record(record))
+            if isinstance(record, Started | Finished | Error | CheckpointSaved):
+                lists_changed = True
         self.feed.buffer.extend(lines)
+        return lists_changed
 
     def flush(self) -> None:
         self.feed.flush()
@@ -164,7 +177,8 @@ class TrainingPane(Pane):
         summary = progress.summary()
         if summary != self._summary:
             self._summary = summary
-            self.query_one("#run-summary", Static).update(Text(summary))
+            # Fixed height: no layout pass for a line that changes several times a second.
+            self.query_one("#run-summary", Static).update(Text(summary), layout=False)
         points = progress.curve.points
         if len(points) != self._curve_len or (points and self.query_one(Sparkline).data != points):
             self._curve_len = len(points)
@@ -207,9 +221,10 @@ class CheckpointsPane(Pane):
         super().__init__(id="checkpoints")
         self.run: str | None = None
         self.checkpoints: dict[str, CheckpointInfo] = {}
+        self._hint = ""
 
     def compose(self) -> ComposeResult:
-        yield DataTable(id="checkpoint-table", cursor_type="row", cell_padding=0)
+        yield ConsoleTable(id="checkpoint-table")
         yield Static("Select a run to see its checkpoints.", id="checkpoint-hint", classes="hint")
 
     def on_mount(self) -> None:
@@ -237,8 +252,10 @@ class CheckpointsPane(Pane):
         else:
             self.table.sync(rows)
         self.border_subtitle = run
-        hint = self.query_one("#checkpoint-hint", Static)
-        hint.update(f"No checkpoints in {run} yet." if not rows else "c commits the highlighted checkpoint.")
+        hint_text = f"No checkpoints in {run} yet." if not rows else "c commits the highlighted checkpoint."
+        if hint_text != self._hint:  # an unchanged Static.update still costs a layout pass
+            self._hint = hint_text
+            self.query_one("#checkpoint-hint", Static).update(hint_text)
 
     def selected(self) -> CheckpointInfo | None:
         key = self.table.selected_key()
@@ -308,7 +325,7 @@ class QueuePane(Pane):
     def compose(self) -> ComposeResult:
         yield Static("autopilot: ?", id="autopilot")
         yield Static("", id="alarm")
-        yield DataTable(id="queue-table", cursor_type="row", cell_padding=0)
+        yield ConsoleTable(id="queue-table")
         yield Static("No commits waiting for a reveal.", id="queue-hint", classes="hint")
 
     def on_mount(self) -> None:
@@ -332,7 +349,8 @@ class QueuePane(Pane):
                 "autopilot: ",
                 ("ON", "bold reverse") if on else ("OFF", "bold"),
                 " (reveals by itself)" if on else " · a turns it on",
-            )
+            ),
+            layout=False,
         )
 
     def show(self, entries: Sequence[QueueEntry], now: float) -> list[QueueEntry]:
@@ -365,9 +383,9 @@ class QueuePane(Pane):
                     style="bold reverse red",
                 )
             )
-        banner.display = bool(urgent)
+        _show(banner, bool(urgent))
         self.set_class(bool(urgent), "alarm")
-        self.query_one("#queue-hint").display = not rows
+        _show(self.query_one("#queue-hint"), not rows)
         return newly
 
     def selected(self) -> QueueEntry | None:
@@ -376,6 +394,12 @@ class QueuePane(Pane):
 
     def actionable(self, now: float) -> list[QueueEntry]:
         return [e for e in self.entries.values() if live_state(e, now)[0] in (OPEN, CLOSING)]
+
+
+def _show(widget: Widget, visible: bool) -> None:
+    # Only on a change: setting display, even to its current value, costs a layout pass.
+    if widget.display != visible:
+        widget.display = visible
 
 
 def _queue_row(entry: QueueEntry, state: str, to_open: float | None, to_close: float | None) -> Row:
@@ -417,7 +441,7 @@ class ModelsPane(Pane):
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="filter: id, owner, status or 'mine'", id="model-filter", compact=True)
-        yield DataTable(id="model-table", cursor_type="row", cell_padding=0)
+        yield ConsoleTable(id="model-table")
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
@@ -445,10 +469,12 @@ class ModelsPane(Pane):
         fresh: dict[str, tuple[ModelRow, Row]] = {}
         for model in snap.models:
             hit = cache.get(model.model_id)
-            if hit is not None and hit[0] == model:
+            if hit is None:
+                row = self._row(model)
+            elif hit[0] == model:
                 row = hit[1]
             else:
-                row = self._row(model)
+                row = self._changed_row(hit[0], hit[1], model)
             fresh[model.model_id] = (model, row)
             rows[model.model_id] = row
         self._cache = fresh
@@ -459,23 +485,46 @@ class ModelsPane(Pane):
     def _row(self, m: ModelRow) -> Row:
         mine = m.is_owned_by(self.address)
         style = "bold" if mine else ""
-        stake = None if m.stake is None else m.stake / SHANNONS
-        commission = m.commission_rate
-        comm_text = "-" if commission is None else f"{commission / 100:g}%"
-        if m.next_commission_rate is not None and m.next_commission_rate != commission:
-            comm_text += "→"
         return (
             Cell("★" if mine else " ", sort=(0 if mine else 1, m.model_id), style="bold"),
             Cell(short_id(m.model_id, 6, 4), sort=m.model_id, style=style),
-            Cell(
-                m.status + ("⇡" if m.has_pending_update else ""),
-                sort=_STATUS_ORDER.get(m.status, 9),
-                style=style,
-            ),
-            Cell("-" if stake is None else f"{stake:,.2f}", sort=stake, style=style),
-            Cell(comm_text, sort=commission, style=style),
+            self._status_cell(m, style),
+            self._stake_cell(m, style),
+            self._commission_cell(m, style),
             Cell("you" if mine else short_id(m.owner, 4, 4), sort=m.owner, style=style),
         )
+
+    def _changed_row(self, old: ModelRow, old_row: Row, m: ModelRow) -> Row:
+        """Rebuild only the cells whose fields changed (a poll typically moves stakes only)."""
+        if old.owner != m.owner or old.model_id != m.model_id:
+            return self._row(m)
+        style = old_row[1].style
+        status = old_row[2]
+        if (old.status, old.has_pending_update) != (m.status, m.has_pending_update):
+            status = self._status_cell(m, style)
+        stake = old_row[3] if old.stake == m.stake else self._stake_cell(m, style)
+        commission = old_row[4]
+        if (old.commission_rate, old.next_commission_rate) != (m.commission_rate, m.next_commission_rate):
+            commission = self._commission_cell(m, style)
+        return (old_row[0], old_row[1], status, stake, commission, old_row[5])
+
+    @staticmethod
+    def _status_cell(m: ModelRow, style: str) -> Cell:
+        text = m.status + ("⇡" if m.has_pending_update else "")
+        return Cell(text, sort=_STATUS_ORDER.get(m.status, 9), style=style)
+
+    @staticmethod
+    def _stake_cell(m: ModelRow, style: str) -> Cell:
+        stake = None if m.stake is None else m.stake / SHANNONS
+        return Cell("-" if stake is None else f"{stake:,.2f}", sort=stake, style=style)
+
+    @staticmethod
+    def _commission_cell(m: ModelRow, style: str) -> Cell:
+        commission = m.commission_rate
+        text = "-" if commission is None else f"{commission / 100:g}%"
+        if m.next_commission_rate is not None and m.next_commission_rate != commission:
+            text += "→"
+        return Cell(text, sort=commission, style=style)
 
     def selected(self) -> ModelRow | None:
         key = self.table.selected_key()

@@ -151,7 +151,7 @@ def preview_loss(step: int) -> float:
     return round(2.2 + 3.4 / (1 + step / 60) + 0.03 * ((step * 7919) % 13) / 13, 4)
 
 
-HISTORY_LIMIT = 50_000  # records kept per preview run (the preview must not grow without bound)
+HISTORY_LIMIT = 20_000  # records kept per preview run (the preview must not grow without bound)
 
 
 @dataclass
@@ -359,6 +359,8 @@ class PreviewWorld:
         entry.records.extend(records)
         info = entry.info
         for rec in records:
+            if type(rec) is LogLine:
+                continue
             if isinstance(rec, Step):
                 info = replace(info, step=rec.step, total_steps=rec.total_steps, last_loss=rec.loss)
             elif isinstance(rec, Finished):
@@ -673,6 +675,50 @@ class PreviewWorld:
         return ActionResult("reveal", True, summary, digest=entry.digest, model_id=model_id, epoch=self.epoch)
 
 
+FOLLOW_BACKLOG = 50_000  # records a follower may fall behind by before the oldest are dropped
+
+
+class _Backlog:
+    """Batches waiting for a follower, bounded: a follower that falls behind loses the oldest
+    plain lines (and is told how many), never the memory of the process. Live services must
+    bound their follow queues the same way."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._batches: deque[Sequence[AnyRecord]] = deque()
+        self._size = 0
+        self._dropped = 0
+        self._ready = asyncio.Event()
+
+    def put(self, batch: Sequence[AnyRecord]) -> None:
+        self._batches.append(batch)
+        self._size += len(batch)
+        while self._size > self.limit and len(self._batches) > 1:
+            old = self._batches.popleft()
+            kept = [r for r in old if type(r) is not LogLine]  # events are small and matter
+            self._dropped += len(old) - len(kept)
+            self._size -= len(old) - len(kept)
+            if kept:
+                self._batches.appendleft(kept)
+                break
+        self._ready.set()
+
+    async def get(self) -> Sequence[AnyRecord]:
+        while not self._batches:
+            self._ready.clear()
+            await self._ready.wait()
+        batch = self._batches.popleft()
+        self._size -= len(batch)
+        if self._dropped:
+            note = LogLine(f"… {self._dropped:,} lines dropped: the console fell behind the trainer")
+            self._dropped = 0
+            return [note, *batch]
+        return batch
+
+    def __bool__(self) -> bool:
+        return bool(self._batches)
+
+
 class PreviewServices:
     """ConsoleServices over a :class:`PreviewWorld`, with a simulated chain poller and trainer.
 
@@ -786,53 +832,59 @@ class PreviewServices:
         self._trainers[run] = asyncio.get_running_loop().create_task(self._train(run), name=f"preview-{run}")
 
     async def _train(self, run: str) -> None:
-        """Simulated trainer: steps at ``steps_per_s``, plain lines at ``log_rate``, in 20 Hz batches."""
-        tick = 0.05
+        """Simulated trainer: steps at ``steps_per_s``, plain lines at ``log_rate``, in 20 Hz batches.
+
+        Output is owed by the clock, not by the number of ticks, so a busy event loop gets
+        bigger batches rather than a slower trainer (as with a real pipe).
+        """
         entry = self.world.runs[run]
         step = entry.info.step
         total = entry.info.total_steps
+        start = last = time.monotonic()
         step_credit = log_credit = 0.0
         n_line = 0
-        start = time.monotonic()
+        prefix = f"[{run}] batch "
         while step < total:
-            await asyncio.sleep(tick)
-            step_credit += self.steps_per_s * tick
-            log_credit += self.log_rate * tick
-            batch: list[AnyRecord] = []
+            await asyncio.sleep(0.05)
+            now_mono = time.monotonic()
+            step_credit += self.steps_per_s * (now_mono - last)
+            log_credit += self.log_rate * (now_mono - last)
+            last = now_mono
             n_lines = int(log_credit)
             log_credit -= n_lines
             now = self.world.clock()
-            batch.extend(LogLine(f"[{run}] batch {n_line + i} loaded", t=now) for i in range(n_lines))
+            batch: list[AnyRecord] = [
+                LogLine(f"{prefix}{n} loaded", now) for n in range(n_line, n_line + n_lines)
+            ]
             n_line += n_lines
             while step_credit >= 1 and step < total:
                 step_credit -= 1
                 step += 1
-                batch.extend(
-                    preview_run_records(run, steps=1, total_steps=total, start_step=step - 1, t=now)[1:]
-                )
+                records = preview_run_records(run, steps=1, total_steps=total, start_step=step - 1, t=now)
+                for rec in records[1:]:  # [0] is a Started event
+                    batch.append(replace(rec, elapsed_s=now_mono - start) if isinstance(rec, Step) else rec)
             if batch:
-                elapsed = time.monotonic() - start
-                self.world.append_records(run, [_with_elapsed(r, elapsed) for r in batch])
+                self.world.append_records(run, batch)
         self.world.append_records(run, [Finished(step=step, final_path=f"runs/{run}/final.safetensors")])
 
     async def follow_run(self, run: str) -> AsyncIterator[Sequence[AnyRecord]]:
         entry = self.world.runs.get(run)
         if entry is None:
             raise UserError(f"there is no run named {run!r}.")
-        queue: asyncio.Queue[Sequence[AnyRecord]] = asyncio.Queue()
-        entry.listeners.append(queue.put_nowait)
+        backlog = _Backlog(FOLLOW_BACKLOG)
+        entry.listeners.append(backlog.put)
         try:
             history = list(entry.records)
             for i in range(0, len(history), 5000):
                 yield history[i : i + 5000]
-            while entry.info.status == "running" or not queue.empty():
-                batch = await queue.get()
+            while entry.info.status == "running" or backlog:
+                batch = await backlog.get()
                 yield batch
                 if any(isinstance(r, Finished) for r in batch):
                     break
         finally:
             with contextlib.suppress(ValueError):
-                entry.listeners.remove(queue.put_nowait)
+                entry.listeners.remove(backlog.put)
 
     async def stop_training(self, run: str) -> None:
         task = self._trainers.pop(run, None)
@@ -872,10 +924,6 @@ class PreviewServices:
         result = self.world.apply(plan)
         self._publish(self.world.snapshot(), None)
         return result
-
-
-def _with_elapsed(record: AnyRecord, elapsed: float) -> AnyRecord:
-    return replace(record, elapsed_s=elapsed) if isinstance(record, Step) else record
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -78,4 +78,5 @@ class StatusBar(Static):
     """
 
     def show(self, view: StatusView) -> None:
-        self.update(render_status(view, self.size.width or self.app.size.width))
+        # One line, redrawn every second: never worth a layout pass.
+        self.update(render_status(view, self.size.width or self.app.size.width), layout=False)

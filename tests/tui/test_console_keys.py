@@ -76,3 +76,20 @@ def test_every_binding_has_a_unique_id_and_is_documented() -> None:
     guide = (REPO_ROOT / "docs" / "console.md").read_text(encoding="utf-8")
     missing = [i for i in ids if f"`{i}`" not in guide]
     assert missing == [], f"binding ids missing from docs/console.md: {missing}"
+
+
+async def test_a_remapped_quit_key_also_confirms_the_quit_warning(make_app: AppFactory) -> None:
+    from soma_console.tui.dialogs import QuitWarningScreen
+
+    app = make_app(settings={"keys": {"quit": "Q"}})
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        await settle(pilot)
+        await pilot.press("q")
+        await pilot.pause()
+        assert not isinstance(app.screen, QuitWarningScreen)  # q no longer quits
+        await pilot.press("Q")
+        await wait_for(pilot, lambda: isinstance(app.screen, QuitWarningScreen))
+        assert "Press Q again" in screen_text(app)
+        await pilot.press("Q")
+        await pilot.pause()
+    assert app.return_code == 0

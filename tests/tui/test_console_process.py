@@ -34,3 +34,26 @@ def test_the_console_never_imports_torch_or_modal() -> None:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "HEAVY none" in result.stdout, result.stdout[-2000:]
+
+
+async def test_quitting_while_everything_runs_ends_cleanly() -> None:
+    """Timers, a 5,000 lines/s log, polls and workers all live when the console exits: Textual takes
+    the widgets down before it stops them, and none of them may trip over the missing panes."""
+    from soma_console.tui.app import AuditLoaded, ChainUpdate, ConsoleApp, QueueLoaded, RunsLoaded
+    from soma_console.tui.preview import PreviewServices, PreviewWorld
+
+    services = PreviewServices(PreviewWorld(), log_rate=5000.0, steps_per_s=20.0, poll_s=0.05)
+    app = ConsoleApp(services)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.6)
+        app.exit()  # run_test re-raises anything that failed on the way out
+    assert app.return_code == 0
+    # What arrives late (a tick, a flush, a worker's result, a poll) finds no panes: it must be
+    # ignored, not raise.
+    app.tick()
+    app.flush_logs()
+    app.on_queue_loaded(QueueLoaded([]))
+    app.on_runs_loaded(RunsLoaded([]))
+    app.on_audit_loaded(AuditLoaded([]))
+    app.on_chain_update(ChainUpdate(services.world.snapshot(), None))
+    app.load_audit()

@@ -139,12 +139,22 @@ class TmuxTerminal:
         value = self._pane("#{pane_pid}")
         return int(value) if value.isdigit() else None
 
-    def exit_status(self, *, timeout: float = 15.0) -> int:
-        """Wait for the program to exit (the pane stays, dead) and return its status."""
+    def wait_exit(self, *, timeout: float = 15.0) -> int | None:
+        """Wait for the program to exit (the pane stays, dead); return its exit status when tmux
+        reports one (tmux sometimes marks a pane dead without collecting the status)."""
         deadline = time.monotonic() + timeout
+        dead_since: float | None = None
         while time.monotonic() < deadline:
-            if self._pane("#{pane_dead}") == "1":
-                return int(self._pane("#{pane_dead_status}") or -1)
+            fields = self._pane("#{pane_dead}|#{pane_dead_status}|#{pane_dead_signal}").split("|")
+            dead, status, sig = ([*fields, "", "", ""])[:3]
+            if dead == "1":
+                if status.strip():
+                    return int(status)
+                if sig.strip():
+                    return 128 + int(sig)
+                dead_since = dead_since or time.monotonic()
+                if time.monotonic() - dead_since > 1.0:
+                    return None
             time.sleep(0.1)
         raise AssertionError("the program did not exit; the terminal shows:\n" + self.screen())
 
