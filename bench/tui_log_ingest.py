@@ -3,7 +3,7 @@
     python -m bench.tui_log_ingest [--rate 50000] [--seconds 20] [--json out.json]
 
 The console runs as ``run_console`` builds it, with its real terminal driver, on a 160x48
-pseudo-terminal; this script is the terminal: it reads everything the console draws and types
+(``--size``) pseudo-terminal; this script is the terminal: it reads everything the console draws and types
 keys into it. The console's services are the preview's, whose simulated trainer prints
 ``--rate`` plain log lines a second into the followed run (plus 5 training steps a second),
 delivered in 20 Hz batches as a trainer's pipe delivers them. Every 250 ms the script types a
@@ -136,6 +136,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rate", type=float, default=50_000)
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--size", default="160x48", help="terminal size, WIDTHxHEIGHT (default 160x48)")
     parser.add_argument("--json", help="also write the figures here")
     parser.add_argument("--child", metavar="OUT", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -145,7 +146,8 @@ def main() -> None:
     with tempfile.NamedTemporaryFile(suffix=".json") as tmp:
         cmd = [sys.executable, "-m", "bench.tui_log_ingest", "--rate", str(args.rate)]
         cmd += ["--seconds", str(args.seconds), "--child", tmp.name]
-        run = spawn(cmd, width=160, height=48)
+        width, height = (int(v) for v in args.size.lower().split("x"))
+        run = spawn(cmd, width=width, height=height)
         started = time.perf_counter()
         run.read_until(lambda out: "▶ Training".encode() in out, 30)
         time.sleep(1.0)  # as the console's own measurement waits for the run to be under way
@@ -168,6 +170,7 @@ def main() -> None:
         "max": 1000 * max(key_times, default=0.0),
     }
     result["terminal_kib_per_s"] = run.received / elapsed / 1024
+    result["size"] = args.size
     print(json.dumps(result, indent=2))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as out:

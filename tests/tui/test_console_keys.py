@@ -93,3 +93,34 @@ async def test_a_remapped_quit_key_also_confirms_the_quit_warning(make_app: AppF
         await pilot.press("Q")
         await pilot.pause()
     assert app.return_code == 0
+
+
+async def test_colon_opens_the_command_palette_and_shift_tab_goes_back(make_app: AppFactory) -> None:
+    from textual.command import CommandPalette
+
+    app = make_app()
+    async with app.run_test(size=(160, 48), notifications=True) as pilot:
+        await settle(pilot)
+        await pilot.press("shift+tab")  # from the runs table back to the action log
+        await pilot.pause()
+        assert app.focused is not None and app.focused.id == "action-log"
+        await pilot.press("shift+tab")
+        await pilot.pause()
+        assert app.main.current_pane == "models"
+        await pilot.press("colon")
+        await wait_for(pilot, lambda: CommandPalette.is_open(app))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not CommandPalette.is_open(app))
+
+
+async def test_ctrl_q_goes_through_the_same_quit_warning(make_app: AppFactory) -> None:
+    from soma_console.tui.dialogs import QuitWarningScreen
+
+    app = make_app()
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+q")
+        await wait_for(pilot, lambda: isinstance(app.screen, QuitWarningScreen))
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+    assert app.return_code == 0
