@@ -365,7 +365,6 @@ class ConsoleApp(App[int]):
         self._unsubscribe: Callable[[], None] | None = None
         self._select_run: str | None = None
         self._alarm = False
-        self._services_started = False
         self._hangup_guard: HangupGuard | None = None
         self._main_ready = False
         self._exiting = False
@@ -456,7 +455,6 @@ class ConsoleApp(App[int]):
 
     async def _start_services(self) -> None:
         await self.services.start()
-        self._services_started = True
 
     async def on_unmount(self) -> None:
         if self._hangup_guard is not None:

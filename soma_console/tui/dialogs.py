@@ -19,6 +19,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 from soma_console.core.actions import ActionPlan
 from soma_console.core.console_services import BACKENDS, train_spec
 from soma_console.core.reveal_queue import QueueEntry, format_countdown
+from soma_console.secrets import redact
 from soma_console.tui.keymap import DIALOG_KEYS, HELP_KEYS, QUIT_WARNING_KEYS, bindings
 from soma_console.tui.status_bar import short_id
 
@@ -64,7 +65,9 @@ class ConfirmPlanScreen(Dialog):
         table.add_column(style="bold", no_wrap=True)
         table.add_column(overflow="fold")
         for label, value in plan.lines:
-            table.add_row(label, Text(value))
+            # A plan never carries a secret (the decryption key stays in the journal); redact()
+            # makes sure a mistake upstream does not put one on screen.
+            table.add_row(label, Text(redact(value)))
         with Vertical(id="dialog") as box:
             box.border_title = "Confirm: " + plan.action
             yield Static(Text(plan.title, style="bold"), id="plan-title")

@@ -33,6 +33,7 @@ from soma_console.core.reveal_queue import (
     format_countdown,
 )
 from soma_console.core.run_progress import RunProgress, format_record, human_bytes
+from soma_console.secrets import redact
 from soma_console.training.events import AnyRecord, CheckpointSaved, Error, Finished, LogLine, Started
 from soma_console.tui.keymap import MODELS_KEYS, TRAINING_KEYS, bindings
 from soma_console.tui.log_view import FollowLog, LogFeed
@@ -645,12 +646,15 @@ class ActionLog(Log):
             summary = a.summary.get("summary") if isinstance(a.summary, dict) else None
             text = summary or ", ".join(f"{k}={v}" for k, v in sorted(a.summary.items()))
             mark = "✓" if a.status == "ok" else "✗"
+            # redact(): the audit log never holds a secret, and the screen makes sure of it.
             lines.append(
-                f"{clock_text(a.at)} {mark} {a.kind:<10} {short_id(a.model_id, 4, 4):<11} "
-                f"digest {a.digest or '-'}  {text}{'  error: ' + a.error if a.error else ''}"
+                redact(
+                    f"{clock_text(a.at)} {mark} {a.kind:<10} {short_id(a.model_id, 4, 4):<11} "
+                    f"digest {a.digest or '-'}  {text}{'  error: ' + a.error if a.error else ''}"
+                )
             )
         if lines:
             self.write_lines(lines)
 
     def note(self, text: str, at: float) -> None:
-        self.write_line(f"{clock_text(at)} {text}")
+        self.write_line(redact(f"{clock_text(at)} {text}"))

@@ -387,3 +387,36 @@ async def test_chain_outage_shows_offline_then_recovers(make_app: AppFactory, se
         services.push_chain()
         await settle(pilot)
         assert "● connected" in screen_text(app)
+
+
+async def test_a_secret_never_reaches_the_screen(
+    make_app: AppFactory, services: FakeServices, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from soma_console.core.actions import ActionPlan
+    from soma_console.secrets import Secret
+
+    key = "5Kd3NBUAdUnhyzenEwVLy9pBKxSwXvE9FMPyR4UKZvpe6E3AgLr"
+    Secret(key, label="decryption key")  # registered like every unrevealed key
+    leaky = ActionPlan(
+        action="reveal",
+        title="Reveal",
+        lines=(("Key", key),),
+        confirm_word="reveal",
+        payload={"model_id": "x"},
+    )
+
+    async def plan_reveal(model_id: str | None = None) -> ActionPlan:
+        return leaky
+
+    monkeypatch.setattr(services, "plan_reveal", plan_reveal)
+    services.fail("execute", TransactionFailed(f"rejected with key {key}"))
+    app = make_app()
+    async with app.run_test(size=(160, 48), notifications=True) as pilot:
+        await settle(pilot)
+        await pilot.press("3", "r")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmPlanScreen))
+        assert key not in screen_text(app) and "[REDACTED]" in screen_text(app)
+        await confirm(pilot, "reveal")
+        text = await shows(pilot, "reveal failed")
+        assert key not in text
+        assert all(key not in e for e in app.errors)
