@@ -176,7 +176,9 @@ class ConsoleServices(Protocol):
         """The run's records in order: its history first, then live ones as they come, in
         non-empty batches (whatever arrived together). Ends when the run has finished and its
         history is exhausted. The UI cancels the iteration when another run is selected; the
-        iterator must release its resources then. Iterated on the UI loop."""
+        iterator must release its resources then. Iterated on the UI loop. What waits for the UI
+        must be bounded: if the UI falls behind, drop the oldest plain lines (never events) and
+        say how many in a LogLine, rather than queue without limit."""
         ...
 
     async def stop_training(self, run: str) -> None:
