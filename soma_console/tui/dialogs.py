@@ -1,0 +1,319 @@
+"""Modal dialogs: the typed confirmation, the training spec, amounts, the quit warning, help.
+
+Every dialog works from the keyboard alone (tab between fields, enter to submit, escape to
+cancel) and says in words what will happen; none needs the mouse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from rich.table import Table
+from rich.text import Text
+from textual import events
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Select, Static
+
+from soma_console.core.actions import ActionPlan
+from soma_console.core.console_services import BACKENDS, train_spec
+from soma_console.core.reveal_queue import QueueEntry, format_countdown
+from soma_console.secrets import redact
+from soma_console.tui.keymap import DIALOG_KEYS, HELP_KEYS, QUIT_WARNING_KEYS, bindings
+from soma_console.tui.status_bar import short_id
+
+
+class Dialog(ModalScreen[object]):
+    BINDINGS = bindings(DIALOG_KEYS)
+    DEFAULT_CSS = """
+    Dialog { align: center middle; }
+    Dialog > #dialog {
+        width: 90; max-width: 100%; height: auto; max-height: 100%;
+        border: thick $accent; background: $surface; padding: 0 1;
+    }
+    Dialog .error { color: $error; text-style: bold; }
+    Dialog .buttons { height: auto; margin-top: 1; }
+    Dialog .buttons Button { margin-right: 2; }
+    Dialog Input { margin-bottom: 0; }
+    Dialog Label { margin-top: 1; }
+    Dialog #plan-body { height: auto; max-height: 16; }
+    """
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def blink(self, widget: Input) -> Input:
+        widget.cursor_blink = getattr(self.app, "cursor_blink", True)
+        return widget
+
+
+class ConfirmPlanScreen(Dialog):
+    """Shows an :class:`ActionPlan` exactly and sends nothing unless its word is typed.
+
+    Dismisses with True (typed correctly) or None (escape). A wrong word keeps the dialog open
+    and says that nothing was sent.
+    """
+
+    def __init__(self, plan: ActionPlan) -> None:
+        super().__init__()
+        self.plan = plan
+
+    def compose(self) -> ComposeResult:
+        plan = self.plan
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="bold", no_wrap=True)
+        table.add_column(overflow="fold")
+        for label, value in plan.lines:
+            # A plan never carries a secret (the decryption key stays in the journal); redact()
+            # makes sure a mistake upstream does not put one on screen.
+            table.add_row(label, Text(redact(value)))
+        with Vertical(id="dialog") as box:
+            box.border_title = "Confirm: " + plan.action
+            yield Static(Text(plan.title, style="bold"), id="plan-title")
+            with VerticalScroll(id="plan-body"):
+                yield Static(table, id="plan-lines")
+                for warning in plan.warnings:
+                    yield Static(Text(f"! {warning}", style="bold"), classes="warning")
+                if plan.irreversible:
+                    yield Static(Text("! This cannot be undone.", style="bold reverse"), classes="warning")
+            yield Label(
+                Text.assemble(
+                    "Type ", (plan.confirm_word, "bold"), " and press enter to send; escape cancels."
+                )
+            )
+            yield self.blink(Input(placeholder=plan.confirm_word, id="confirm-word"))
+            yield Static("", id="confirm-error", classes="error")
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        typed = event.value.strip()
+        if typed == self.plan.confirm_word:
+            self.dismiss(True)
+            return
+        shown = typed if typed else "nothing"
+        self.query_one("#confirm-error", Static).update(
+            Text(f"You typed {shown!r}, not {self.plan.confirm_word!r}. Nothing was sent.")
+        )
+        event.input.value = ""
+
+
+class TrainDialog(Dialog):
+    """The spec of a new training run; dismisses with the spec dict or None."""
+
+    def __init__(
+        self, presets: Sequence[str], *, default_steps: int = 200, default_data: str = "builtin"
+    ) -> None:
+        super().__init__()
+        self.presets = list(presets) or ["tiny"]
+        self.default_steps = default_steps
+        self.default_data = default_data
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog") as box:
+            box.border_title = "Start training"
+            yield Label("Preset")
+            yield Select(
+                [(p, p) for p in self.presets], value=self.presets[0], allow_blank=False, id="preset"
+            )
+            yield Label("Steps")
+            yield self.blink(Input(str(self.default_steps), id="steps", type="integer"))
+            yield Label("Data (builtin, a local file or directory, or a dataset name)")
+            yield self.blink(Input(self.default_data, id="data"))
+            yield Label("Run name (empty: pick one)")
+            yield self.blink(Input("", id="name"))
+            yield Label("Backend")
+            yield Select([(b, b) for b in BACKENDS], value=BACKENDS[0], allow_blank=False, id="backend")
+            yield Static("", id="train-error", classes="error")
+            with Horizontal(classes="buttons"):
+                yield Button("Start", id="start", variant="primary")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#preset").focus()
+
+    def _submit(self) -> None:
+        error = self.query_one("#train-error", Static)
+        steps_text = self.query_one("#steps", Input).value.strip()
+        try:
+            steps = int(steps_text)
+        except ValueError:
+            steps = 0
+        if steps <= 0:
+            error.update(f"Steps must be a whole number above 0, not {steps_text!r}.")
+            self.query_one("#steps", Input).focus()
+            return
+        data = self.query_one("#data", Input).value.strip()
+        if not data:
+            error.update("Say where the data comes from (builtin uses the offline corpus).")
+            self.query_one("#data", Input).focus()
+            return
+        name = self.query_one("#name", Input).value.strip() or None
+        preset = str(self.query_one("#preset", Select).value)
+        backend = str(self.query_one("#backend", Select).value)
+        self.dismiss(train_spec(preset=preset, steps=steps, data=data, backend=backend, name=name))
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self._submit()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "start":
+            self._submit()
+        else:
+            self.dismiss(None)
+
+
+class ValueDialog(Dialog):
+    """One value (an amount, a rate), checked by ``parse``; dismisses with the parsed value or None."""
+
+    def __init__(
+        self,
+        title: str,
+        prompt: str,
+        parse: Callable[[str], object],
+        *,
+        value: str = "",
+    ) -> None:
+        super().__init__()
+        self.title_text = title
+        self.prompt = prompt
+        self.parse = parse
+        self.initial = value
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog") as box:
+            box.border_title = self.title_text
+            yield Label(self.prompt)
+            yield self.blink(Input(self.initial, id="value"))
+            yield Static("", id="value-error", classes="error")
+            yield Static("enter continues to the confirmation; escape cancels.")
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        try:
+            parsed = self.parse(event.value.strip())
+        except ValueError as exc:
+            self.query_one("#value-error", Static).update(str(exc))
+            return
+        self.dismiss(parsed)
+
+
+def parse_soma(text: str) -> float:
+    try:
+        value = float(text.replace(",", "").replace("_", ""))
+    except ValueError:
+        raise ValueError(f"{text!r} is not an amount; type a number of SOMA such as 2.5.") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise ValueError("The amount must be more than 0 SOMA.")
+    return value
+
+
+def parse_bps(text: str) -> int:
+    raw = text.strip()
+    try:
+        value = round(float(raw[:-1]) * 100) if raw.endswith("%") else int(raw)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a rate; type basis points (250) or a percentage (2.5%).") from None
+    if not 0 <= value <= 10_000:
+        raise ValueError(f"{value} bps is outside 0..10000 (100 bps = 1%).")
+    return value
+
+
+class QuitWarningScreen(ModalScreen[bool]):
+    """Shown by ``q`` while a reveal window is open and unrevealed."""
+
+    BINDINGS = bindings(QUIT_WARNING_KEYS)
+    DEFAULT_CSS = """
+    QuitWarningScreen { align: center middle; }
+    QuitWarningScreen > #dialog {
+        width: 76; max-width: 100%; height: auto; border: thick $error; background: $surface; padding: 0 1;
+    }
+    """
+
+    def __init__(
+        self, entries: Sequence[QueueEntry], now: float, quit_key: str, quit_keys: Sequence[str] = ()
+    ) -> None:
+        super().__init__()
+        self.entries = list(entries)
+        self.now = now
+        self.quit_key = quit_key  # shown
+        self.quit_keys = set(quit_keys)  # whatever quits on the main screen also confirms here
+
+    def on_key(self, event: events.Key) -> None:
+        if event.key in self.quit_keys:
+            event.stop()
+            self.dismiss(True)
+
+    def compose(self) -> ComposeResult:
+        from soma_console.tui.panes import live_state
+
+        with Vertical(id="dialog") as box:
+            box.border_title = "!! A reveal window is open"
+            lines = []
+            for e in self.entries:
+                _, _, left, _ = live_state(e, self.now)
+                lines.append(f"  {short_id(e.model_id)}  closes in {format_countdown(left)}")
+            yield Static(
+                Text(
+                    "Unrevealed commits in their window:\n"
+                    + "\n".join(lines)
+                    + "\nA missed first reveal costs half the model's stake. Autopilot or "
+                    "`soma-console reveal` can still reveal after you quit, if they run in time.",
+                )
+            )
+            yield Static(
+                Text.assemble(
+                    "Press ", (self.quit_key, "bold"), " again to quit anyway, escape to stay and press r."
+                ),
+                id="quit-help",
+            )
+
+    def action_confirm_quit(self) -> None:
+        self.dismiss(True)
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+
+class HelpScreen(ModalScreen[None]):
+    """The keys of the focused pane, then the ones that work everywhere, with their binding ids."""
+
+    BINDINGS = bindings(HELP_KEYS)
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > #dialog {
+        width: 84; max-width: 100%; height: auto; max-height: 100%;
+        border: thick $accent; background: $surface; padding: 0 1;
+    }
+    """
+
+    def __init__(self, title: str, sections: Sequence[tuple[str, Sequence[tuple[str, str, str]]]]) -> None:
+        super().__init__()
+        self.title_text = title
+        self.sections = sections
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="dialog") as box:
+            box.border_title = self.title_text
+            for heading, rows in self.sections:
+                table = Table(
+                    title=heading, title_justify="left", title_style="bold", box=None, padding=(0, 2)
+                )
+                table.add_column("key", no_wrap=True, style="bold")
+                table.add_column("does")
+                table.add_column(Text("binding id ([keys] in config.toml)"), style="dim")
+                for key, what, binding_id in rows:
+                    table.add_row(key, what, binding_id)
+                yield Static(table)
+            yield Static("Escape closes. ctrl+p (or :) opens the command palette.")
+
+    def action_close(self) -> None:
+        self.dismiss(None)

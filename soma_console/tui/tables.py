@@ -1,0 +1,224 @@
+"""DataTables that change in place.
+
+Every table in the console is keyed (a model id, a run name, a checkpoint path, an intent id)
+and refreshed from a fresh read every few seconds. Clearing and reloading a 10,000-row table
+costs seconds and loses the cursor; :class:`KeyedTable` instead compares the new rows with the
+ones on screen and touches only the cells that changed (``DataTable.update_cell``), adds and
+removes only the rows that came or went, and keeps the cursor on the same key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rich.text import Text
+from textual.cache import LRUCache
+from textual.coordinate import Coordinate
+from textual.widgets import DataTable
+from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowDoesNotExist, RowKey
+
+
+class ConsoleTable(DataTable[Any]):
+    """A DataTable whose render caches are sized for what is on screen.
+
+    DataTable keeps up to 10,000 rendered cells and 1,000 rendered rows and lines, keyed by an
+    update counter that every in-place update bumps, so a table whose cells change every second
+    (countdowns, stakes) fills those caches with renders that will never be used again: the
+    console's memory crept up by about 1 MiB a minute, for hours, before the caches were full.
+    A few screens' worth is all a redraw uses.
+    """
+
+    def __init__(self, *, id: str, cell_padding: int = 0) -> None:
+        super().__init__(id=id, cursor_type="row", cell_padding=cell_padding)
+        self._cell_render_cache = LRUCache(1000)
+        self._row_render_cache = LRUCache(100)
+        self._line_cache = LRUCache(100)
+
+
+class Cell:
+    """A table cell: what is shown (never parsed as markup), its style, and what it sorts by.
+
+    Cheap by design: a refresh of 10,000 models builds tens of thousands of these, so the Rich
+    Text is made only when the table draws the cell (only visible rows are drawn).
+    """
+
+    __slots__ = ("plain", "sort", "style")
+
+    def __init__(self, text: str | Text, sort: Any = None, style: str = "") -> None:
+        if isinstance(text, Text):
+            self.plain = text.plain
+            self.style = str(text.style) if text.style else style
+        else:
+            self.plain = text
+            self.style = style
+        self.sort = self.plain if sort is None else sort
+
+    @property
+    def text(self) -> Text:
+        return Text(self.plain, style=self.style, no_wrap=True, end="")
+
+    def __rich__(self) -> Text:
+        return self.text
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Cell)
+            and self.plain == other.plain
+            and self.style == other.style
+            and self.sort == other.sort
+        )
+
+    def __hash__(self) -> int:  # pragma: no cover - cells are compared, never hashed
+        return hash(self.plain)
+
+    def __repr__(self) -> str:
+        return f"Cell({self.plain!r})"
+
+
+Row = tuple[Cell, ...]
+
+
+@dataclass(frozen=True)
+class SyncStats:
+    added: int = 0
+    removed: int = 0
+    updated_cells: int = 0
+    resorted: bool = False
+
+
+BULK_UPDATE = 64  # more changed cells than this in one refresh: write them in one go
+
+
+def _update_cells(table: DataTable[Any], changes: list[tuple[str, str, Cell]]) -> None:
+    """``DataTable.update_cell`` for each change, or, for many, the same in one pass.
+
+    update_cell marks the widget dirty on every call; 10,000 of them (every stake moved) cost
+    more than the rest of the refresh. For a bulk change the cells are written the way
+    update_cell writes them and the table is invalidated once. (Column widths are fixed in this
+    console, so update_cell's width bookkeeping does not apply.)
+    """
+    if len(changes) <= BULK_UPDATE:
+        for key, column, value in changes:
+            table.update_cell(key, column, value)
+        return
+    data = table._data
+    for key, column, value in changes:
+        data[RowKey(key)][ColumnKey(column)] = value
+    table._update_count += 1
+    table.refresh()
+
+
+def _sort_value(value: Any) -> tuple[int, Any]:
+    # Unknown values (None) never meet real ones in a comparison: they sort after them.
+    if isinstance(value, Cell):
+        value = value.sort
+    return (1, 0) if value is None else (0, value)
+
+
+class KeyedTable:
+    """Keeps ``table`` equal to a mapping of row key -> cells, changing only what changed."""
+
+    def __init__(self, table: DataTable[Any], columns: Sequence[str]) -> None:
+        self.table = table
+        self.columns = tuple(columns)
+        self.rows: dict[str, Row] = {}
+        self.sort_column: str | None = None
+        self.sort_reverse = False
+        self.row_filter: Callable[[str, Row], bool] | None = None
+
+    # -- selection -----------------------------------------------------------------------------
+    def selected_key(self) -> str | None:
+        t = self.table
+        if t.row_count == 0:
+            return None
+        try:
+            key = t.coordinate_to_cell_key(Coordinate(t.cursor_row, 0)).row_key.value
+        except CellDoesNotExist:
+            return None
+        return key
+
+    def select(self, key: str | None) -> None:
+        if key is None:
+            return
+        try:
+            index = self.table.get_row_index(key)
+        except RowDoesNotExist:
+            return
+        if index != self.table.cursor_row:
+            self.table.move_cursor(row=index, animate=False, scroll=True)
+
+    # -- updates -------------------------------------------------------------------------------
+    def _visible(self, rows: Mapping[str, Row]) -> dict[str, Row]:
+        keep = self.row_filter
+        if keep is None:
+            return dict(rows)
+        return {k: r for k, r in rows.items() if keep(k, r)}
+
+    def sync(self, rows: Mapping[str, Row]) -> SyncStats:
+        """Make the table show ``rows`` (filtered), in place."""
+        t = self.table
+        wanted = self._visible(rows)
+        selected = self.selected_key()
+        removed = 0
+        for key in [k for k in self.rows if k not in wanted]:
+            t.remove_row(key)
+            del self.rows[key]
+            removed += 1
+        added = 0
+        sort_index = self.columns.index(self.sort_column) if self.sort_column in self.columns else None
+        order_changed = False
+        changes: list[tuple[str, str, Cell]] = []
+        for key, cells in wanted.items():
+            old = self.rows.get(key)
+            if old is None:
+                t.add_row(*cells, key=key)
+                added += 1
+                order_changed = True
+            elif old is not cells and old != cells:
+                for column, before, after in zip(self.columns, old, cells, strict=True):
+                    if before is not after and before != after:
+                        changes.append((key, column, after))
+                if sort_index is not None and old[sort_index].sort != cells[sort_index].sort:
+                    order_changed = True
+            self.rows[key] = cells
+        updated = len(changes)
+        _update_cells(t, changes)
+        resorted = False
+        if order_changed and self.sort_column is not None:
+            self._sort()
+            resorted = True
+        if selected in self.rows:
+            self.select(selected)
+        return SyncStats(added, removed, updated, resorted)
+
+    def reload(self, rows: Mapping[str, Row]) -> None:
+        """Start over (a new filter or a different run): the only place a table is cleared."""
+        t = self.table
+        selected = self.selected_key()
+        t.clear()
+        self.rows = {}
+        wanted = self._visible(rows)
+        if self.sort_column is not None:
+            i = self.columns.index(self.sort_column)
+            ordered = sorted(wanted.items(), key=lambda kv: _sort_value(kv[1][i]), reverse=self.sort_reverse)
+        else:
+            ordered = list(wanted.items())
+        for key, cells in ordered:
+            t.add_row(*cells, key=key)
+            self.rows[key] = cells
+        self.select(selected)
+
+    def sort_by(self, column: str | None, reverse: bool = False) -> None:
+        self.sort_column = column
+        self.sort_reverse = reverse
+        if column is not None:
+            selected = self.selected_key()
+            self._sort()
+            self.select(selected)
+
+    def _sort(self) -> None:
+        if self.sort_column is None:
+            return
+        self.table.sort(self.sort_column, key=_sort_value, reverse=self.sort_reverse)
