@@ -151,7 +151,7 @@ class ChainSession:
     ) -> int:
         """Sleep until the chain reaches epoch ``target``; return the epoch seen.
 
-        Uses the chain's own boundary estimate (epoch start + duration), not a fixed-length
+        Uses the chain's own boundary estimate (``get_next_epoch_timestamp``), not a fixed-length
         wait, so it works for 60-second devnet epochs and 24-hour testnet epochs alike.
         """
         while True:
@@ -159,7 +159,11 @@ class ChainSession:
             if snap.epoch >= target:
                 return snap.epoch
             now = self.clock()
-            wait = max(0.5, min(snap.seconds_to_boundary(now) + 0.5, 60.0))
+            try:
+                left = await self.next_boundary_ms() / 1000.0 - now
+            except ChainError:
+                left = snap.seconds_to_boundary(now)
+            wait = max(0.5, min(left + 0.5, 60.0))
             if deadline is not None:
                 if now >= deadline:
                     raise ChainTimeout(
@@ -167,7 +171,7 @@ class ChainSession:
                     )
                 wait = min(wait, max(0.1, deadline - now))
             if on_wait is not None:
-                on_wait(snap.seconds_to_boundary(now))
+                on_wait(left)
             await asyncio.sleep(wait)
 
     # -- writes ----------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ variants: a newer chain must degrade a row, never crash the console.
 from __future__ import annotations
 
 import math
+import struct
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -118,6 +119,15 @@ def _floats(value: Any) -> tuple[float, ...] | None:
         except (TypeError, ValueError):
             return None
     d = as_dict(value)
+    raw = d.get("bytes")
+    if raw is not None and d.get("dtype", 0) == 0:  # the chain's SomaTensor: f32 little-endian bytes
+        try:
+            data = bytes(raw)
+        except (TypeError, ValueError):
+            return None
+        if len(data) % 4:
+            return None
+        return struct.unpack(f"<{len(data) // 4}f", data)
     for key in ("data", "values", "embedding", "V1"):
         if key in d:
             return _floats(d[key])
