@@ -7,8 +7,10 @@ textual or modal.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
+import os
 import sys
 from typing import Any
 
@@ -29,6 +31,12 @@ COMMANDS: dict[str, str] = {
     "logs": "soma_console.cli.train:logs",
     "modal": "soma_console.cli.modal_cmds:modal_group",
     "cron": "soma_console.cli.modal_cmds:cron_group",
+    "commit": "soma_console.cli.onchain:commit",
+    "queue": "soma_console.cli.onchain:queue",
+    "reveal": "soma_console.cli.onchain:reveal",
+    "models": "soma_console.cli.onchain:models",
+    "model": "soma_console.cli.onchain:model",
+    "autopilot": "soma_console.cli.autopilot:autopilot",
 }
 
 
@@ -91,6 +99,22 @@ def main(argv: list[str] | None = None) -> Any:
     """Entry point: turn every user error into one line and a non-zero exit, never a traceback."""
     try:
         rv = cli.main(args=argv, prog_name="soma-console", standalone_mode=False)
+        code = rv if isinstance(rv, int) else 0
     except BaseException as exc:  # the one place every failure is turned into a line
-        sys.exit(die_with(exc))
-    sys.exit(rv if isinstance(rv, int) else 0)
+        code = die_with(exc)
+    _exit(code)
+
+
+def _exit(code: int) -> None:
+    """Exit with ``code``. Once the SDK has run, skip interpreter teardown: its tokio runtime's
+    worker threads can panic ("panic in a function that cannot unwind") while Python finalizes,
+    which would add a Rust backtrace to a clean error line and turn the exit code into an abort."""
+    if "soma_sdk" not in sys.modules:
+        sys.exit(code)
+    import logging
+
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    logging.shutdown()
+    os._exit(code)

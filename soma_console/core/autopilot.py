@@ -1,0 +1,216 @@
+"""Autopilot: reveal every commit in its window without a person watching, and shout when a
+window is about to close unrevealed.
+
+One loop, one ChainSession: each round reads the chain, settles the journal (``reconcile``),
+reveals every open window, and raises the alarm for an open window with less than
+``reveal_queue.ALARM_FRACTION`` of it left. Failures back off exponentially, but never past the
+point where an open window could close: while one is open the loop retries every few seconds.
+Optionally it runs train → commit rounds on a schedule (``TrainRound``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import shlex
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from soma_console.core.actions import ActionResult
+from soma_console.core.chain_errors import ChainError
+from soma_console.core.lifecycle import Lifecycle
+from soma_console.core.reveal_queue import OPEN, WAITING, format_countdown
+from soma_console.errors import UserError
+from soma_console.secrets import redact
+
+log = logging.getLogger("soma_console.autopilot")
+
+Say = Callable[[str, str], None]  # (level, message): "info" | "warn" | "alarm"
+
+
+@dataclass
+class AutopilotConfig:
+    interval: float = 15.0  # seconds between rounds when nothing is due
+    urgent_interval: float = 3.0  # while a window is open and unrevealed
+    max_backoff: float = 300.0
+    hook: str | None = None  # a command run on each warning, message in $SOMA_ALERT
+    webhook: str | None = None  # a URL that gets {"text": message} POSTed on each warning
+    hook_timeout: float = 20.0
+
+
+@dataclass
+class TrainRound:
+    """``every`` seconds: resume ``run`` for ``steps`` more steps, then commit its newest checkpoint
+    as an update of ``model_id`` (or as a new model when None)."""
+
+    run: str
+    steps: int
+    every: float
+    model_id: str | None = None
+    last_started: float | None = None
+    argv_prefix: list[str] = field(default_factory=lambda: [sys.executable, "-m", "soma_console"])
+
+
+class Autopilot:
+    def __init__(
+        self,
+        lifecycle: Lifecycle,
+        config: AutopilotConfig,
+        say: Say,
+        *,
+        train: TrainRound | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.lc = lifecycle
+        self.config = config
+        self.say = say
+        self.train = train
+        self.clock = clock
+        self.failures = 0
+        self._alarmed: set[tuple[int, str]] = set()
+
+    async def round(self) -> list[ActionResult]:
+        """One pass: settle, reveal what is due, warn about what is closing."""
+        for line in await self.lc.reconcile():
+            self.say("alarm" if line.startswith("MISSED") else "info", line)
+            if line.startswith("MISSED"):
+                await self.alert(line)
+        snap = await self.lc.session.snapshot()
+        now = self.clock()
+        entries = self.lc.queue(snap, now)
+        results: list[ActionResult] = []
+        if any(e.actionable for e in entries):
+            plan = await self.lc.plan_reveal()
+            result = await self.lc.execute(plan)
+            self.say("info", f"{result.summary} ({result.digest})")
+            results.append(result)
+            entries = self.lc.queue(await self.lc.session.snapshot(), self.clock())
+        for e in entries:
+            if e.alarm and (e.intent_id, e.state) not in self._alarmed:
+                self._alarmed.add((e.intent_id, e.state))
+                msg = (
+                    f"reveal window for model {e.model_id} (epoch {e.reveal_epoch}) closes in "
+                    f"{format_countdown(e.seconds_to_close)} and it is NOT revealed"
+                )
+                self.say("alarm", msg)
+                await self.alert(msg)
+        return results
+
+    def next_delay(self, ok: bool) -> float:
+        snap = self.lc.session.latest
+        urgent = False
+        soon: float | None = None
+        if snap is not None:
+            for e in self.lc.queue(snap, self.clock()):
+                if e.state in (OPEN, "closing"):
+                    urgent = True
+                elif e.state == WAITING and e.seconds_to_open is not None:
+                    soon = e.seconds_to_open if soon is None else min(soon, e.seconds_to_open)
+        if ok:
+            self.failures = 0
+            delay = self.config.interval
+        else:
+            self.failures += 1
+            delay = min(self.config.max_backoff, self.config.interval * 2 ** min(self.failures, 8))
+        if urgent:
+            delay = min(delay, self.config.urgent_interval)
+        if soon is not None:
+            delay = min(delay, max(0.5, soon + 1.0))  # be there right after the boundary
+        return delay
+
+    async def run(self, stop: asyncio.Event, *, once: bool = False) -> None:
+        while not stop.is_set():
+            ok = True
+            try:
+                await self.round()
+                if self.train is not None:
+                    await self.maybe_train()
+            except (ChainError, UserError) as exc:
+                ok = False
+                self.say("warn", f"round failed: {exc}")
+            except Exception as exc:  # an unexpected failure must not stop the reveals
+                ok = False
+                log.exception("autopilot round crashed")
+                self.say("warn", f"round crashed: {type(exc).__name__}: {redact(str(exc))}")
+            if once:
+                if not ok:
+                    raise UserError("the autopilot round failed (see above).")
+                return
+            delay = self.next_delay(ok)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+
+    async def alert(self, message: str) -> None:
+        """Run the hook command and POST the webhook; a failing hook is reported, never fatal."""
+        if self.config.hook:
+            try:
+                proc = await asyncio.create_subprocess_exec(
+                    *shlex.split(self.config.hook),
+                    env={**os.environ, "SOMA_ALERT": message},
+                    stdout=asyncio.subprocess.DEVNULL,
+                    stderr=asyncio.subprocess.DEVNULL,
+                )
+                await asyncio.wait_for(proc.wait(), self.config.hook_timeout)
+            except (OSError, TimeoutError) as exc:
+                self.say("warn", f"the alert hook failed: {exc}")
+        if self.config.webhook:
+            import httpx
+
+            try:
+                async with httpx.AsyncClient(timeout=self.config.hook_timeout) as client:
+                    resp = await client.post(
+                        self.config.webhook,
+                        content=json.dumps({"text": message}),
+                        headers={"content-type": "application/json"},
+                    )
+                    resp.raise_for_status()
+            except httpx.HTTPError as exc:
+                self.say("warn", f"the alert webhook failed: {type(exc).__name__}")
+
+    async def maybe_train(self) -> None:
+        t = self.train
+        assert t is not None
+        now = self.clock()
+        if t.last_started is not None and now - t.last_started < t.every:
+            return
+        t.last_started = now
+        self.say("info", f"training round: run {t.run}, {t.steps} more steps")
+        run_dir = self.lc.ctx.home.runs_dir / t.run
+        home = self.lc.ctx.home
+        argv = [*t.argv_prefix]
+        if home.config_dir == home.data_dir:  # an explicit --home; the child must use it too
+            argv += ["--home", str(home.data_dir)]
+        argv += ["train", "--run", t.run, "--json"]
+        if run_dir.is_dir():
+            argv.append("--resume")
+        argv += ["--steps", str(await _next_target(run_dir, t.steps))]
+        await _run_quiet(argv)
+        plan = await self.lc.plan_commit(t.run, model_id=t.model_id)
+        result = await self.lc.execute(plan)
+        if t.model_id is None:
+            t.model_id = result.model_id
+        self.say("info", f"{result.summary} ({result.digest})")
+
+
+async def _next_target(run_dir: object, steps: int) -> int:
+    from pathlib import Path
+
+    from soma_console.training.manifest import list_checkpoints
+
+    found = await asyncio.to_thread(list_checkpoints, Path(str(run_dir)))
+    return (found[0].manifest.step if found else 0) + steps
+
+
+async def _run_quiet(argv: list[str]) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        *argv, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+    )
+    _, err = await proc.communicate()
+    if proc.returncode != 0:
+        tail = (err or b"").decode(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
+        raise UserError(f"the training round failed: {redact(tail[0])}")
