@@ -84,12 +84,17 @@ class Autopilot:
         now = self.clock()
         entries = self.lc.queue(snap, now)
         results: list[ActionResult] = []
+        failure: Exception | None = None
         if any(e.actionable for e in entries):
-            plan = await self.lc.plan_reveal()
-            result = await self.lc.execute(plan)
-            self.say("info", f"{result.summary} ({result.digest})")
-            results.append(result)
-            entries = self.lc.queue(await self.lc.session.snapshot(), self.clock())
+            try:
+                plan = await self.lc.plan_reveal()
+                result = await self.lc.execute(plan)
+            except (ChainError, UserError) as exc:
+                failure = exc  # still raise the alarm below, then let run() back off and retry
+            else:
+                self.say("info", f"{result.summary} ({result.digest})")
+                results.append(result)
+                entries = self.lc.queue(await self.lc.session.snapshot(), self.clock())
         for e in entries:
             if e.alarm and (e.intent_id, e.state) not in self._alarmed:
                 self._alarmed.add((e.intent_id, e.state))
@@ -99,6 +104,8 @@ class Autopilot:
                 )
                 self.say("alarm", msg)
                 await self.alert(msg)
+        if failure is not None:
+            raise failure
         return results
 
     def next_delay(self, ok: bool) -> float:

@@ -15,6 +15,7 @@ ENV = "SOMA_CONSOLE_CRASH_AT"
 POINTS = (
     "after_intent",  # the commit intent is journaled, nothing sent
     "after_upload",  # the encrypted weights are public and verified
+    "before_commit",  # a new model was created, its commit not sent yet
     "after_send",  # the commit transaction was handed to the node, its answer not read
     "after_confirm",  # the chain confirmed the commit, the journal does not know yet
     "during_reveal",  # the reveal was sent, the journal does not know yet

@@ -276,19 +276,16 @@ class Lifecycle:
                 confirm = "overwrite"
         target = None if model_id is None else snap.model(model_id)
         update = target is not None and target.status == "active"
-        artifact = await prepare_artifact(
-            self.journal,
-            source,
-            chain=self.chain,
-            settings=self.ctx.settings,
-            artifacts_dir=self.ctx.home.artifacts_dir,
-            storage=storage,
-            progress=progress,
-        )
-        progress("estimating fees")
+        # Everything that can be checked without the artifact is checked first, so a refusal
+        # leaves nothing behind (no encrypted file, no journal entry).
         fctx = {"model_id": model_id, "epoch": snap.epoch}
         lines: list[tuple[str, str]] = [("Checkpoint", f"{source.label} ({source.weights})")]
         fee_total = 0
+        if create and snap.balance is not None and stake > snap.balance:
+            raise UserError(
+                f"a stake of {soma(stake)} is more than the wallet holds ({soma(snap.balance)}).",
+                hint="Fund the wallet or stake less.",
+            )
         if create:
             arch = snap.params.model_architecture_version
             ckind = txdata.CreateModel(
@@ -305,7 +302,17 @@ class Lifecycle:
                 ("Commission", f"{commission} bps ({commission / 100:g}%)"),
                 ("Create fee", f"{soma(fee)} (simulated)"),
             ]
-        else:
+        artifact = await prepare_artifact(
+            self.journal,
+            source,
+            chain=self.chain,
+            settings=self.ctx.settings,
+            artifacts_dir=self.ctx.home.artifacts_dir,
+            storage=storage,
+            progress=progress,
+        )
+        progress("estimating fees")
+        if not create:
             assert model_id is not None
             kind = self._commit_kind(model_id, artifact)
             fee = await self._fee(kind, fctx)
@@ -428,6 +435,7 @@ class Lifecycle:
                 model_id = await self._create_model(sender, intent, p)
                 self.journal.set_intent_model(intent.id, model_id)
             assert model_id is not None
+            fault_point("before_commit")
             progress("sending the commit")
             kind = self._commit_kind(model_id, artifact)
             ctx = {"model_id": model_id}
