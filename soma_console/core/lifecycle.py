@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from soma_console.config import Home
 from soma_console.context import AppContext
 from soma_console.core import txdata
 from soma_console.core.actions import ActionPlan, ActionResult
@@ -62,6 +63,10 @@ DROPPED_AFTER_S = 600.0
 
 
 def _quiet(_: str) -> None:
+    return None
+
+
+def _noop() -> None:
     return None
 
 
@@ -113,6 +118,9 @@ class Lifecycle:
         self.chain = ctx.chain
         self._sender = TxSender(session, signer) if signer is not None else None
         self.clock: Callable[[], float] = session.clock
+        # Called after every journal write that must survive a crash (the Modal cron commits its
+        # Volume here, so a key is durable before anything that depends on it is sent).
+        self.persist: Callable[[], None] = _noop
 
     def __repr__(self) -> str:
         return f"Lifecycle({self.chain.name!r}, signer={self.signer!r})"
@@ -311,6 +319,7 @@ class Lifecycle:
             storage=storage,
             progress=progress,
         )
+        self.persist()
         progress("estimating fees")
         if not create:
             assert model_id is not None
@@ -427,6 +436,7 @@ class Lifecycle:
                 "source": p["source"],
             },
         )
+        self.persist()
         fault_point("after_intent")
         model_id: str | None = p["model_id"]
         try:
@@ -441,7 +451,7 @@ class Lifecycle:
             ctx = {"model_id": model_id}
             prepared, result = await sender.send(
                 kind,
-                before_send=lambda pr: self.journal.mark_submitted(intent.id, pr.digest),
+                before_send=lambda pr: self._submitted(intent.id, pr.digest),
                 after_send=lambda: fault_point("after_send"),
                 ctx=ctx,
             )
@@ -515,7 +525,7 @@ class Lifecycle:
         ctx = {"stake": p["stake"], "commission": p["commission"]}
         try:
             prepared, result = await sender.send(
-                kind, before_send=lambda pr: self.journal.mark_submitted(create.id, pr.digest), ctx=ctx
+                kind, before_send=lambda pr: self._submitted(create.id, pr.digest), ctx=ctx
             )
         except ChainError as exc:
             self._settle_unknown(create, "create_model", None, exc)
@@ -547,6 +557,10 @@ class Lifecycle:
             summary=ctx,
         )
         return model_id
+
+    def _submitted(self, intent_id: int, digest: str) -> None:
+        self.journal.mark_submitted(intent_id, digest)
+        self.persist()
 
     def _settle_unknown(self, intent: Intent, kind: str, model_id: str | None, exc: ChainError) -> None:
         """A send that raised: rejected before execution (nothing sent) or outcome unknown."""
@@ -978,3 +992,63 @@ def raise_failure_kind(kind: str, url: str, ctx: dict[str, Any]) -> ChainError:
     from soma_console.core.chain_errors import translate
 
     return translate(RuntimeError(f"Failure {{ error: {kind} }}"), url=url, **ctx)
+
+
+async def run_cron_round(
+    home: Home, checkpoint: Path, manifest: Any, *, chain: str, persist: Callable[[], None]
+) -> dict[str, Any]:
+    """One scheduled round on the chain (the Modal cron's chain step): reveal what is due, then commit
+    ``checkpoint`` as an update of this journal's model (a new model the first time).
+
+    The signer comes from ``SOMA_SECRET_KEY`` and the storage spec from ``SOMA_STORAGE`` (both Modal
+    secrets). ``persist`` is called after every journal write that must survive the container.
+    """
+    import os
+
+    from soma_console.config import Settings
+    from soma_console.core.wallet import load_signer
+
+    settings = Settings.load(home)
+    ctx = AppContext(home=home, settings=settings, chain=settings.resolve_chain(chain))
+    signer = load_signer(home)
+    assert signer is not None
+    journal = Journal.open(home.journal_path)
+    session = ChainSession(ctx.chain, address=signer.address, timeout=settings.rpc_timeout)
+    lc = Lifecycle(ctx, session, journal, signer)
+    lc.persist = persist
+    out: dict[str, Any] = {"revealed": [], "committed": None, "skipped": None}
+    try:
+        await lc.reconcile()
+        persist()
+        snap = await session.snapshot()
+        if any(e.actionable for e in lc.queue(snap, lc.clock())):
+            result = await lc.execute(await lc.plan_reveal())
+            out["revealed"] = result.data.get("revealed", [])
+            snap = await session.snapshot()
+        model_id = _cron_model(lc, snap)
+        row = None if model_id is None else snap.model(model_id)
+        if row is not None and row.status == "pending":
+            out["skipped"] = f"model {model_id} still waits for its first reveal; committing next round"
+        elif row is not None and row.status not in ("created", "active"):
+            out["skipped"] = f"model {model_id} is {row.status}; not committing to it"
+        else:
+            plan = await lc.plan_commit(checkpoint, model_id=model_id, storage=os.environ.get("SOMA_STORAGE"))
+            out["committed"] = (await lc.execute(plan)).data
+        out["pending"] = [
+            e.to_json()
+            for e in lc.queue(await session.snapshot(), lc.clock())
+            if e.state not in (REVEALED, MISSED)
+        ]
+        return out
+    finally:
+        await session.close()
+        journal.close()
+        persist()
+
+
+def _cron_model(lc: Lifecycle, snap: ChainSnapshot) -> str | None:
+    """The model this journal has been committing to (newest first), if it still exists."""
+    for intent in lc.journal.intents(chain=lc.chain.name, kinds=("commit", "create")):
+        if intent.model_id and intent.state in ("confirmed", "revealed") and snap.model(intent.model_id):
+            return intent.model_id
+    return None
