@@ -155,10 +155,23 @@ def modal_launch(
     as_json: bool,
 ) -> None:
     """Launch a training run (a TrainSpec JSON file) on Modal, detached."""
-    from soma_console.training.modal_backend import launch_modal_run
-
     spec = _read_spec(spec_file)
     settings = _settings(app, app_name=app_name, volume_name=volume_name, gpu=gpu)
+    sys.exit(launch_on_modal(app, spec, settings, gpus=gpus, resume=resume, follow=follow, as_json=as_json))
+
+
+def launch_on_modal(
+    app: AppContext,
+    spec: str | dict[str, Any],
+    settings: ModalSettings,
+    *,
+    gpus: int,
+    resume: bool,
+    follow: bool,
+    as_json: bool,
+) -> int:
+    """Launch ``spec`` on Modal (``modal launch`` and ``train --backend modal``); follow it if asked."""
+    from soma_console.training.modal_backend import launch_modal_run
 
     async def go() -> int:
         run = await launch_modal_run(
@@ -186,7 +199,7 @@ def modal_launch(
             return await _follow(run, as_json=as_json, history=True)
         return 0
 
-    sys.exit(_run(go()))
+    return int(_run(go()))
 
 
 def _attach(app: AppContext, ref: str, **overrides: Any) -> ModalRun:

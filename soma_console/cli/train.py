@@ -196,6 +196,17 @@ async def _drive(run_dir: Path, spec: TrainSpec, resume: bool, raw: bool) -> tup
 @click.option("--resume", is_flag=True, help="Continue the run from its newest complete checkpoint.")
 @click.option("--json", "raw", is_flag=True, help="Print the worker's event lines instead of a progress bar.")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation (a v1 run on a CPU).")
+@click.option(
+    "--backend",
+    type=click.Choice(["local", "modal"]),
+    default="local",
+    show_default=True,
+    help="Train here, or on Modal's GPUs (see docs/modal.md).",
+)
+@click.option("--gpu", "modal_gpu", help="Modal GPU type (A100, A100-80GB, H100); default from config.")
+@click.option(
+    "--detach", is_flag=True, help="With --backend modal: launch and return; do not stream the log."
+)
 @click.pass_obj
 def train(app: AppContext, **opts: Any) -> None:
     """Train weights: start the worker and watch its loss, speed and checkpoints."""
@@ -203,7 +214,7 @@ def train(app: AppContext, **opts: Any) -> None:
     name = opts["run_name"] or f"{opts['preset']}-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
     run_dir = run_path(runs_dir, name)
     resume = bool(opts["resume"])
-    if resume:
+    if resume and (opts["backend"] == "local" or (run_dir / SPEC_FILE).exists()):
         spec = _resume_spec(run_dir, opts)
     else:
         if run_dir.exists() and (run_dir / SPEC_FILE).exists():
@@ -235,6 +246,22 @@ def train(app: AppContext, **opts: Any) -> None:
             gpus=opts["gpus"],
             device=opts["device"],
         )
+    if opts["backend"] == "modal":
+        from soma_console.cli.modal_cmds import _settings, launch_on_modal
+
+        settings = _settings(app, gpu=opts["modal_gpu"])
+        code = launch_on_modal(
+            app,
+            spec.to_dict(),
+            settings,
+            gpus=spec.gpus,
+            resume=resume,
+            follow=not opts["detach"],
+            as_json=opts["raw"],
+        )
+        if code:
+            raise UserError(f"the Modal run ended with status {code}.", hint=_see(run_dir))
+        return
     if spec.preset == "v1" and spec.device != "cuda" and not _gpu_visible():
         per_step, gflops = _cpu_step_estimate(spec)
         left = spec.steps
@@ -287,16 +314,38 @@ def _resume_spec(run_dir: Path, opts: dict[str, Any]) -> TrainSpec:
     return spec.with_changes(**changes) if changes else spec
 
 
+def _modal_rows(app: AppContext) -> list[dict[str, Any]]:
+    """Runs this machine launched on Modal, from its local registry (no network: `modal status`
+    asks Modal for their live state)."""
+    from soma_console.training.modal_backend import list_modal_runs
+
+    return [
+        {
+            "run": r.run,
+            "status": "launched",
+            "backend": "modal",
+            "call_id": r.call_id,
+            "gpu": f"{r.gpu} x{r.gpus}",
+            "preset": r.spec.get("preset"),
+            "framework": r.spec.get("framework", "torch"),
+            "total_steps": r.spec.get("steps"),
+            "launched_at": r.launched_at,
+        }
+        for r in list_modal_runs(app.home)
+    ]
+
+
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def runs(app: AppContext, as_json: bool) -> None:
     """List training runs with their status, step and loss."""
     found = list_runs(app.home.runs_dir)
+    remote = _modal_rows(app)
     if as_json:
-        print_json([r.row() for r in found])
+        print_json([r.row() for r in found] + remote)
         return
-    if not found:
+    if not found and not remote:
         stdout_console().print(f"no runs yet under {app.home.runs_dir}; start one with `soma-console train`.")
         return
     rows = []
@@ -314,6 +363,8 @@ def runs(app: AppContext, as_json: bool) -> None:
                 "error": r.error,
             }
         )
+    for m in remote:
+        rows.append({**m, "step": f"-/{m['total_steps'] or '?'}"})
     print_table(
         rows, ["run", "status", "step", "loss", "eval loss", "preset", "framework", "backend", "error"]
     )

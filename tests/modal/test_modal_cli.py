@@ -203,7 +203,7 @@ def test_cron_deploy_status_remove(cli: object, fake: FakeModal, tmp_path: Path)
     )  # type: ignore[operator]
     assert r.returncode == 0, r.output
     assert "run cron-run, 50 steps per round, every 6:00:00, chain testnet" in r.stdout
-    assert "skip the commit/reveal step" in r.stderr  # the lifecycle is not in this build yet
+    assert "skip the commit/reveal step" not in r.stderr  # the lifecycle is in this build
     fn = fake.app_function("soma-cli-cron", "cron_round")
     assert fn is not None
     assert fn.definition.schedule.period.hours == 6
@@ -253,3 +253,29 @@ def test_cron_deploy_rejects_bad_schedules(cli: object, fake: FakeModal, tmp_pat
     assert_one_line_error(cli("cron", "deploy", "--yes"), "exactly one of --spec")  # type: ignore[operator]
     r = cli("cron", "deploy", "--spec", str(spec), "--yes")  # type: ignore[operator]  # default chain: devnet
     assert_one_line_error(r, "cannot reach the chain 'devnet' on this machine", "--chain testnet")
+
+
+def test_train_backend_modal_launches_and_streams_like_a_local_run(
+    cli: object, deployed: FakeModal, home: Path
+) -> None:
+    (home / "config.toml").write_text(f'[modal]\napp = "{APP}"\nvolume = "{VOLUME}"\n')
+    r = cli(
+        "train",
+        "--backend",
+        "modal",
+        "--preset",
+        "tiny",
+        "--steps",
+        "6",
+        "--checkpoint-every",
+        "2",
+        "--run",
+        "from-train",
+    )  # type: ignore[operator]
+    assert r.returncode == 0, r.output
+    assert "launched run from-train on Modal" in r.stdout
+    assert "finished at step 6" in r.stdout
+    ck = cli("modal", "checkpoints", "from-train", "--json")  # type: ignore[operator]
+    assert [c["step"] for c in json.loads(ck.stdout)] == [2, 4, 6]
+    runs = cli("runs", "--json")  # type: ignore[operator]
+    assert [(x["run"], x["backend"]) for x in json.loads(runs.stdout)] == [("from-train", "modal")]
