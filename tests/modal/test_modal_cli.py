@@ -220,21 +220,26 @@ def test_cron_deploy_status_remove(cli: object, fake: FakeModal, tmp_path: Path)
     from tests.modal.conftest import STANDIN_WORKER
 
     root = fake.volume("soma-cli-cron-vol").root
-    cron_entry(
-        CronPlan(app_name="soma-cli-cron", spec_json=spec.read_text(), steps=4),
-        volume_root=root,
-        commit=lambda: None,
-        out=io.StringIO(),
-        err=io.StringIO(),
-        worker_cmd=STANDIN_WORKER,
-        poll_s=0.2,
-    )
+    from soma_console.errors import UserError
+
+    # no SOMA_SECRET_KEY in this "container": the chain step refuses, and status says why
+    with pytest.raises(UserError, match="no wallet"):
+        cron_entry(
+            CronPlan(app_name="soma-cli-cron", spec_json=spec.read_text(), steps=4),
+            volume_root=root,
+            commit=lambda: None,
+            out=io.StringIO(),
+            err=io.StringIO(),
+            worker_cmd=STANDIN_WORKER,
+            poll_s=0.2,
+        )
     st = cli("cron", "status", "--app", "soma-cli-cron", "--volume", "soma-cli-cron-vol")  # type: ignore[operator]
     assert "soma-cli-cron: deployed, schedule Period(hours=6)." in st.stdout
     assert "recent rounds" in st.stdout
     st = cli("cron", "status", "--app", "soma-cli-cron", "--volume", "soma-cli-cron-vol", "--json")  # type: ignore[operator]
-    rounds = json.loads(st.stdout)["rounds"]
-    assert [(r["state"], r["step"]) for r in rounds] == [("trained (chain step skipped)", 4)]
+    body = json.loads(st.stdout)
+    assert [(r["state"], r["step"]) for r in body["rounds"]] == [("failed", 4)]
+    assert "no wallet" in json.dumps(body)
 
     assert_one_line_error(cli("cron", "remove", "--app", "soma-cli-cron"), "needs confirmation")  # type: ignore[operator]
     rm = cli("cron", "remove", "--app", "soma-cli-cron", "--yes")  # type: ignore[operator]
