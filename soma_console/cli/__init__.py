@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "logs": "soma_console.cli.train:logs",
     "modal": "soma_console.cli.modal_cmds:modal_group",
     "cron": "soma_console.cli.modal_cmds:cron_group",
+    "weights": "soma_console.cli.weights:weights",
 }
 
 

@@ -21,6 +21,7 @@ from soma_console.errors import UserError
 from soma_console.secrets import Secret
 from soma_console.training.spec import TINY
 from tests.devnet.helpers import funded, model_of
+from tests.weights_helpers import TINY_DIMS, tiny_model, write_tiny_checkpoint
 
 CHUNK = 64
 
@@ -251,40 +252,11 @@ async def test_commitments_equal_what_the_sdk_sends_to_the_chain(shared_devnet) 
 # check_weights
 # ---------------------------------------------------------------------------------------------
 
-TINY_DIMS = {
-    "embedding_dim": TINY.embedding_dim,
-    "num_layers": TINY.num_layers,
-    "ffn": TINY.pwff_hidden_dim,
-    "vocab": 264,
-}
-
-
-def _tiny_model():  # type: ignore[no-untyped-def]
-    import torch
-    from soma_models.v1.configs import ModelConfig
-    from soma_models.v1.torch import Model
-
-    torch.manual_seed(0)
-    return Model(
-        ModelConfig(
-            dropout_rate=0.0,
-            embedding_dim=TINY.embedding_dim,
-            num_layers=TINY.num_layers,
-            num_heads=TINY.num_heads,
-            pwff_hidden_dim=TINY.pwff_hidden_dim,
-        )
-    )
-
 
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny-preset checkpoint written by the trainer's own save code."""
-    from soma_console.training.checkpoint import write_safetensors
-    from soma_console.training.fast import canonical_entries
-
-    path = tmp_path_factory.mktemp("ckpt") / "step-000050.safetensors"
-    write_safetensors(path, canonical_entries(_tiny_model()))
-    return path
+    return write_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "step-000050.safetensors")
 
 
 def _header(path: Path) -> tuple[dict, int]:
@@ -300,7 +272,7 @@ def _write(path: Path, header: dict, data: bytes) -> Path:
 
 
 def test_the_expected_layout_is_what_soma_models_saves() -> None:
-    header = json.loads(_saved_header(_tiny_model().save_bytes()))
+    header = json.loads(_saved_header(tiny_model().save_bytes()))
     header.pop("__metadata__", None)
     got = {name: tuple(info["shape"]) for name, info in header.items()}
     assert got == W.expected_layout(**TINY_DIMS)
@@ -319,7 +291,7 @@ def test_a_tiny_trainer_checkpoint_is_small_and_fine(tiny_checkpoint: Path) -> N
     assert report.config == TINY_DIMS
     assert report.tensors == len(W.expected_layout(**TINY_DIMS))
     assert report.size == tiny_checkpoint.stat().st_size
-    assert report.parameters == sum(p.numel() for p in _tiny_model().parameters())
+    assert report.parameters == sum(p.numel() for p in tiny_model().parameters())
     assert report.to_json()["ok"] is True
 
 

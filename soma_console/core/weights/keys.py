@@ -107,16 +107,3 @@ def write_key_file(path: Path, key: Secret) -> None:
         raise UserError(f"the directory {path.parent} does not exist.", hint="Create it first.")
     text = key_to_b58(key).reveal()
     atomic_write_bytes(path, (text + "\n").encode("ascii"), mode=PRIVATE_FILE_MODE)
-
-
-__all__ = [
-    "KEY_LEN",
-    "embedding_commitment",
-    "key_commitment",
-    "key_from_b58",
-    "key_to_b58",
-    "new_key",
-    "raw_key",
-    "read_key_file",
-    "write_key_file",
-]

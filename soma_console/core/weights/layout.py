@@ -209,14 +209,3 @@ def check_weights(path: Path, *, scan_values: bool = True) -> WeightsReport:
             listed = [f"{name} ({n})" for name, n in sorted(bad.items())]
             problems.append(f"{len(bad)} tensor(s) hold NaN or Inf values: {_names(listed)}")
     return WeightsReport(architecture=architecture, config=dims or {}, problems=tuple(problems), **report)
-
-
-__all__ = [
-    "WeightsReport",
-    "check_weights",
-    "expected_layout",
-    "infer_dims",
-    "layout_problems",
-    "nonfinite_counts",
-    "v1_dims",
-]

@@ -175,15 +175,3 @@ def validate(header: dict[str, Any], data_len: int) -> dict[str, TensorInfo]:
     if cursor < data_len:
         raise HeaderError(f"the tensors cover {cursor} bytes but the file holds {data_len}")
     return tensors
-
-
-__all__ = [
-    "DTYPE_BYTES",
-    "MAX_HEADER",
-    "Header",
-    "HeaderError",
-    "TensorInfo",
-    "decode_header_json",
-    "read_header",
-    "validate",
-]

@@ -244,15 +244,3 @@ def file_digest(path: Path, *, chunk_size: int = DEFAULT_CHUNK) -> str:
         while n := _read_full(fh, buf):
             h.update(memoryview(buf)[:n])
     return str(h.hexdigest())
-
-
-__all__ = [
-    "DEFAULT_CHUNK",
-    "EncryptedWeights",
-    "Progress",
-    "check_destination",
-    "check_source",
-    "decrypt_file",
-    "encrypt_file",
-    "file_digest",
-]
