@@ -37,6 +37,7 @@ COMMANDS: dict[str, str] = {
     "models": "soma_console.cli.onchain:models",
     "model": "soma_console.cli.onchain:model",
     "autopilot": "soma_console.cli.autopilot:autopilot",
+    "weights": "soma_console.cli.weights:weights",
 }
 
 
