@@ -83,6 +83,9 @@ def error_kind(text: str) -> str | None:
     m = _FAILURE_RE.search(text)
     if m:
         return m.group(1)
+    # Some rejections come back before execution, as prose inside a GenericAuthorityError.
+    if "model in invalid state" in text.lower():
+        return "ModelInvalidState"
     m = _KIND_RE.search(text)
     return m.group(1) if m else None
 
