@@ -9,7 +9,9 @@ network and no account.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import shutil
 import socket
 import time
@@ -73,13 +75,32 @@ def _profile(endpoints: Any) -> ChainProfile:
     )
 
 
+def _remove_unused_state(state_dir: Path) -> None:
+    """Delete the demo chain, unless a devnet is running on it (it holds the state's lock)."""
+    from soma_console.devnet.engine.store import LOCK_NAME
+
+    lock = state_dir / LOCK_NAME
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError(
+                f"a devnet is running on {state_dir}; --fresh would delete its chain.",
+                hint="Quit the other demo (or devnet) first.",
+            ) from None
+        shutil.rmtree(state_dir)
+    finally:
+        os.close(fd)
+
+
 def start_demo_devnet(app: AppContext, *, epoch_seconds: float, fresh: bool, any_ports: bool) -> Any:
     """Start the in-process devnet; the localnet ports when free, otherwise free ones."""
     from soma_console.devnet.node import DevnetConfig, DevnetNode
 
     state_dir = app.home.devnet_dir
     if fresh and state_dir.exists():
-        shutil.rmtree(state_dir)
+        _remove_unused_state(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     defaults = [DEVNET_PORTS[k] for k in ("rpc", "faucet", "scoring", "admin", "blob")]
     use_defaults = not any_ports and _ports_free(DEVNET_HOST, defaults)

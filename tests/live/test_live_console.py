@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -95,6 +97,14 @@ def test_demo_runs_for_real_and_quits_cleanly(tmp_path: Path) -> None:
         assert not _port_free(port)
         key = (home / "keys" / "signer.key").stat()
         assert key.st_mode & 0o077 == 0
+
+        # A second demo on the same home must not delete the running one's chain.
+        second = subprocess.run(
+            [*command, "--fresh"], env={**os.environ, **env}, capture_output=True, text=True, timeout=60
+        )
+        assert second.returncode != 0 and "Traceback" not in second.stderr
+        assert second.stderr.strip().startswith("error: a devnet is running on"), second.stderr
+        assert (home / "devnet").is_dir()
 
         pid = term.pid
         term.press("q")
