@@ -9,12 +9,15 @@ network and no account.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
+import logging
 import os
 import shutil
 import socket
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -24,7 +27,7 @@ import click
 from soma_console.config import DEVNET_HOST, DEVNET_PORTS, ChainProfile
 from soma_console.context import AppContext
 from soma_console.errors import UserError
-from soma_console.fsutil import atomic_write_text
+from soma_console.fsutil import atomic_write_text, ensure_dir
 
 DEMO_EPOCH_SECONDS = 90.0
 # Enough for the default stake (1 SOMA) of several models and every fee of the demo.
@@ -33,12 +36,34 @@ DEMO_MIN_BALANCE_SOMA = 5.0
 DEMO_FILE = "demo.json"
 
 
-def _open_console(app: AppContext, *, mouse: bool, presets: tuple[str, ...] | None = None) -> int:
+@contextlib.contextmanager
+def logs_to_file(app: AppContext) -> Iterator[Path]:
+    """While the console owns the terminal, log lines go to ``logs/console.log``, not stderr
+    (a line written to the terminal under the console would be drawn over its screen)."""
+    from soma_console.secrets import RedactingFilter
+
+    path = app.home.logs_dir / "console.log"
+    ensure_dir(path.parent, private=True)
+    root = logging.getLogger()
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter())
+    saved = root.handlers[:]
+    root.handlers = [handler]
+    try:
+        yield path
+    finally:
+        root.handlers = saved
+        handler.close()
+
+
+def _open_console(app: AppContext, *, mouse: bool) -> int:
     from soma_console.core.live_services import LiveServices
     from soma_console.tui.app import run_console
 
-    services = LiveServices.open(app, presets=presets)
-    return run_console(services, settings=app.settings, mouse=mouse)
+    services = LiveServices.open(app)
+    with logs_to_file(app):
+        return run_console(services, settings=app.settings, mouse=mouse)
 
 
 @click.command()
@@ -167,7 +192,8 @@ def demo(app: AppContext, epoch_seconds: float, fresh: bool, no_mouse: bool, any
 
         services = LiveServices.open(live, presets=("tiny", "v1"), signer=signer)
         services.autopilot.set(True)
-        code = run_console(services, settings=app.settings, mouse=not no_mouse)
+        with logs_to_file(app):
+            code = run_console(services, settings=app.settings, mouse=not no_mouse)
     finally:
         node.stop()
         Path(info_path).unlink(missing_ok=True)
