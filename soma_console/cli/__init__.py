@@ -22,6 +22,8 @@ from soma_console.context import AppContext
 
 # name -> "module:attribute"; each module owns its command (or command group).
 COMMANDS: dict[str, str] = {
+    "console": "soma_console.cli.console:console",
+    "demo": "soma_console.cli.console:demo",
     "doctor": "soma_console.cli.doctor:doctor",
     "wallet": "soma_console.cli.wallet:wallet",
     "devnet": "soma_console.cli.devnet:devnet",
