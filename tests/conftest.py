@@ -141,3 +141,41 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         sys.stderr.write(
             f"\nsecret audit: {len(_SECRETS)} secrets checked against {len(_CAPTURED)} captured outputs\n"
         )
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real tiny training run (worker subprocess) with checkpoints at steps 2 and 4 and a final one."""
+    home = tmp_path_factory.mktemp("train-home")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "soma_console",
+            "--home",
+            str(home),
+            "train",
+            "--preset",
+            "tiny",
+            "--steps",
+            "4",
+            "--checkpoint-every",
+            "2",
+            "--data",
+            "builtin",
+            "--run",
+            "r1",
+            "--micro-batch",
+            "2",
+            "--grad-accum",
+            "1",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    run = home / "runs" / "r1"
+    assert (run / "checkpoints" / "checkpoint-00000002.safetensors").is_file()
+    return run

@@ -47,6 +47,11 @@ class CheckpointSource:
 def resolve_checkpoint(arg: str | Path, runs_dir: Path) -> CheckpointSource:
     """A checkpoint from a weights file, its manifest, a run directory or a run name."""
     text = str(arg)
+    if text.startswith("modal://"):
+        raise UserError(
+            "a checkpoint on a Modal Volume is committed from a local copy.",
+            hint="Download it with `soma-console modal download RUN STEP`, then commit the downloaded file.",
+        )
     path = Path(text).expanduser()
     if not path.exists() and "/" not in text and (runs_dir / text).is_dir():
         path = runs_dir / text

@@ -946,7 +946,12 @@ class Lifecycle:
             return None
         row = snap.model(intent.model_id)
         artifact = self.journal.artifact(intent.artifact_id or 0)
-        if row is None or artifact is None:
+        if row is None:
+            # A confirmed commit to a model the chain does not know: the chain was reset (a fresh
+            # devnet under the same name). Its window can never be met; say so rather than count down.
+            self.journal.mark_missed(intent.id, "the chain no longer knows this model (was it reset?)")
+            return f"model {_short(intent.model_id)} is gone from the chain (reset?); its commit is closed"
+        if artifact is None:
             return None
         mine_live = same_commitment(row.weights_commitment, artifact.commitment)
         pending = row.pending_update

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,44 +14,6 @@ import pytest
 from tests.conftest import CliResult, run_cli
 from tests.devnet_fixture import Devnet, devnet, shared_devnet  # noqa: F401 - fixtures
 from tests.storage.conftest import aws_env, moto_endpoint, new_bucket, s3_admin  # noqa: F401 - fixtures
-
-
-@pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real tiny training run (worker subprocess) with checkpoints at steps 2 and 4 and a final one."""
-    home = tmp_path_factory.mktemp("train-home")
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "soma_console",
-            "--home",
-            str(home),
-            "train",
-            "--preset",
-            "tiny",
-            "--steps",
-            "4",
-            "--checkpoint-every",
-            "2",
-            "--data",
-            "builtin",
-            "--run",
-            "r1",
-            "--micro-batch",
-            "2",
-            "--grad-accum",
-            "1",
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    run = home / "runs" / "r1"
-    assert (run / "checkpoints" / "checkpoint-00000002.safetensors").is_file()
-    return run
 
 
 @dataclass
