@@ -645,7 +645,8 @@ class ActionLog(Log):
             self.last_id = a.id
             summary = a.summary.get("summary") if isinstance(a.summary, dict) else None
             text = summary or ", ".join(f"{k}={v}" for k, v in sorted(a.summary.items()))
-            mark = "✓" if a.status == "ok" else "✗"
+            # the journal writes success | failed | unknown (sent, outcome not known yet)
+            mark = {"success": "✓", "ok": "✓", "unknown": "?"}.get(a.status, "✗")
             # redact(): the audit log never holds a secret, and the screen makes sure of it.
             lines.append(
                 redact(

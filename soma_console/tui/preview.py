@@ -212,8 +212,8 @@ class PreviewWorld:
             # One commit in its reveal window (made last epoch), one waiting (made this epoch).
             self.add_commit(mine[0].model_id, "runs/r1-tiny/step-000200.safetensors", self.epoch - 1)
             self.add_commit(mine[1].model_id, "runs/r1-tiny/step-000300.safetensors", self.epoch)
-        self.record_audit("commit", mine[0].model_id if mine else None, "ok", {"step": 200})
-        self.record_audit("commit", mine[1].model_id if len(mine) > 1 else None, "ok", {"step": 300})
+        self.record_audit("commit", mine[0].model_id if mine else None, "success", {"step": 200})
+        self.record_audit("commit", mine[1].model_id if len(mine) > 1 else None, "success", {"step": 300})
 
     def add_run(
         self,
@@ -291,7 +291,7 @@ class PreviewWorld:
             model_id=model_id,
             intent_id=None,
             summary=summary,
-            digest=fake_digest(self._tx) if status == "ok" else None,
+            digest=fake_digest(self._tx) if status == "success" else None,
             status=status,
             error=error,
         )
@@ -623,7 +623,7 @@ class PreviewWorld:
             summary = f"deactivated {model_id[:10]}…"
         else:
             raise UserError(f"the preview cannot {plan.action}.")
-        entry = self.record_audit(plan.action, model_id, "ok", {"summary": summary})
+        entry = self.record_audit(plan.action, model_id, "success", {"summary": summary})
         return ActionResult(
             plan.action, True, summary, digest=entry.digest, model_id=model_id, epoch=self.epoch
         )
@@ -645,7 +645,7 @@ class PreviewWorld:
             )
         self.add_commit(str(model_id), str(p["path"]), self.epoch, update=update)
         summary = f"committed {p['path'].rsplit('/', 1)[-1]} to {str(model_id)[:10]}… in epoch {self.epoch}"
-        entry = self.record_audit("commit", str(model_id), "ok", {"summary": summary})
+        entry = self.record_audit("commit", str(model_id), "success", {"summary": summary})
         return ActionResult(
             "commit", True, summary, digest=entry.digest, model_id=str(model_id), epoch=self.epoch
         )
@@ -671,7 +671,7 @@ class PreviewWorld:
         summary = f"revealed {model_id[:10]}… in epoch {self.epoch}" + (
             " (autopilot)" if by == "autopilot" else ""
         )
-        entry = self.record_audit("reveal", model_id, "ok", {"summary": summary})
+        entry = self.record_audit("reveal", model_id, "success", {"summary": summary})
         return ActionResult("reveal", True, summary, digest=entry.digest, model_id=model_id, epoch=self.epoch)
 
 
