@@ -30,7 +30,7 @@ from soma_console.core import txdata
 from soma_console.core.actions import ActionPlan, ActionResult
 from soma_console.core.chain import ChainSession
 from soma_console.core.chain_errors import SHANNONS_PER_SOMA, ChainError, RevealTooEarly, soma
-from soma_console.core.chainstate import ChainSnapshot, ModelRow
+from soma_console.core.chainstate import ChainSnapshot, ModelRow, TxResult
 from soma_console.core.commit_prep import _committed_use, prepare_artifact, resolve_checkpoint
 from soma_console.core.encoding import b58decode
 from soma_console.core.faults import fault_point
@@ -464,17 +464,10 @@ class Lifecycle:
             "commitment": artifact.commitment,
         }
         if not result.ok:
-            err = raise_failure(result, url=self.chain.rpc_url, ctx=ctx)
-            self.journal.mark_failed(intent.id, str(err))
-            self._audit(
-                "commit",
-                "failed",
-                model_id=model_id,
-                intent_id=intent.id,
-                digest=prepared.digest,
-                summary=summary,
-                error=str(err),
+            err = self._failed(
+                "commit", prepared, result, ctx, model_id=model_id, intent_id=intent.id, summary=summary
             )
+            self.journal.mark_failed(intent.id, str(err))
             raise err
         fault_point("after_confirm")
         epoch = result.executed_epoch
@@ -532,18 +525,11 @@ class Lifecycle:
             raise
         model_id = model_id_text(txdata.derive_object_id(prepared.digest_bytes, 0))
         if not result.ok:
-            err = raise_failure(result, url=self.chain.rpc_url, ctx=ctx)
+            err = self._failed(
+                "create_model", prepared, result, ctx, model_id=None, intent_id=create.id, summary=ctx
+            )
             self.journal.mark_failed(create.id, str(err))
             self.journal.mark_failed(commit_intent.id, f"create_model failed: {err}")
-            self._audit(
-                "create_model",
-                "failed",
-                model_id=None,
-                intent_id=create.id,
-                digest=prepared.digest,
-                summary=ctx,
-                error=str(err),
-            )
             raise err
         self.journal.mark_confirmed(
             create.id, digest=prepared.digest, commit_epoch=result.executed_epoch, model_id=model_id
@@ -557,6 +543,30 @@ class Lifecycle:
             summary=ctx,
         )
         return model_id
+
+    def _failed(
+        self,
+        kind: str,
+        prepared: Prepared,
+        result: TxResult,
+        ctx: dict[str, Any],
+        *,
+        model_id: str | None,
+        intent_id: int | None = None,
+        summary: dict[str, Any] | None = None,
+    ) -> ChainError:
+        """The error for a transaction that failed on-chain, recorded in the audit log."""
+        err = raise_failure(result, url=self.chain.rpc_url, ctx=ctx)
+        self._audit(
+            kind,
+            "failed",
+            model_id=model_id,
+            intent_id=intent_id,
+            digest=prepared.digest,
+            summary=summary,
+            error=str(err),
+        )
+        return err
 
     def _submitted(self, intent_id: int, digest: str) -> None:
         self.journal.mark_submitted(intent_id, digest)
@@ -677,16 +687,10 @@ class Lifecycle:
                 raise
             last = prepared
             if not result.ok:
-                err = raise_failure(result, url=self.chain.rpc_url, ctx=ctx)
-                self.journal.note_error(intent.id, f"reveal failed: {err}")
-                self._audit(
-                    "reveal",
-                    "failed",
-                    model_id=intent.model_id,
-                    intent_id=intent.id,
-                    digest=prepared.digest,
-                    error=str(err),
+                err = self._failed(
+                    "reveal", prepared, result, ctx, model_id=intent.model_id, intent_id=intent.id
                 )
+                self.journal.note_error(intent.id, f"reveal failed: {err}")
                 raise err
             epoch = (
                 result.executed_epoch if result.executed_epoch is not None else (intent.commit_epoch or 0) + 1
@@ -855,15 +859,7 @@ class Lifecycle:
             )
             raise
         if not result.ok:
-            err = raise_failure(result, url=self.chain.rpc_url, ctx=ctx)
-            self._audit(
-                plan.action,
-                "failed",
-                model_id=model_id,
-                digest=prepared.digest,
-                summary=summary,
-                error=str(err),
-            )
+            err = self._failed(plan.action, prepared, result, ctx, model_id=model_id, summary=summary)
             raise err
         self._audit(plan.action, "success", model_id=model_id, digest=prepared.digest, summary=summary)
         self.session.wake()
