@@ -147,8 +147,8 @@ def queue(app: AppContext, show_all: bool, as_json: bool) -> None:
     """Every commit waiting for its reveal, with its window and countdowns."""
 
     async def job(lc: Lifecycle) -> tuple[list[Any], list[str], int]:
-        changes = await lc.reconcile()
         snap = await lc.session.snapshot()
+        changes = await lc.reconcile(snap)
         return lc.queue(snap, time.time()), changes, snap.epoch
 
     entries, changes, epoch = with_lifecycle(app, job, signer_required=False)

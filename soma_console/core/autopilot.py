@@ -20,6 +20,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from soma_console.core.actions import ActionResult
 from soma_console.core.chain_errors import ChainError
@@ -76,11 +77,11 @@ class Autopilot:
 
     async def round(self) -> list[ActionResult]:
         """One pass: settle, reveal what is due, warn about what is closing."""
-        for line in await self.lc.reconcile():
+        snap = await self.lc.session.snapshot()
+        for line in await self.lc.reconcile(snap):
             self.say("alarm" if line.startswith("MISSED") else "info", line)
             if line.startswith("MISSED"):
                 await self.alert(line)
-        snap = await self.lc.session.snapshot()
         now = self.clock()
         entries = self.lc.queue(snap, now)
         results: list[ActionResult] = []
@@ -204,12 +205,10 @@ class Autopilot:
         self.say("info", f"{result.summary} ({result.digest})")
 
 
-async def _next_target(run_dir: object, steps: int) -> int:
-    from pathlib import Path
-
+async def _next_target(run_dir: Path, steps: int) -> int:
     from soma_console.training.manifest import list_checkpoints
 
-    found = await asyncio.to_thread(list_checkpoints, Path(str(run_dir)))
+    found = await asyncio.to_thread(list_checkpoints, run_dir)
     return (found[0].manifest.step if found else 0) + steps
 
 

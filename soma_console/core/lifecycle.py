@@ -18,7 +18,6 @@ of a new one: a Created model left uncommitted is slashed two epochs later.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,6 +46,7 @@ from soma_console.core.txsend import (
     Coin,
     Prepared,
     TxSender,
+    failure_error,
     lookup_transaction,
     model_id_bytes,
     model_id_text,
@@ -192,7 +192,7 @@ class Lifecycle:
         assert self._sender is not None
         fee, failure = await self._sender.simulate_fee(kind)
         if failure is not None:
-            raise raise_failure_kind(failure, self.chain.rpc_url, ctx)
+            raise failure_error(failure, url=self.chain.rpc_url, ctx=ctx)
         return fee
 
     # -- the queue ----------------------------------------------------------------------------------
@@ -217,8 +217,8 @@ class Lifecycle:
         progress = progress or _quiet
         self._writable("commit")
         source = resolve_checkpoint(checkpoint, self.ctx.home.runs_dir)
-        await self.reconcile()
         snap = await self._fresh()
+        await self.reconcile(snap)
         now = self.clock()
         warnings: list[str] = []
         confirm = "commit"
@@ -586,8 +586,8 @@ class Lifecycle:
     # -- reveal -------------------------------------------------------------------------------------
     async def plan_reveal(self, model_id: str | None = None) -> ActionPlan:
         self._writable("reveal")
-        await self.reconcile()
         snap = await self._fresh()
+        await self.reconcile(snap)
         now = self.clock()
         wanted = None if model_id is None else model_id_text(model_id_bytes(model_id))
         entries = [e for e in self.queue(snap, now) if wanted is None or e.model_id == wanted]
@@ -890,16 +890,17 @@ class Lifecycle:
         raise UserError(f"there is no action called {plan.action!r}.")
 
     # -- recovery -----------------------------------------------------------------------------------
-    async def reconcile(self) -> list[str]:
-        """Settle intents a crash left in flight, from the chain's own record; one line per change."""
+    async def reconcile(self, snap: ChainSnapshot | None = None) -> list[str]:
+        """Settle intents a crash left in flight, from the chain's own record; one line per change.
+        ``snap``: a snapshot the caller just read (saves reading the system state again)."""
         changes: list[str] = []
         open_intents = self.journal.intents(
             chain=self.chain.name, kinds=("create", "commit"), states=("intent", "submitted", "confirmed")
         )
         if not open_intents:
             return changes
-        snap = await self._fresh()
-        now = time.time()
+        snap = snap or await self._fresh()
+        now = self.clock()
         for intent in sorted(open_intents, key=lambda i: i.id):
             intent = self.journal.intent(intent.id)
             if intent.state in ("intent", "submitted"):
@@ -979,20 +980,12 @@ class Lifecycle:
     # -- autopilot ----------------------------------------------------------------------------------
     async def autopilot_tick(self, snapshot: ChainSnapshot | None, now: float) -> list[ActionResult]:
         """Reveal every open window now. Returns what was sent."""
-        await self.reconcile()
-        snap = snapshot or self.session.latest
-        if snap is None:
-            snap = await self._fresh()
+        snap = snapshot or self.session.latest or await self._fresh()
+        await self.reconcile(snap)
         if not any(e.actionable for e in self.queue(snap, now)):
             return []
         plan = await self.plan_reveal()
         return [await self.execute(plan)]
-
-
-def raise_failure_kind(kind: str, url: str, ctx: dict[str, Any]) -> ChainError:
-    from soma_console.core.chain_errors import translate
-
-    return translate(RuntimeError(f"Failure {{ error: {kind} }}"), url=url, **ctx)
 
 
 async def run_cron_round(
@@ -1019,9 +1012,9 @@ async def run_cron_round(
     lc.persist = persist
     out: dict[str, Any] = {"revealed": [], "committed": None, "skipped": None}
     try:
-        await lc.reconcile()
-        persist()
         snap = await session.snapshot()
+        await lc.reconcile(snap)
+        persist()
         if any(e.actionable for e in lc.queue(snap, lc.clock())):
             result = await lc.execute(await lc.plan_reveal())
             out["revealed"] = result.data.get("revealed", [])

@@ -186,7 +186,11 @@ def failure_kind(result: TxResult) -> str | None:
     return variant or name
 
 
-def raise_failure(result: TxResult, *, url: str, ctx: dict[str, Any] | None = None) -> ChainError:
-    """The ChainError for an on-chain failure, in the same words the SDK path would produce."""
-    kind = failure_kind(result) or "UnknownFailure"
+def failure_error(kind: str, *, url: str, ctx: dict[str, Any] | None = None) -> ChainError:
+    """The ChainError for the chain's failure ``kind``, in the same words the SDK path would produce."""
     return translate(RuntimeError(f"Failure {{ error: {kind} }}"), url=url, **(ctx or {}))
+
+
+def raise_failure(result: TxResult, *, url: str, ctx: dict[str, Any] | None = None) -> ChainError:
+    """The ChainError for a transaction that failed on-chain."""
+    return failure_error(failure_kind(result) or "UnknownFailure", url=url, ctx=ctx)
