@@ -55,14 +55,6 @@ def _progress(quiet: bool) -> Callable[[str], None]:
     def report(line: str) -> None:
         if quiet or line == last[0]:
             return
-        # percentages arrive often; show each step, and a percentage only when it moves by 10
-        head = line.rsplit(" ", 1)[0]
-        if line.endswith("%") and last[0].startswith(head):
-            try:
-                if int(line.rsplit(" ", 1)[1][:-1]) // 10 == int(last[0].rsplit(" ", 1)[1][:-1]) // 10:
-                    return
-            except ValueError:
-                pass
         last[0] = line
         err.print(f"[dim]… {redact(line)}[/]")
 

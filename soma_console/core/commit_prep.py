@@ -106,6 +106,19 @@ def _committed_use(journal: Journal, artifact: Artifact) -> str | None:
     return None
 
 
+def _percent(progress: Progress, label: str) -> Callable[[int, int], None]:
+    """A byte-count callback that reports ``label NN%`` each time another tenth is done."""
+    shown = [-1]
+
+    def report(done: int, total: int) -> None:
+        pct = 100 * done // max(total, 1)
+        if pct // 10 != shown[0]:
+            shown[0] = pct // 10
+            progress(f"{label} {pct}%")
+
+    return report
+
+
 def _reusable_artifact(journal: Journal, digest: str, chain: str) -> Artifact | None:
     """An earlier, never committed artifact of the same weights; refuses weights already committed."""
     reusable: Artifact | None = None
@@ -158,19 +171,13 @@ async def prepare_artifact(
     progress(f"uploading to {backend.describe()}")
     assert artifact.encrypted_path is not None
 
-    def up(done: int, total: int) -> None:
-        progress(f"uploading {100 * done // max(total, 1)}%")
-
-    def down(done: int, total: int) -> None:
-        progress(f"verifying the public copy {100 * done // max(total, 1)}%")
-
     verified = await publish(
         backend,
         Path(artifact.encrypted_path),
         f"{artifact.commitment}.weights",
         checksum=artifact.commitment,
-        upload_progress=up,
-        verify_progress=down,
+        upload_progress=_percent(progress, "uploading"),
+        verify_progress=_percent(progress, "verifying the public copy"),
     )
     journal.set_artifact_url(artifact.id, verified.url, verified=True)
     fault_point("after_upload")
@@ -192,12 +199,9 @@ async def _encrypt(
     key = wts.new_key()
     dst = artifacts_dir / f"{digest[:20]}-{int(time.time())}.enc"
 
-    def tick(done: int, size: int) -> None:
-        progress(f"encrypting {100 * done // max(size, 1)}%")
-
     def run() -> wts.EncryptedWeights:
         ensure_dir(artifacts_dir)
-        return wts.encrypt_file(source.weights, dst, key, progress=tick)
+        return wts.encrypt_file(source.weights, dst, key, progress=_percent(progress, "encrypting"))
 
     enc = await asyncio.to_thread(run)
     return journal.add_artifact(
