@@ -184,9 +184,17 @@ def reveal(app: AppContext, model_id: str | None, wait: bool, yes: bool, as_json
     """Reveal every commit whose window is open (the epoch right after its commit)."""
     app.require_writable("reveal")
 
+    said = [""]
+
     def waiting(left: float) -> None:
-        if not as_json:
-            stderr_console().print(f"[dim]… the window opens in {format_countdown(max(0.0, left))}[/]")
+        line = (
+            f"the window opens in {format_countdown(left)}"
+            if left > 0
+            else "the epoch boundary is due; waiting for the chain to close the epoch"
+        )
+        if not as_json and line != said[0]:
+            said[0] = line
+            stderr_console().print(f"[dim]… {line}[/]")
 
     async def job(lc: Lifecycle) -> ActionResult:
         asked = False

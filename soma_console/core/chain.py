@@ -163,7 +163,9 @@ class ChainSession:
                 left = await self.next_boundary_ms() / 1000.0 - now
             except ChainError:
                 left = snap.seconds_to_boundary(now)
-            wait = max(0.5, min(left + 0.5, 60.0))
+            # Past the estimate (a devnet whose epochs advance only on request, or a late boundary):
+            # poll gently until the chain closes the epoch.
+            wait = max(0.5, min(left + 0.5, 60.0)) if left > 0 else 2.0
             if deadline is not None:
                 if now >= deadline:
                     raise ChainTimeout(

@@ -79,7 +79,9 @@ def _short(model_id: str | None) -> str:
 def _when(ts: float | None, now: float) -> str:
     if ts is None:
         return "unknown"
-    clock = datetime.fromtimestamp(ts, UTC).strftime("%H:%M:%S UTC")
+    when, today = datetime.fromtimestamp(ts, UTC), datetime.fromtimestamp(now, UTC)
+    # a window usually spans a day boundary: a bare time would read the same for opens and closes
+    clock = when.strftime("%H:%M:%S UTC" if when.date() == today.date() else "%Y-%m-%d %H:%M:%S UTC")
     return f"{clock} (in {format_countdown(max(0.0, ts - now))})" if ts > now else clock
 
 
