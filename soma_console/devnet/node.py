@@ -29,7 +29,7 @@ from soma_console.devnet.engine.chain import Engine
 from soma_console.devnet.engine.errors import StateError
 from soma_console.devnet.engine.models import ACTIVE, EpochEvent
 from soma_console.devnet.engine.objects import hex_id, parse_hex32
-from soma_console.devnet.engine.params import ChainParams
+from soma_console.devnet.engine.params import DEFAULT_EPOCH_DURATION_MS, MODEL_PRESETS, ChainParams
 from soma_console.devnet.engine.values import Effects
 from soma_console.devnet.server import SERVER_OPTIONS, RpcServices
 from soma_console.devnet.weights_check import WeightsChecker, registry_view
@@ -59,6 +59,9 @@ class DevnetConfig:
     fund: tuple[str, ...] = ()
     blob_max_bytes: int = DEFAULT_MAX_BYTES
     check_weights: bool = True
+    # "v1" or "tiny" (engine.params.MODEL_PRESETS): the chain's embedding size and the
+    # scoring service's model configuration.
+    model_preset: str = "v1"
 
 
 @dataclass(frozen=True)
@@ -107,10 +110,21 @@ def _port_error(host: str, port: int, what: str, exc: BaseException | None = Non
     )
 
 
+def chain_params(config: DevnetConfig) -> ChainParams:
+    """The chain's parameters for a node configuration.
+
+    With ``epoch_seconds == 0`` epochs advance on request only, and the chain reports the
+    default epoch length (86,400,000 ms) like a real localnet whose epochs are advanced by hand.
+    """
+    preset = MODEL_PRESETS[config.model_preset]
+    duration = int(config.epoch_seconds * 1000) or DEFAULT_EPOCH_DURATION_MS
+    return ChainParams(epoch_duration_ms=duration, target_embedding_dim=preset.embedding_dim)
+
+
 class DevnetNode:
     def __init__(self, config: DevnetConfig, *, params: ChainParams | None = None) -> None:
         self.config = config
-        self.params = params or ChainParams(epoch_duration_ms=int(config.epoch_seconds * 1000))
+        self.params = params or chain_params(config)
         self.engine: Engine | None = None
         self.endpoints: Endpoints | None = None
         self._loop: asyncio.AbstractEventLoop | None = None

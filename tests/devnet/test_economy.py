@@ -1,0 +1,290 @@
+"""The devnet's economy through the real SDK: targets, submissions, claims and their errors.
+
+Nothing of the project runs on the client side: the expectations are computed here from the
+chain's rules (sqrt-stake weighted cosine KNN, the 49.75/49.75/0.5 split, the bond per byte).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from soma_sdk import Keypair, SomaClient
+
+from tests.devnet.helpers import BASE_FEE, SHANNONS, failure_kind, fee, funded, make_weights
+from tests.devnet_fixture import Devnet, _new_devnet
+
+pytestmark = pytest.mark.asyncio
+
+DIM = 16  # the tiny preset's embedding size
+BOND_PER_BYTE = 65
+
+
+@pytest.fixture
+def tiny_devnet(tmp_path: Path) -> Iterator[Devnet]:
+    yield from _new_devnet(tmp_path / "devnet", extra_args=("--model-preset", "tiny"))
+
+
+def _embedding(i: int) -> list[float]:
+    return [math.sin(i * 7.0 + j) for j in range(DIM)]
+
+
+async def _active_models(
+    devnet: Devnet, client: SomaClient, stakes: list[float]
+) -> tuple[list[str], Keypair]:
+    owner = await funded(devnet, soma=sum(stakes) + 20)
+    ids = []
+    for i, stake in enumerate(stakes):
+        mid = await client.create_model(owner, stake_amount=stake, commission_rate=100)
+        w = make_weights(devnet.blob_url, embedding=_embedding(i))
+        await client.commit_model(owner, mid, w.url, w.encrypted, w.key, w.embedding)
+        ids.append((mid, w))
+    devnet.advance()
+    for mid, w in ids:
+        await client.reveal_model(owner, mid, w.key, w.embedding)
+    return [mid for mid, _ in ids], owner
+
+
+def _expected_models(target_embedding: list[float], active: list[Any]) -> list[str]:
+    """Stake-weighted nearest three, computed from get_active_models independently."""
+    roots = [math.sqrt(m.stake) for m in active]
+    total = sum(roots)
+    t_norm = math.sqrt(sum(x * x for x in target_embedding))
+    scored = []
+    for m, root in zip(active, roots, strict=True):
+        e = list(m.embedding)
+        cos = sum(a * b for a, b in zip(e, target_embedding, strict=True)) / (
+            max(math.sqrt(sum(x * x for x in e)), 1e-8) * max(t_norm, 1e-8)
+        )
+        scored.append(((1 - cos) / (root / total + 1e-10), m.model_id))
+    scored.sort()
+    return [mid for _, mid in scored[:3]]
+
+
+async def _open_targets(client: SomaClient) -> list[Any]:
+    out: list[Any] = []
+    token = None
+    while True:
+        page = await client.list_targets(status="open", page_token=token, limit=7)
+        out.extend(page.targets)
+        token = page.next_page_token
+        if not token:
+            return out
+
+
+async def test_targets_appear_after_an_epoch_change_with_the_stake_weighted_nearest_models(tiny_devnet):
+    client = await tiny_devnet.client()
+    assert (await client.list_targets(status="open")).targets == []
+    ids, _ = await _active_models(tiny_devnet, client, [1.0, 4.0, 9.0, 2.0, 1.0])
+    assert (await client.list_targets(status="open")).targets == []  # none until the boundary
+    epoch = tiny_devnet.advance()
+    targets = await _open_targets(client)  # paged 7 at a time
+    state = await client.get_latest_system_state()
+    assert len(targets) == 20 == len({t.id for t in targets})
+    assert state.target_state.targets_generated_this_epoch == 20
+    reward = 1_370 * SHANNONS * 8000 // 10_000 // 86_400
+    assert reward == 12_685_185
+    assert state.target_state.reward_per_target == reward
+    active = await client.get_active_models()
+    assert sorted(m.model_id for m in active) == sorted(ids)
+    for t in targets:
+        assert t.generation_epoch == epoch and t.status == "open"
+        assert len(t.embedding) == DIM and t.reward_pool == reward
+        assert t.distance_threshold == pytest.approx(0.978)
+        assert list(t.model_ids) == _expected_models(list(t.embedding), active)
+    # the chain's targets differ from each other (seeded per creation number)
+    assert len({tuple(t.embedding) for t in targets}) == 20
+
+
+async def _setup_filled(devnet: Devnet) -> dict[str, Any]:
+    client = await devnet.client()
+    ids, owner = await _active_models(devnet, client, [1.0, 2.0, 3.0])
+    epoch = devnet.advance()
+    submitter = await funded(devnet, soma=5)
+    target = (await client.list_targets(status="open")).targets[0]
+    data = os.urandom(1024)
+    model_id = target.model_ids[0]
+    await client.submit_data(
+        submitter,
+        target.id,
+        data,
+        f"{devnet.blob_url}/blobs/data-{os.urandom(4).hex()}",
+        model_id,
+        [0.1] * DIM,
+        0.5,
+        [3.25],
+    )
+    return {
+        "client": client,
+        "owner": owner,
+        "submitter": submitter,
+        "target": target,
+        "epoch": epoch,
+        "model_id": model_id,
+        "ids": ids,
+    }
+
+
+async def test_a_submit_fills_a_target_and_a_claim_at_generation_epoch_plus_two_pays_each_share(tiny_devnet):
+    s = await _setup_filled(tiny_devnet)
+    client, target = s["client"], s["target"]
+    filled = (await client.list_targets(status="filled")).targets
+    assert [t.id for t in filled] == [target.id]
+    f = filled[0]
+    assert f.status == "filled" and f.submitter == "0x" + s["submitter"].address().removeprefix("0x")
+    assert f.winning_model_id == s["model_id"] and f.bond_amount == 1024 * BOND_PER_BYTE
+    # spawn-on-fill keeps 20 open targets
+    assert len(await _open_targets(client)) == 20
+    state = await client.get_latest_system_state()
+    assert state.target_state.hits_this_epoch == 1
+    assert state.target_state.targets_generated_this_epoch == 21
+
+    claimer = await funded(tiny_devnet, soma=2)
+    tiny_devnet.advance()
+    with pytest.raises(RuntimeError) as err:
+        await client.claim_rewards(claimer, target.id)  # generation epoch + 1: still open for reports
+    assert failure_kind(err.value) == "AuditWindowOpen"
+    tiny_devnet.advance()
+    assert target.id in {t.id for t in (await client.list_targets(claimable=True)).targets}
+
+    addr = {k: s[k].address() for k in ("owner", "submitter")}
+    before = {k: round(await client.get_balance(a) * SHANNONS) for k, a in addr.items()}
+    claimer_before = round(await client.get_balance(claimer.address()) * SHANNONS)
+    effects = await client.claim_rewards(claimer, target.id)
+    r = target.reward_pool
+    submitter_share = r * 4975 // 10_000
+    model_share = r * 4975 // 10_000
+    claimer_share = r * 50 // 10_000
+    dust = r - submitter_share - model_share - claimer_share
+    assert fee(effects) > BASE_FEE
+    assert int(effects.V1.transaction_fee.value_fee) == r * 5 // 10_000
+    after = {k: round(await client.get_balance(a) * SHANNONS) for k, a in addr.items()}
+    assert after["submitter"] - before["submitter"] == submitter_share + dust + 1024 * BOND_PER_BYTE
+    assert after["owner"] - before["owner"] == model_share
+    claimer_after = round(await client.get_balance(claimer.address()) * SHANNONS)
+    assert claimer_after - claimer_before == claimer_share - fee(effects)
+    # the claimed target is gone
+    with pytest.raises(RuntimeError):
+        await client.get_object(target.id)
+    for status in ("open", "filled"):
+        assert target.id not in {t.id for t in (await client.list_targets(status=status)).targets}
+    with pytest.raises(RuntimeError) as err:
+        await client.claim_rewards(claimer, target.id)
+    assert failure_kind(err.value) == "TargetNotFound"
+    supply = tiny_devnet.registry()["supply"]
+    assert supply["consistent"], supply
+
+
+async def test_submit_data_errors_in_the_chains_order(tiny_devnet):
+    s = await _setup_filled(tiny_devnet)
+    client, target = s["client"], s["target"]
+    sub = await funded(tiny_devnet, soma=5)
+    url = f"{tiny_devnet.blob_url}/blobs/d"
+    open_t = (await client.list_targets(status="open")).targets[0]
+    other = next(m for m in s["ids"] if m not in open_t.model_ids) if len(s["ids"]) > 3 else None
+
+    async def kind(**kw: Any) -> str:
+        args = {
+            "target_id": open_t.id,
+            "data": b"x" * 100,
+            "data_url": url,
+            "model_id": open_t.model_ids[0],
+            "embedding": [0.0] * DIM,
+            "distance_score": 0.1,
+            "loss_score": [1.0],
+        }
+        args.update(kw)
+        balance = round(await client.get_balance(sub.address()) * SHANNONS)
+        with pytest.raises(RuntimeError) as err:
+            await client.submit_data(sub, **args)
+        charged = balance - round(await client.get_balance(sub.address()) * SHANNONS)
+        assert charged == BASE_FEE, charged  # failed, executed, base fee kept
+        return failure_kind(err.value)
+
+    assert await kind(target_id=target.id) == "TargetNotOpen"
+    assert await kind(model_id="0x" + "ab" * 32) == "ModelNotInTarget"
+    assert await kind(embedding=[0.0] * (DIM + 1)) == "EmbeddingDimensionMismatch"
+    assert await kind(distance_score=0.99) == "DistanceExceedsThreshold"
+    assert await kind(data=b"x" * (1_048_576 + 1)) == "DataExceedsMaxSize"
+    assert other is None  # three models: every one is in every target
+    poor = await funded(tiny_devnet, soma=0.00005)
+    with pytest.raises(RuntimeError) as err:
+        await client.submit_data(poor, open_t.id, b"x" * 1000, url, open_t.model_ids[0], [0.0] * DIM, 0.1, [])
+    assert failure_kind(err.value) == "InsufficientBond"
+    await client.deactivate_model(s["owner"], open_t.model_ids[0])
+    assert await kind() == "ModelNotActive"
+    tiny_devnet.advance()
+    assert await kind(model_id=open_t.model_ids[1]) == "TargetExpired"
+
+
+async def test_claim_errors_and_expired_targets(tiny_devnet):
+    client = await tiny_devnet.client()
+    await _active_models(tiny_devnet, client, [1.0])
+    tiny_devnet.advance()
+    claimer = await funded(tiny_devnet, soma=2)
+    target = (await client.list_targets(status="open")).targets[0]
+    assert len(target.model_ids) == 1  # k = min(3, active)
+    with pytest.raises(RuntimeError) as err:
+        await client.claim_rewards(claimer, target.id)
+    assert failure_kind(err.value) == "TargetNotFilled"
+    tiny_devnet.advance()
+    claimable = (await client.list_targets(claimable=True)).targets
+    assert target.id in {t.id for t in claimable} and all(t.status == "claimable" for t in claimable)
+    before = round(await client.get_balance(claimer.address()) * SHANNONS)
+    pool_before = (await client.get_latest_system_state()).emission_pool.balance
+    effects = await client.claim_rewards(claimer, target.id)
+    r = target.reward_pool
+    after = round(await client.get_balance(claimer.address()) * SHANNONS)
+    assert after - before == r * 50 // 10_000 - fee(effects)
+    pool_after = (await client.get_latest_system_state()).emission_pool.balance
+    assert pool_after - pool_before == r - r * 50 // 10_000
+
+
+async def test_validator_only_kinds_run_and_fail_with_not_a_validator(tiny_devnet):
+    client = await tiny_devnet.client()
+    kp = await funded(tiny_devnet, soma=1)
+    for call in (
+        lambda: client.report_submission(kp, "0x" + "11" * 32),
+        lambda: client.undo_report_submission(kp, "0x" + "11" * 32),
+        lambda: client.report_validator(kp, "0x" + "22" * 32),
+        lambda: client.undo_report_validator(kp, "0x" + "22" * 32),
+        lambda: client.set_validator_commission_rate(kp, 100),
+    ):
+        balance = round(await client.get_balance(kp.address()) * SHANNONS)
+        with pytest.raises(RuntimeError) as err:
+            await call()
+        assert failure_kind(err.value) == "NotAValidator"
+        assert balance - round(await client.get_balance(kp.address()) * SHANNONS) == BASE_FEE
+
+
+async def test_manual_epochs_report_a_one_day_duration(devnet):
+    client = await devnet.client()
+    state = await client.get_latest_system_state()
+    assert state.parameters.epoch_duration_ms == 86_400_000
+    nxt = await client.get_next_epoch_timestamp()
+    following = await client.get_following_epoch_timestamp()
+    assert following - nxt == 86_400_000
+
+
+async def test_withdrawing_a_slashed_models_stake_pays_what_the_pool_holds(devnet):
+    client = await devnet.client()
+    owner = await funded(devnet, soma=5)
+    mid = await client.create_model(owner, stake_amount=1.0, commission_rate=0)
+    devnet.advance()
+    devnet.advance()  # never committed: slashed 50 %
+    receipts = await client.list_owned_objects(owner.address(), object_type="StakedSoma")
+    before = round(await client.get_balance(owner.address()) * SHANNONS)
+    effects = await client.withdraw_stake(owner, receipts[0].id)
+    after = round(await client.get_balance(owner.address()) * SHANNONS)
+    assert after - before == SHANNONS // 2 - fee(effects)
+    state = await client.get_latest_system_state()  # still serving
+    assert state.epoch == 2
+    devnet.restart()
+    client = await devnet.client()
+    assert (await client.get_latest_system_state()).epoch == 2
+    assert devnet.registry()["supply"]["consistent"]
+    assert mid
