@@ -227,12 +227,11 @@ def _submission_or_validator_kind(which: str, k: Any, w: str) -> Kind:
         )
     if which in ("claim_rewards", "report_submission", "undo_report_submission"):
         target = address(_need(k, "target_id", w), f"{w}.target_id")
-        cls = {
-            "claim_rewards": ClaimRewards,
-            "report_submission": ReportSubmission,
-            "undo_report_submission": UndoReportSubmission,
-        }[which]
-        return cls(target)
+        if which == "claim_rewards":
+            return ClaimRewards(target)
+        if which == "report_submission":
+            return ReportSubmission(target)
+        return UndoReportSubmission(target)
     if which == "remove_validator":
         return RemoveValidator(bytes(_need(k, "pubkey_bytes", w)))
     if which in ("report_validator", "undo_report_validator"):

@@ -87,8 +87,16 @@ def list_targets(
         raise BadRequest(
             f"status_filter {request.status_filter!r} is not one of open, filled, claimed, expired, claimable"
         )
-    submitter = address(request.submitter_filter, "submitter_filter") if request.HasField("submitter_filter") else None
-    paths = set(request.read_mask.paths) if request.HasField("read_mask") and request.read_mask.paths else ALL_FIELDS
+    submitter = (
+        address(request.submitter_filter, "submitter_filter")
+        if request.HasField("submitter_filter")
+        else None
+    )
+    paths = (
+        set(request.read_mask.paths)
+        if request.HasField("read_mask") and request.read_mask.paths
+        else ALL_FIELDS
+    )
     size = request.page_size if request.HasField("page_size") and request.page_size > 0 else DEFAULT_PAGE
     size = min(size, MAX_PAGE)
     after = bytes(request.page_token) if request.HasField("page_token") else b""

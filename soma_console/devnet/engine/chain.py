@@ -72,6 +72,7 @@ class Engine:
         self._store = Store(state_dir)
         self._version = 0
         self._active_cache: tuple[tuple[tuple[bytes, int], ...], ActiveModels] | None = None
+        self._targets: dict[bytes, Target] = {}
         try:
             loaded = self._store.load()
             if loaded is None:
@@ -152,7 +153,7 @@ class Engine:
         self._meta.minted += self.params.genesis_emission_pool
         self._objects = {}
         self._models = {}
-        self._targets: dict[bytes, Target] = {}
+        self._targets = {}
         self._totals = RegistryTotals()
         self._owners = {}
         batch = WriteBatch()
@@ -533,7 +534,9 @@ class Engine:
             # chain would fail generating; the devnet draws nothing and says so in the log).
             return []
         # The devnet has no ChangeEpoch transaction; its digest is derived from the chain and epoch.
-        digest = blake2b256(b"soma-console-devnet ChangeEpoch" + meta.chain_id + new_epoch.to_bytes(8, "little"))
+        digest = blake2b256(
+            b"soma-console-devnet ChangeEpoch" + meta.chain_id + new_epoch.to_bytes(8, "little")
+        )
         out: list[Target] = []
         for creation_num in range(self.params.target_initial_targets_per_epoch):
             if not econ.can_generate(economy, self.params):

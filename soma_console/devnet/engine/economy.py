@@ -15,7 +15,14 @@ from __future__ import annotations
 import numpy as np
 
 from soma_console.devnet.engine.params import BPS, ChainParams
-from soma_console.devnet.engine.targets import ActiveModels, Economy, Target, f32, target_embedding, target_seed
+from soma_console.devnet.engine.targets import (
+    ActiveModels,
+    Economy,
+    Target,
+    f32,
+    target_embedding,
+    target_seed,
+)
 
 EMBEDDING_DISTANCE_STD = np.float32(0.022)
 MIN_Z_STEP_V3 = np.float32(0.1)

@@ -17,8 +17,8 @@ from typing import Any
 
 from soma_console.core.encoding import b58encode
 from soma_console.core.txdata import (
-    AddStake,
     VALIDATOR_ONLY_KINDS,
+    AddStake,
     AddStakeToModel,
     ClaimRewards,
     CommitModel,

@@ -95,7 +95,9 @@ def submit_data(
         )
     size = kind.manifest.size
     if size > params.max_submission_data_size:
-        raise ExecutionFailure("DataExceedsMaxSize", f"size={size}, max_size={params.max_submission_data_size}")
+        raise ExecutionFailure(
+            "DataExceedsMaxSize", f"size={size}, max_size={params.max_submission_data_size}"
+        )
     required = size * params.submission_bond_per_byte
     bond_id = kind.bond_coin.object_id
     coin = ws.read(bond_id)
@@ -148,7 +150,9 @@ def submit_data(
         )
 
 
-def claim_rewards(ws: Workspace, params: ChainParams, kind: ClaimRewards, *, signer: bytes, epoch: int) -> None:
+def claim_rewards(
+    ws: Workspace, params: ChainParams, kind: ClaimRewards, *, signer: bytes, epoch: int
+) -> None:
     target = _load(ws, kind.target_id)
     economy = ws.economy
     reward = target.reward_pool
