@@ -288,3 +288,20 @@ async def test_withdrawing_a_slashed_models_stake_pays_what_the_pool_holds(devne
     assert (await client.get_latest_system_state()).epoch == 2
     assert devnet.registry()["supply"]["consistent"]
     assert mid
+
+
+async def test_fetch_submission_data_reads_the_target_object_the_sdk_decodes(tiny_devnet):
+    import httpx
+
+    client = await tiny_devnet.client()
+    await _active_models(tiny_devnet, client, [1.0])
+    tiny_devnet.advance()
+    sub = await funded(tiny_devnet, soma=2)
+    target = (await client.list_targets(status="open")).targets[0]
+    data = os.urandom(2000)
+    async with httpx.AsyncClient() as http:
+        put = await http.put(f"{tiny_devnet.blob_url}/blobs/sub-{os.urandom(4).hex()}", content=data)
+    url = put.json()["url"]
+    await client.submit_data(sub, target.id, data, url, target.model_ids[0], [0.0] * DIM, 0.2, [1.5])
+    # the SDK decodes the target's TargetV1 BCS from GetObject to find the data's URL
+    assert await client.fetch_submission_data(target.id) == data
