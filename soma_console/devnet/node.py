@@ -31,6 +31,7 @@ from soma_console.devnet.engine.models import ACTIVE, EpochEvent
 from soma_console.devnet.engine.objects import hex_id, parse_hex32
 from soma_console.devnet.engine.params import DEFAULT_EPOCH_DURATION_MS, MODEL_PRESETS, ChainParams
 from soma_console.devnet.engine.values import Effects
+from soma_console.devnet.rpc_front import RpcFront
 from soma_console.devnet.server import SERVER_OPTIONS, RpcServices
 from soma_console.devnet.weights_check import WeightsChecker, registry_view
 from soma_console.errors import UserError
@@ -131,6 +132,7 @@ class DevnetNode:
         self._thread: threading.Thread | None = None
         self._servers: list[grpc.aio.Server] = []
         self._blobs: BlobServer | None = None
+        self._front: RpcFront | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._checker: WeightsChecker | None = None
         self._stop_timer = threading.Event()
@@ -199,7 +201,13 @@ class DevnetNode:
         if "error" in ready:
             self._thread.join(timeout=5)
             raise ready["error"]
-        rpc, faucet, scoring, admin = ready["ports"]
+        grpc_rpc, faucet, scoring, admin = ready["ports"]
+        # gRPC and the full node's HTTP proxy routes share the RPC port, as on a full node.
+        self._front = RpcFront(engine, c.host, c.rpc_port, grpc_rpc)
+        try:
+            rpc = self._front.start()
+        except OSError as exc:
+            raise _port_error(c.host, c.rpc_port, "rpc", exc) from None
         self._blobs.start()
         self.endpoints = Endpoints(c.host, rpc, faucet, scoring, admin, self._blobs.port)
         for addr in c.fund:
@@ -220,7 +228,8 @@ class DevnetNode:
         assert engine is not None
         assert pool is not None
         specs: list[tuple[str, int, list[grpc.GenericRpcHandler]]] = [
-            ("rpc", c.rpc_port, RpcServices(engine, pool, self._after_execute).handlers()),
+            # on a private loopback port behind the RPC front (rpc_front.RpcFront)
+            ("rpc", 0, RpcServices(engine, pool, self._after_execute).handlers()),
             ("faucet", c.faucet_port, [bcs_services.faucet_handler(engine, pool, self._after_grant)]),
             ("scoring", c.scoring_port, [bcs_services.scoring_handler()]),
             ("admin", c.admin_port, [bcs_services.admin_handler(engine, pool, self._report_epoch)]),
@@ -229,7 +238,8 @@ class DevnetNode:
         for what, port, handlers in specs:
             server = grpc.aio.server(options=SERVER_OPTIONS)
             server.add_generic_rpc_handlers(handlers)
-            addr = f"[{c.host}]:{port}" if ":" in c.host else f"{c.host}:{port}"
+            host = "127.0.0.1" if what == "rpc" else c.host
+            addr = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
             try:
                 bound = server.add_insecure_port(addr)
             except RuntimeError as exc:
@@ -247,6 +257,9 @@ class DevnetNode:
         if self._timer is not None:
             self._timer.join(timeout=5)
             self._timer = None
+        if self._front is not None:
+            self._front.stop()
+            self._front = None
         loop = self._loop
         if loop is not None and self._thread is not None and self._thread.is_alive():
 

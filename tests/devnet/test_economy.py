@@ -305,3 +305,43 @@ async def test_fetch_submission_data_reads_the_target_object_the_sdk_decodes(tin
     await client.submit_data(sub, target.id, data, url, target.model_ids[0], [0.0] * DIM, 0.2, [1.5])
     # the SDK decodes the target's TargetV1 BCS from GetObject to find the data's URL
     assert await client.fetch_submission_data(target.id) == data
+
+
+async def test_full_node_proxy_routes_share_the_rpc_port(tiny_devnet):
+    import httpx
+
+    client = await tiny_devnet.client()
+    owner = await funded(tiny_devnet, soma=5)
+    mid = await client.create_model(owner, stake_amount=1.0, commission_rate=0)
+    w = make_weights(tiny_devnet.blob_url, embedding=_embedding(3))
+    async with httpx.AsyncClient() as http:
+        up = await http.put(w.url, content=w.encrypted)
+        assert up.status_code == 201
+        await client.commit_model(owner, mid, w.url, w.encrypted, w.key, w.embedding)
+        tiny_devnet.advance()
+        await client.reveal_model(owner, mid, w.key, w.embedding)
+        tiny_devnet.advance()
+        rpc = tiny_devnet.rpc_url
+        got = await http.get(f"{rpc}/model/{mid}")
+        assert got.status_code == 200 and got.content == w.encrypted
+        assert (await http.get(f"{rpc}/model/{mid.removeprefix('0x')}")).content == w.encrypted
+        assert (await http.get(f"{rpc}/model/0x1234")).status_code == 400
+        assert (await http.get(f"{rpc}/model/0x{'ab' * 32}")).status_code == 404
+        assert await client.fetch_model(mid) == w.encrypted
+
+        target = (await client.list_targets(status="open")).targets[0]
+        assert (await http.get(f"{rpc}/data/{target.id}")).status_code == 404  # not filled
+        data = os.urandom(3000)
+        put = await http.put(f"{tiny_devnet.blob_url}/blobs/d-{os.urandom(4).hex()}", content=data)
+        sub = await funded(tiny_devnet, soma=2)
+        await client.submit_data(sub, target.id, data, put.json()["url"], mid, [0.0] * DIM, 0.2, [1.0])
+        served = await http.get(f"{rpc}/data/{target.id}")
+        assert served.status_code == 200 and served.content == data
+        # a submission whose bytes do not match its manifest is a bad gateway, not the bytes
+        other = (await client.list_targets(status="open")).targets[0]
+        bad_url = f"{tiny_devnet.blob_url}/blobs/d-{os.urandom(4).hex()}"
+        await http.put(bad_url, content=b"y" * 100)
+        await client.submit_data(sub, other.id, b"z" * 100, bad_url, mid, [0.0] * DIM, 0.2, [1.0])
+        assert (await http.get(f"{rpc}/data/{other.id}")).status_code == 502
+    # gRPC on the same port still works after plain HTTP connections
+    assert (await client.get_latest_system_state()).epoch == 2
