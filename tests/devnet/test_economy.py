@@ -345,3 +345,49 @@ async def test_full_node_proxy_routes_share_the_rpc_port(tiny_devnet):
         assert (await http.get(f"{rpc}/data/{other.id}")).status_code == 502
     # gRPC on the same port still works after plain HTTP connections
     assert (await client.get_latest_system_state()).epoch == 2
+
+
+async def test_value_fee_is_computed_before_the_base_fee_leaves_the_gas_coin(devnet):
+    client = await devnet.client()
+    owner = await funded(devnet, soma=5)
+    mid = await client.create_model(owner, stake_amount=1.0, commission_rate=0)
+    staker = Keypair.generate()
+    devnet.fund(staker.address(), soma=2)  # one coin of exactly 2 SOMA: gas and stake at once
+    effects = await client.add_stake_to_model(staker, mid)
+    # 5 bps of the whole coin; taken after the base fee it would be 999,999
+    assert int(effects.V1.transaction_fee.value_fee) == 2 * SHANNONS * 5 // 10_000 == 1_000_000
+
+
+async def test_a_store_left_with_a_negative_pool_is_repaired_when_opened(devnet):
+    import sqlite3
+    import struct
+
+    client = await devnet.client()
+    owner = await funded(devnet, soma=5)
+    mid = await client.create_model(owner, stake_amount=1.0, commission_rate=0)
+    devnet.advance()
+    devnet.advance()  # slashed: the pool holds 0.5 SOMA
+    receipt = (await client.list_owned_objects(owner.address(), object_type="StakedSoma"))[0]
+    effects = await client.withdraw_stake(owner, receipt.id)
+    paid = next(oid for oid, change in effects.V1.changed_objects if change["id_operation"] == "Created")
+    devnet.stop()
+    # What an older devnet wrote: the whole principal paid out, the pool at -0.5 SOMA.
+    db = sqlite3.connect(devnet.state_dir / "devnet.sqlite")
+    with db:
+        row = db.execute("SELECT id, data FROM models").fetchone()
+        assert '"soma":0,' in row[1]  # the pool after a correct withdrawal
+        db.execute(
+            "UPDATE models SET data = ? WHERE id = ?",
+            (row[1].replace('"soma":0,', '"soma":-500000000,'), row[0]),
+        )
+        db.execute(
+            "UPDATE objects SET contents = ? WHERE id = ?",
+            (struct.pack("<Q", SHANNONS), bytes.fromhex(paid.removeprefix("0x"))),
+        )
+    db.close()
+    devnet.start()
+    client = await devnet.client()
+    state = await client.get_latest_system_state()  # readable again
+    assert state.epoch == 2 and mid in vars(state.model_registry.models)
+    supply = devnet.registry()["supply"]
+    assert supply["consistent"], supply
