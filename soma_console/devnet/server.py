@@ -44,7 +44,8 @@ log = logging.getLogger("soma_console.devnet")
 
 # check_api_version compares the part after the slash with the SDK's API version (0.1.19 in soma-sdk 0.1.15).
 SERVER_VERSION = "soma-console-devnet/0.1.19"
-CHAIN_NAME = "devnet"
+# A chain whose identifier is not testnet's is "localnet" to upstream code (Chain::Unknown).
+CHAIN_NAME = "localnet"
 
 # tonic clients ping every few seconds; without these grpc-core answers GOAWAY
 # ("too_many_pings") and the SDK's calls start failing after a minute.
@@ -178,7 +179,7 @@ class RpcServices:
         def build() -> svc.GetServiceInfoResponse:
             cp = self.engine.checkpoint()
             resp = svc.GetServiceInfoResponse(
-                chain_id=b58encode(self.engine.chain_id),
+                chain_id=b58encode(self.engine.chain_identifier),
                 chain=CHAIN_NAME,
                 epoch=self.engine.epoch,
                 lowest_available_checkpoint=0,

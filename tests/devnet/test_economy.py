@@ -391,3 +391,24 @@ async def test_a_store_left_with_a_negative_pool_is_repaired_when_opened(devnet)
     assert state.epoch == 2 and mid in vars(state.model_registry.models)
     supply = devnet.registry()["supply"]
     assert supply["consistent"], supply
+
+
+async def test_chain_identity_is_what_upstream_calls_a_localnet(devnet):
+    client = await devnet.client()
+    # upstream's Chain::as_str for any chain whose genesis digest is not testnet's
+    assert await client.get_chain_identifier() == "localnet"
+
+
+async def test_a_reveal_that_would_mix_embedding_sizes_is_refused(tiny_devnet):
+    client = await tiny_devnet.client()
+    await _active_models(tiny_devnet, client, [1.0])
+    owner = await funded(tiny_devnet, soma=3)
+    mid = await client.create_model(owner, stake_amount=1.0, commission_rate=0)
+    w = make_weights(tiny_devnet.blob_url, embedding=[0.5] * (DIM * 2))
+    await client.commit_model(owner, mid, w.url, w.encrypted, w.key, w.embedding)
+    tiny_devnet.advance()
+    balance = await client.get_balance(owner.address())
+    with pytest.raises(RuntimeError) as err:
+        await client.reveal_model(owner, mid, w.key, w.embedding)
+    assert "32 values but the active models' have 16" in str(err.value)
+    assert await client.get_balance(owner.address()) == balance  # refused, nothing charged

@@ -182,6 +182,12 @@ class Engine:
         return self._meta.chain_id
 
     @property
+    def chain_identifier(self) -> bytes:
+        """What the chain calls its identifier: the digest of the genesis checkpoint."""
+        genesis = self.checkpoint(0)
+        return genesis.digest if genesis is not None else self._meta.chain_id
+
+    @property
     def epoch(self) -> int:
         return self._meta.epoch
 
