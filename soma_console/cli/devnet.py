@@ -57,10 +57,11 @@ def _port(name: str, default: int, help_text: str) -> Any:
 )
 @click.option(
     "--model-preset",
-    type=click.Choice(["v1", "tiny"]),
+    type=click.Choice(["v1", "tiny", "small"]),
     default="v1",
     show_default=True,
-    help="Model size: the chain's embedding dimension (v1 2048, tiny 16) and the scoring model.",
+    help="Model size: the chain's embedding dimension and the scoring model (v1 2048, tiny 64 like "
+    "`train --preset tiny`, small 16 like upstream's --small-model localnet).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON line with the endpoints when ready.")
 @click.option(

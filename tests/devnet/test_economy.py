@@ -20,7 +20,7 @@ from tests.devnet_fixture import Devnet, _new_devnet
 
 pytestmark = pytest.mark.asyncio
 
-DIM = 16  # the tiny preset's embedding size
+DIM = 64  # the tiny preset's embedding size
 BOND_PER_BYTE = 65
 
 
@@ -410,5 +410,5 @@ async def test_a_reveal_that_would_mix_embedding_sizes_is_refused(tiny_devnet):
     balance = await client.get_balance(owner.address())
     with pytest.raises(RuntimeError) as err:
         await client.reveal_model(owner, mid, w.key, w.embedding)
-    assert "32 values but the active models' have 16" in str(err.value)
+    assert "128 values but the active models' have 64" in str(err.value)
     assert await client.get_balance(owner.address()) == balance  # refused, nothing charged

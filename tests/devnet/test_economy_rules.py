@@ -65,3 +65,17 @@ def test_stake_weighting_prefers_heavy_models_at_equal_distance():
     assert active.nearest((1.0, 0.1), 2) == (heavy.model_id, light.model_id)
     zero = ActiveModels([Candidate(b"\x01" * 32, (0.0, 1.0), 0), Candidate(b"\x02" * 32, (1.0, 0.0), 0)])
     assert zero.nearest((1.0, 0.0), 1) == (b"\x02" * 32,)  # all stakes 0: equal weights
+
+
+def test_the_tiny_preset_is_the_consoles_tiny_training_preset():
+    from soma_console.devnet.engine.params import MODEL_PRESETS
+    from soma_console.training.spec import TINY
+
+    tiny = MODEL_PRESETS["tiny"]
+    assert (tiny.embedding_dim, tiny.num_layers, tiny.num_heads, tiny.pwff_hidden_dim) == (
+        TINY.embedding_dim,
+        TINY.num_layers,
+        TINY.num_heads,
+        TINY.pwff_hidden_dim,
+    )
+    assert MODEL_PRESETS["small"].embedding_dim == 16  # upstream's --small-model override

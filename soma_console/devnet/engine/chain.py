@@ -71,7 +71,7 @@ class Engine:
         self._listeners: list[CheckpointListener] = []
         self._store = Store(state_dir)
         self._version = 0
-        self._active_cache: tuple[tuple[tuple[bytes, int], ...], ActiveModels] | None = None
+        self._active_cache: tuple[tuple[tuple[bytes, Model], ...], ActiveModels] | None = None
         self._targets: dict[bytes, Target] = {}
         try:
             loaded = self._store.load()
@@ -240,9 +240,9 @@ class Engine:
             return self._active_models_of(self._models)
 
     def _active_models_of(self, models: dict[bytes, Model]) -> ActiveModels:
-        key = tuple(
-            (mid, m.staking_pool.soma_balance) for mid, m in sorted(models.items()) if m.state == rules.ACTIVE
-        )
+        # Models are replaced, never changed in place, so the model objects themselves are the key
+        # (a reveal of new weights or a stake change makes a new object).
+        key = tuple((mid, m) for mid, m in sorted(models.items()) if m.state == rules.ACTIVE)
         if self._active_cache is not None and self._active_cache[0] == key:
             return self._active_cache[1]
         active = ActiveModels(active_candidates(models.items()))

@@ -30,11 +30,14 @@ class ModelPreset:
     vocab_size: int = 264
 
 
-# "v1": the network's model; "tiny": upstream's small-model localnet (genesis overrides the
-# target embedding dimension to 16), so the whole economy runs on a CPU in seconds.
+# "v1": the network's model. "tiny": the console's own tiny training preset (training.spec.TINY),
+# so models trained by `soma-console train --preset tiny` (and the demo's) get targets and are
+# scored on a CPU in seconds. "small": upstream's small-model localnet (`soma start localnet
+# --small-model`: genesis overrides the target embedding dimension to 16), for upstream examples.
 MODEL_PRESETS = {
     "v1": ModelPreset("v1", embedding_dim=2048, num_layers=24, num_heads=8, pwff_hidden_dim=8192),
-    "tiny": ModelPreset("tiny", embedding_dim=16, num_layers=2, num_heads=4, pwff_hidden_dim=32),
+    "tiny": ModelPreset("tiny", embedding_dim=64, num_layers=2, num_heads=2, pwff_hidden_dim=256),
+    "small": ModelPreset("small", embedding_dim=16, num_layers=2, num_heads=4, pwff_hidden_dim=32),
 }
 
 
