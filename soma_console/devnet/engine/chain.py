@@ -34,7 +34,7 @@ from soma_console.devnet.engine.objects import (
 )
 from soma_console.devnet.engine.params import ChainParams
 from soma_console.devnet.engine.store import Store, WriteBatch
-from soma_console.devnet.engine.targets import ActiveModels, Target, active_candidates
+from soma_console.devnet.engine.targets import ActiveModels, RowCache, Target, active_candidates
 from soma_console.devnet.engine.values import (
     ChainMeta,
     Checkpoint,
@@ -73,6 +73,7 @@ class Engine:
         self._version = 0
         self._active_cache: tuple[tuple[tuple[bytes, Model], ...], ActiveModels] | None = None
         self._targets: dict[bytes, Target] = {}
+        self._rows = RowCache()
         try:
             loaded = self._store.load()
             if loaded is None:
@@ -245,7 +246,7 @@ class Engine:
         key = tuple((mid, m) for mid, m in sorted(models.items()) if m.state == rules.ACTIVE)
         if self._active_cache is not None and self._active_cache[0] == key:
             return self._active_cache[1]
-        active = ActiveModels(active_candidates(models.items()))
+        active = ActiveModels(active_candidates(models.items()), self._rows)
         self._active_cache = (key, active)
         return active
 

@@ -54,14 +54,30 @@ class Candidate:
     stake: int
 
 
+class RowCache:
+    """Each model's embedding as an f32 row, converted once per embedding (not per draw)."""
+
+    def __init__(self) -> None:
+        self._rows: dict[bytes, tuple[tuple[float, ...], np.ndarray]] = {}
+
+    def row(self, model_id: bytes, embedding: tuple[float, ...]) -> np.ndarray:
+        cached = self._rows.get(model_id)
+        if cached is not None and cached[0] is embedding:
+            return cached[1]
+        row = np.asarray(embedding, dtype=np.float32)
+        self._rows[model_id] = (embedding, row)
+        return row
+
+
 class ActiveModels:
     """The Active models as one matrix, so that drawing a target is one matrix product."""
 
-    def __init__(self, candidates: Sequence[Candidate]) -> None:
+    def __init__(self, candidates: Sequence[Candidate], rows: RowCache | None = None) -> None:
         self.ids = [c.model_id for c in candidates]
         self.dim = len(candidates[0].embedding) if candidates else 0
         if candidates:
-            self.matrix = np.asarray([c.embedding for c in candidates], dtype=np.float32)
+            cache = rows if rows is not None else RowCache()
+            self.matrix = np.stack([cache.row(c.model_id, c.embedding) for c in candidates])
             stakes = np.asarray([c.stake for c in candidates], dtype=np.float64)
         else:
             self.matrix = np.zeros((0, 0), dtype=np.float32)
@@ -247,7 +263,7 @@ class Economy:
 def active_candidates(models: Iterable[tuple[bytes, Any]]) -> list[Candidate]:
     """Every Active model with its embedding and pool balance, in id order."""
     out = [
-        Candidate(mid, tuple(m.embedding or ()), m.staking_pool.soma_balance)
+        Candidate(mid, m.embedding or (), m.staking_pool.soma_balance)
         for mid, m in models
         if m.state == "active"
     ]
