@@ -322,6 +322,9 @@ class DevnetNode:
 
     def _report_epoch(self, epoch: int, events: list[EpochEvent]) -> None:
         self._after_advance(epoch)
+        note = self.engine.boundary_note if self.engine is not None else None
+        if note:
+            self._event(f"epoch {epoch}: {note}")
         for ev in events:
             amount = f" ({ev.amount / 1e9:g} SOMA)" if ev.amount else ""
             self._event(f"model {hex_id(ev.model_id)}: {ev.what.replace('_', ' ')}{amount}")

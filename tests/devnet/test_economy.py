@@ -98,6 +98,15 @@ async def test_targets_appear_after_an_epoch_change_with_the_stake_weighted_near
         assert list(t.model_ids) == _expected_models(list(t.embedding), active)
     # the chain's targets differ from each other (seeded per creation number)
     assert len({tuple(t.embedding) for t in targets}) == 20
+    assert f"epoch {epoch}: 20 targets drawn (reward 12,685,185 shannons each" in tiny_devnet.log_text
+
+
+async def test_models_of_another_size_than_the_chains_get_no_targets_and_the_log_says_why(devnet):
+    client = await devnet.client()  # the v1 preset: 2048-value targets
+    await _active_models(devnet, client, [1.0])  # 64-value embeddings
+    epoch = devnet.advance()
+    assert (await client.list_targets(status="open")).targets == []
+    assert f"epoch {epoch}: no targets drawn: the active models' embeddings have 64 values" in devnet.log_text
 
 
 async def _setup_filled(devnet: Devnet) -> dict[str, Any]:

@@ -74,6 +74,8 @@ class Engine:
         self._active_cache: tuple[tuple[tuple[bytes, Model], ...], ActiveModels] | None = None
         self._targets: dict[bytes, Target] = {}
         self._rows = RowCache()
+        # What the last epoch boundary did about targets, for the node's log.
+        self.boundary_note: str | None = None
         try:
             loaded = self._store.load()
             if loaded is None:
@@ -536,9 +538,15 @@ class Engine:
         assert economy is not None
         econ.advance_targets(economy, self.params)
         active = self._active_models_of(models)
-        if not len(active) or active.dim != self.params.target_embedding_dim:
-            # No Active model, or models whose embeddings do not have the chain's size (the
-            # chain would fail generating; the devnet draws nothing and says so in the log).
+        if not len(active):
+            self.boundary_note = "no targets drawn: no model is active"
+            return []
+        if active.dim != self.params.target_embedding_dim:
+            # The chain would fail generating; the devnet draws nothing and says why.
+            self.boundary_note = (
+                f"no targets drawn: the active models' embeddings have {active.dim} values, the "
+                f"chain's targets {self.params.target_embedding_dim} (see --model-preset)"
+            )
             return []
         # The devnet has no ChangeEpoch transaction; its digest is derived from the chain and epoch.
         digest = blake2b256(
@@ -560,6 +568,10 @@ class Engine:
                     tx_digest=digest,
                 )
             )
+        self.boundary_note = (
+            f"{len(out)} targets drawn (reward {economy.reward_per_target:,} shannons each, "
+            f"distance threshold {economy.distance_threshold:.4g})"
+        )
         return out
 
     def advance_epoch_if_due(self) -> tuple[int, list[rules.EpochEvent]] | None:
