@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -186,6 +187,18 @@ async def test_a_submit_fills_a_target_and_a_claim_at_generation_epoch_plus_two_
     assert failure_kind(err.value) == "TargetNotFound"
     supply = tiny_devnet.registry()["supply"]
     assert supply["consistent"], supply
+    # targets, the pool and the controller survive a restart
+    open_before = sorted(t.id for t in await _open_targets(client))
+    pool_before = (await client.get_latest_system_state()).emission_pool.balance
+    tiny_devnet.restart()
+    client = await tiny_devnet.client()
+    assert sorted(t.id for t in await _open_targets(client)) == open_before
+    state = await client.get_latest_system_state()
+    assert state.emission_pool.balance == pool_before
+    # one hit in epoch 2: EMA 1 at the boundary into 3 (threshold eased), floor(0.9 * 1) = 0 into 4
+    assert state.target_state.hits_ema == 0
+    threshold = struct.unpack("<f", bytes(state.target_state.distance_threshold.bytes))[0]
+    assert 0.980 < threshold < 0.981
 
 
 async def test_submit_data_errors_in_the_chains_order(tiny_devnet):
@@ -369,7 +382,6 @@ async def test_value_fee_is_computed_before_the_base_fee_leaves_the_gas_coin(dev
 
 async def test_a_store_left_with_a_negative_pool_is_repaired_when_opened(devnet):
     import sqlite3
-    import struct
 
     client = await devnet.client()
     owner = await funded(devnet, soma=5)

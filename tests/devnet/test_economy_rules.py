@@ -79,3 +79,11 @@ def test_the_tiny_preset_is_the_consoles_tiny_training_preset():
         TINY.pwff_hidden_dim,
     )
     assert MODEL_PRESETS["small"].embedding_dim == 16  # upstream's --small-model override
+
+
+def test_a_mixed_registry_draws_nothing_instead_of_failing():
+    mixed = ActiveModels(
+        [Candidate(b"\x01" * 32, (1.0, 0.0), 1), Candidate(b"\x02" * 32, (1.0, 0.0, 0.0), 1)]
+    )
+    assert mixed.dim == -1 and not mixed.can_draw(2) and not mixed.can_draw(3)
+    assert ActiveModels([Candidate(b"\x01" * 32, (1.0, 0.0), 1)]).can_draw(2)

@@ -12,6 +12,7 @@ immediately, which is what the SDK waits for.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -47,6 +48,7 @@ from soma_console.devnet.engine.values import (
 )
 
 SYSTEM_STATE_SHARED_VERSION = 1
+log = logging.getLogger("soma_console.devnet")
 
 
 CheckpointListener = Callable[[Checkpoint], None]
@@ -538,10 +540,13 @@ class Engine:
         assert economy is not None
         econ.advance_targets(economy, self.params)
         active = self._active_models_of(models)
-        if not len(active):
+        if not any(m.state == rules.ACTIVE for m in models.values()):
             self.boundary_note = "no targets drawn: no model is active"
             return []
-        if active.dim != self.params.target_embedding_dim:
+        if active.dim == -1:
+            self.boundary_note = "no targets drawn: the active models' embeddings differ in size"
+            return []
+        if not active.can_draw(self.params.target_embedding_dim):
             # The chain would fail generating; the devnet draws nothing and says why.
             self.boundary_note = (
                 f"no targets drawn: the active models' embeddings have {active.dim} values, the "
@@ -556,8 +561,8 @@ class Engine:
         for creation_num in range(self.params.target_initial_targets_per_epoch):
             if not econ.can_generate(economy, self.params):
                 break
-            out.append(
-                econ.draw_target(
+            try:
+                target = econ.draw_target(
                     economy,
                     self.params,
                     active,
@@ -567,7 +572,10 @@ class Engine:
                     epoch=new_epoch,
                     tx_digest=digest,
                 )
-            )
+            except Exception:  # like the chain: the first generation error ends the drawing
+                log.exception("devnet: drawing a target failed")
+                break
+            out.append(target)
         self.boundary_note = (
             f"{len(out)} targets drawn (reward {economy.reward_per_target:,} shannons each, "
             f"distance threshold {economy.distance_threshold:.4g})"

@@ -132,7 +132,7 @@ def submit_data(
     economy.hits_this_epoch += 1
     ws.creation_count += 1  # the chain bumps its creation counter once before the spawn
     active = active_models()
-    if len(active) and econ.can_generate(economy, params):
+    if active.can_draw(params.target_embedding_dim) and econ.can_generate(economy, params):
         seed_num = ws.creation_count
         ws.creation_count += 1
         new_id = ws.new_id()

@@ -73,8 +73,14 @@ class ActiveModels:
     """The Active models as one matrix, so that drawing a target is one matrix product."""
 
     def __init__(self, candidates: Sequence[Candidate], rows: RowCache | None = None) -> None:
+        sizes = {len(c.embedding) for c in candidates}
+        if len(sizes) > 1:
+            # A mixed registry (only a store from an older devnet can hold one): nothing to draw.
+            candidates = []
+            self.dim = -1
+        else:
+            self.dim = sizes.pop() if sizes else 0
         self.ids = [c.model_id for c in candidates]
-        self.dim = len(candidates[0].embedding) if candidates else 0
         if candidates:
             cache = rows if rows is not None else RowCache()
             self.matrix = np.stack([cache.row(c.model_id, c.embedding) for c in candidates])
@@ -91,6 +97,10 @@ class ActiveModels:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def can_draw(self, dim: int) -> bool:
+        """Whether targets of ``dim`` values can be assigned to these models."""
+        return bool(self.ids) and self.dim == dim
 
     def nearest(self, embedding: Sequence[float], k: int) -> tuple[bytes, ...]:
         if not self.ids:
