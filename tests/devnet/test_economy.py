@@ -172,6 +172,9 @@ async def test_a_submit_fills_a_target_and_a_claim_at_generation_epoch_plus_two_
     dust = r - submitter_share - model_share - claimer_share
     assert fee(effects) > BASE_FEE
     assert int(effects.V1.transaction_fee.value_fee) == r * 5 // 10_000
+    ops = {oid: change["id_operation"] for oid, change in effects.V1.changed_objects}
+    assert ops[target.id] == "Deleted"
+    assert list(ops.values()).count("Created") == 4  # submitter, owner, claimer, bond: new coins
     after = {k: round(await client.get_balance(a) * SHANNONS) for k, a in addr.items()}
     assert after["submitter"] - before["submitter"] == submitter_share + dust + 1024 * BOND_PER_BYTE
     assert after["owner"] - before["owner"] == model_share
