@@ -25,7 +25,7 @@ from soma_console.core.txdata import (
 )
 from soma_console.devnet.engine import economy as econ
 from soma_console.devnet.engine import models as rules
-from soma_console.devnet.engine.errors import StateError, TxRejected
+from soma_console.devnet.engine.errors import TxRejected
 from soma_console.devnet.engine.execution import Executor
 from soma_console.devnet.engine.models import Model, Registry, RegistryTotals
 from soma_console.devnet.engine.objects import (
@@ -100,14 +100,9 @@ class Engine:
     def _upgrade_loaded_state(self) -> None:
         """Bring a store written by an older devnet (or one an old defect damaged) up to date."""
         meta = self._meta
-        # A store from before the presets never fixed a size: it takes the one it is run with.
-        dim = meta.embedding_dim or self.params.target_embedding_dim
-        if dim != self.params.target_embedding_dim:
-            raise StateError(
-                f"this devnet state was created with {dim}-value embeddings and cannot be run with "
-                f"{self.params.target_embedding_dim}; use the same --model-preset as when it was "
-                "created, or a new --state."
-            )
+        # The preset may change between runs: models of another size than the chain's then get
+        # no new targets (the boundary's log line says why); nothing else depends on it.
+        dim = self.params.target_embedding_dim
         changed: dict[bytes, Model] = {}
         for model_id, model in self._models.items():
             pool = model.staking_pool
@@ -126,7 +121,7 @@ class Engine:
             meta.economy = econ.genesis_economy(self.params)
             meta.minted += meta.economy.emission_balance
             dirty = True
-        if meta.embedding_dim is None:
+        if meta.embedding_dim != dim:
             meta.embedding_dim = dim
             dirty = True
         if meta.epoch_duration_ms != self.params.epoch_duration_ms:
