@@ -147,6 +147,14 @@ async def test_a_submit_fills_a_target_and_a_claim_at_generation_epoch_plus_two_
     f = filled[0]
     assert f.status == "filled" and f.submitter == "0x" + s["submitter"].address().removeprefix("0x")
     assert f.winning_model_id == s["model_id"] and f.bond_amount == 1024 * BOND_PER_BYTE
+    # filters: submitter (0x optional), generation epoch, an unknown status
+    mine = await client.list_targets(status="filled", submitter=s["submitter"].address())
+    assert [t.id for t in mine.targets] == [target.id]
+    assert (await client.list_targets(status="filled", submitter="0x" + "cd" * 32)).targets == []
+    assert len((await client.list_targets(status="open", epoch=s["epoch"])).targets) == 20
+    assert (await client.list_targets(status="open", epoch=s["epoch"] + 1)).targets == []
+    with pytest.raises(RuntimeError, match="status_filter"):
+        await client.list_targets(status="bogus")
     # spawn-on-fill keeps 20 open targets
     assert len(await _open_targets(client)) == 20
     state = await client.get_latest_system_state()
