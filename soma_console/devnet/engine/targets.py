@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -254,19 +254,18 @@ class Economy:
     hits_this_epoch: int = 0
     hits_ema: int = 0
     reward_per_target: int = 0
-    # All-time totals, for the supply check and the status view.
+    # All-time total of rewards paid out as coins (claims), for the status view.
     rewards_paid: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def copy(self) -> Economy:
-        return dataclasses.replace(self, extra=dict(self.extra))
+        return dataclasses.replace(self)
 
     def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in dataclasses.asdict(self).items() if k != "extra"}
+        return dataclasses.asdict(self)
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Economy:
-        names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
 
