@@ -139,6 +139,7 @@ def start_demo_devnet(app: AppContext, *, epoch_seconds: float, fresh: bool, any
         admin_port=ports[3],
         blob_port=ports[4],
         epoch_seconds=epoch_seconds,
+        model_preset="tiny",
     )
     node = DevnetNode(config)
     node.start()

@@ -55,6 +55,14 @@ def _port(name: str, default: int, help_text: str) -> Any:
     show_default=True,
     help="Largest upload the blob store accepts.",
 )
+@click.option(
+    "--model-preset",
+    type=click.Choice(["v1", "tiny", "small"]),
+    default="v1",
+    show_default=True,
+    help="Model size: the chain's embedding dimension and the scoring model (v1 2048, tiny 64 like "
+    "`train --preset tiny`, small 16 like upstream's --small-model localnet).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON line with the endpoints when ready.")
 @click.option(
     "--exit-with-parent", is_flag=True, hidden=True, help="Stop when the parent process dies (tests)."
@@ -72,6 +80,7 @@ def devnet(
     state_dir: Path | None,
     fund: tuple[str, ...],
     blob_max_bytes: int,
+    model_preset: str,
     as_json: bool,
     exit_with_parent: bool,
 ) -> None:
@@ -103,6 +112,7 @@ def devnet(
         epoch_seconds=epoch_seconds,
         fund=tuple(normalize_address(a) for a in fund),
         blob_max_bytes=blob_max_bytes,
+        model_preset=model_preset,
     )
     stop = threading.Event()
 

@@ -134,6 +134,59 @@ class WithdrawStake:
     staked_soma: ObjectRef
 
 
+@dataclass(frozen=True)
+class SubmitData:
+    target_id: bytes
+    manifest: Manifest
+    model_id: bytes
+    embedding: tuple[float, ...]
+    distance_score: float
+    loss_score: tuple[float, ...]
+    bond_coin: ObjectRef
+
+
+@dataclass(frozen=True)
+class ClaimRewards:
+    target_id: bytes
+
+
+@dataclass(frozen=True)
+class ReportSubmission:
+    target_id: bytes
+
+
+@dataclass(frozen=True)
+class UndoReportSubmission:
+    target_id: bytes
+
+
+@dataclass(frozen=True)
+class RemoveValidator:
+    pubkey_bytes: bytes
+
+
+@dataclass(frozen=True)
+class ReportValidator:
+    reportee: bytes
+
+
+@dataclass(frozen=True)
+class UndoReportValidator:
+    reportee: bytes
+
+
+@dataclass(frozen=True)
+class UpdateValidatorMetadata:
+    """Eight optional byte strings, in the chain's field order."""
+
+    fields: tuple[bytes | None, ...]
+
+
+@dataclass(frozen=True)
+class SetCommissionRate:
+    new_rate: int
+
+
 Kind = (
     CreateModel
     | CommitModel
@@ -148,7 +201,28 @@ Kind = (
     | TransferObjects
     | AddStake
     | WithdrawStake
+    | SubmitData
+    | ClaimRewards
+    | ReportSubmission
+    | UndoReportSubmission
+    | RemoveValidator
+    | ReportValidator
+    | UndoReportValidator
+    | UpdateValidatorMetadata
+    | SetCommissionRate
 )
+
+# Kinds only a validator may send; the devnet has none, so they fail with NotAValidator.
+VALIDATOR_ONLY_KINDS: tuple[type, ...] = (
+    ReportSubmission,
+    UndoReportSubmission,
+    RemoveValidator,
+    ReportValidator,
+    UndoReportValidator,
+    UpdateValidatorMetadata,
+    SetCommissionRate,
+)
+UPDATE_VALIDATOR_METADATA_FIELDS = 8
 
 # Position of each variant in the chain's TransactionKind enum (its BCS tag).
 KIND_TAGS: dict[type, int] = {
@@ -165,6 +239,15 @@ KIND_TAGS: dict[type, int] = {
     DeactivateModel: 19,
     ReportModel: 20,
     UndoReportModel: 21,
+    RemoveValidator: 4,
+    ReportValidator: 5,
+    UndoReportValidator: 6,
+    UpdateValidatorMetadata: 7,
+    SetCommissionRate: 8,
+    SubmitData: 22,
+    ClaimRewards: 23,
+    ReportSubmission: 24,
+    UndoReportSubmission: 25,
 }
 _TAG_NAMES = {
     0: "Genesis",
@@ -175,11 +258,6 @@ _TAG_NAMES = {
     5: "ReportValidator",
     6: "UndoReportValidator",
     7: "UpdateValidatorMetadata",
-    8: "SetCommissionRate",
-    22: "SubmitData",
-    23: "ClaimRewards",
-    24: "ReportSubmission",
-    25: "UndoReportSubmission",
 }
 
 
@@ -314,6 +392,27 @@ def _kind(w: Writer, kind: Kind) -> None:
             w.option(kind.amount, w.u64)
         case WithdrawStake():
             _object_ref(w, kind.staked_soma)
+        case SubmitData():
+            _fixed(w, kind.target_id, ADDRESS_LEN, "target id")
+            _manifest(w, kind.manifest)  # SubmissionManifest { manifest }
+            _fixed(w, kind.model_id, ADDRESS_LEN, "model id")
+            w.raw(tensor_bcs(kind.embedding))
+            w.raw(tensor_bcs((kind.distance_score,)))
+            w.raw(tensor_bcs(kind.loss_score))
+            _object_ref(w, kind.bond_coin)
+        case ClaimRewards() | ReportSubmission() | UndoReportSubmission():
+            _fixed(w, kind.target_id, ADDRESS_LEN, "target id")
+        case RemoveValidator():
+            w.var_bytes(kind.pubkey_bytes)
+        case ReportValidator() | UndoReportValidator():
+            _fixed(w, kind.reportee, ADDRESS_LEN, "reportee")
+        case UpdateValidatorMetadata():
+            if len(kind.fields) != UPDATE_VALIDATOR_METADATA_FIELDS:
+                raise BcsError("UpdateValidatorMetadata has eight fields")
+            for value in kind.fields:
+                w.option(value, w.var_bytes)
+        case SetCommissionRate():
+            w.u64(kind.new_rate)
 
 
 def encode_transaction_data(tx: TransactionData) -> bytes:
@@ -363,6 +462,13 @@ def read_tensor(r: Reader) -> tuple[float, ...]:
     return tuple(inner.f32() for _ in range(n))
 
 
+def _r_scalar(r: Reader) -> float:
+    values = read_tensor(r)
+    if len(values) != 1:
+        raise BcsError(f"expected a scalar tensor of shape [1], got {len(values)} values")
+    return values[0]
+
+
 def _r_kind(r: Reader) -> Kind:
     tag = r.uleb()
     if tag == 9:
@@ -399,6 +505,34 @@ def _r_kind(r: Reader) -> Kind:
         return ReportModel(r.raw(ADDRESS_LEN))
     if tag == 21:
         return UndoReportModel(r.raw(ADDRESS_LEN))
+    if tag == 22:
+        return SubmitData(
+            r.raw(ADDRESS_LEN),
+            _r_manifest(r),
+            r.raw(ADDRESS_LEN),
+            read_tensor(r),
+            _r_scalar(r),
+            read_tensor(r),
+            _r_object_ref(r),
+        )
+    if tag == 23:
+        return ClaimRewards(r.raw(ADDRESS_LEN))
+    if tag == 24:
+        return ReportSubmission(r.raw(ADDRESS_LEN))
+    if tag == 25:
+        return UndoReportSubmission(r.raw(ADDRESS_LEN))
+    if tag == 4:
+        return RemoveValidator(r.var_bytes())
+    if tag == 5:
+        return ReportValidator(r.raw(ADDRESS_LEN))
+    if tag == 6:
+        return UndoReportValidator(r.raw(ADDRESS_LEN))
+    if tag == 7:
+        return UpdateValidatorMetadata(
+            tuple(r.option(r.var_bytes) for _ in range(UPDATE_VALIDATOR_METADATA_FIELDS))
+        )
+    if tag == 8:
+        return SetCommissionRate(r.u64())
     name = _TAG_NAMES.get(tag)
     raise BcsError(f"transaction kind {name or tag} is not supported")
 

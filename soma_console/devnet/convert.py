@@ -18,6 +18,7 @@ from soma_console.core.encoding import b58decode, b58encode
 from soma_console.core.txdata import (
     AddStake,
     AddStakeToModel,
+    ClaimRewards,
     CommitModel,
     CreateModel,
     DeactivateModel,
@@ -25,19 +26,28 @@ from soma_console.core.txdata import (
     Manifest,
     ObjectRef,
     PayCoins,
+    RemoveValidator,
     ReportModel,
+    ReportSubmission,
+    ReportValidator,
     RevealModel,
+    SetCommissionRate,
     SetModelCommissionRate,
+    SubmitData,
     TransactionData,
     TransferCoin,
     TransferObjects,
     UndoReportModel,
+    UndoReportSubmission,
+    UndoReportValidator,
+    UpdateValidatorMetadata,
     WithdrawStake,
 )
 from soma_console.devnet.engine.models import Model, PendingUpdate
 from soma_console.devnet.engine.objects import ObjectRecord, hex_id, parse_hex32
 from soma_console.devnet.engine.params import ChainParams
 from soma_console.devnet.engine.staking import StakingPool
+from soma_console.devnet.engine.targets import Target
 from soma_console.devnet.engine.values import Checkpoint, Effects, ObjectChange
 from soma_console.devnet.proto import (
     checkpoint_pb2,
@@ -200,7 +210,39 @@ def transaction_kind(msg: transaction_pb2.TransactionKind) -> Kind:
         )
     if which == "withdraw_stake":
         return WithdrawStake(object_ref(_need(k, "staked_soma", w), f"{w}.staked_soma"))
-    raise BadRequest(f"transaction kind {which} is not supported by the devnet")  # pragma: no cover
+    return _submission_or_validator_kind(which, k, w)
+
+
+def _submission_or_validator_kind(which: str, k: Any, w: str) -> Kind:
+    if which == "submit_data":
+        sub = _need(k, "data_manifest", w)
+        return SubmitData(
+            target_id=address(_need(k, "target_id", w), f"{w}.target_id"),
+            manifest=_manifest(_need(sub, "manifest", f"{w}.data_manifest"), f"{w}.data_manifest.manifest"),
+            model_id=address(_need(k, "model_id", w), f"{w}.model_id"),
+            embedding=_embedding(k.embedding, f"{w}.embedding"),
+            distance_score=float(_need(k, "distance_score", w)),
+            loss_score=tuple(float(v) for v in k.loss_score),
+            bond_coin=object_ref(_need(k, "bond_coin", w), f"{w}.bond_coin"),
+        )
+    if which in ("claim_rewards", "report_submission", "undo_report_submission"):
+        target = address(_need(k, "target_id", w), f"{w}.target_id")
+        if which == "claim_rewards":
+            return ClaimRewards(target)
+        if which == "report_submission":
+            return ReportSubmission(target)
+        return UndoReportSubmission(target)
+    if which == "remove_validator":
+        return RemoveValidator(bytes(_need(k, "pubkey_bytes", w)))
+    if which in ("report_validator", "undo_report_validator"):
+        reportee = address(_need(k, "reportee", w), f"{w}.reportee")
+        return ReportValidator(reportee) if which == "report_validator" else UndoReportValidator(reportee)
+    if which == "update_validator_metadata":
+        names = [f.name for f in k.DESCRIPTOR.fields]
+        return UpdateValidatorMetadata(tuple(bytes(getattr(k, n)) if k.HasField(n) else None for n in names))
+    if which == "set_commission_rate":
+        return SetCommissionRate(int(_need(k, "new_rate", w)))
+    raise BadRequest(f"transaction kind {which} is not supported by the devnet")
 
 
 def transaction_data(msg: transaction_pb2.Transaction) -> TransactionData:
@@ -237,8 +279,25 @@ def object_msg(obj: ObjectRecord) -> types_pb2.Object:
     )
 
 
+def target_object_msg(target: Target) -> types_pb2.Object:
+    """A target as GetObject shows it: a shared object whose contents are ``TargetV1`` BCS."""
+    return types_pb2.Object(
+        object_id=hex_id(target.target_id),
+        version=target.version,
+        digest=b58encode(target.digest()),
+        owner=owner_msg(None),
+        object_type="Target",
+        contents=target.to_bcs(),
+        previous_transaction=b58encode(target.previous_transaction),
+    )
+
+
 def _error_kind_value(kind: str) -> tuple[int, str | None]:
     """Map the chain's error name to the protocol enum; unknown names travel as OTHER_ERROR."""
+    # The chain's audit-window errors travel under their older challenge names.
+    kind = {"AuditWindowOpen": "ChallengeWindowOpen", "AuditWindowClosed": "ChallengeWindowClosed"}.get(
+        kind, kind
+    )
     snake = "".join("_" + c if c.isupper() else c for c in kind).lstrip("_").upper()
     enum = types_pb2.ExecutionError.ExecutionErrorKind
     try:

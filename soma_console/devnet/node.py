@@ -29,8 +29,9 @@ from soma_console.devnet.engine.chain import Engine
 from soma_console.devnet.engine.errors import StateError
 from soma_console.devnet.engine.models import ACTIVE, EpochEvent
 from soma_console.devnet.engine.objects import hex_id, parse_hex32
-from soma_console.devnet.engine.params import ChainParams
+from soma_console.devnet.engine.params import DEFAULT_EPOCH_DURATION_MS, MODEL_PRESETS, ChainParams
 from soma_console.devnet.engine.values import Effects
+from soma_console.devnet.rpc_front import RpcFront
 from soma_console.devnet.server import SERVER_OPTIONS, RpcServices
 from soma_console.devnet.weights_check import WeightsChecker, registry_view
 from soma_console.errors import UserError
@@ -59,6 +60,9 @@ class DevnetConfig:
     fund: tuple[str, ...] = ()
     blob_max_bytes: int = DEFAULT_MAX_BYTES
     check_weights: bool = True
+    # "v1" or "tiny" (engine.params.MODEL_PRESETS): the chain's embedding size and the
+    # scoring service's model configuration.
+    model_preset: str = "v1"
 
 
 @dataclass(frozen=True)
@@ -107,16 +111,28 @@ def _port_error(host: str, port: int, what: str, exc: BaseException | None = Non
     )
 
 
+def chain_params(config: DevnetConfig) -> ChainParams:
+    """The chain's parameters for a node configuration.
+
+    With ``epoch_seconds == 0`` epochs advance on request only, and the chain reports the
+    default epoch length (86,400,000 ms) like a real localnet whose epochs are advanced by hand.
+    """
+    preset = MODEL_PRESETS[config.model_preset]
+    duration = int(config.epoch_seconds * 1000) or DEFAULT_EPOCH_DURATION_MS
+    return ChainParams(epoch_duration_ms=duration, target_embedding_dim=preset.embedding_dim)
+
+
 class DevnetNode:
     def __init__(self, config: DevnetConfig, *, params: ChainParams | None = None) -> None:
         self.config = config
-        self.params = params or ChainParams(epoch_duration_ms=int(config.epoch_seconds * 1000))
+        self.params = params or chain_params(config)
         self.engine: Engine | None = None
         self.endpoints: Endpoints | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._servers: list[grpc.aio.Server] = []
         self._blobs: BlobServer | None = None
+        self._front: RpcFront | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._checker: WeightsChecker | None = None
         self._stop_timer = threading.Event()
@@ -185,7 +201,13 @@ class DevnetNode:
         if "error" in ready:
             self._thread.join(timeout=5)
             raise ready["error"]
-        rpc, faucet, scoring, admin = ready["ports"]
+        grpc_rpc, faucet, scoring, admin = ready["ports"]
+        # gRPC and the full node's HTTP proxy routes share the RPC port, as on a full node.
+        self._front = RpcFront(engine, c.host, c.rpc_port, grpc_rpc)
+        try:
+            rpc = self._front.start()
+        except OSError as exc:
+            raise _port_error(c.host, c.rpc_port, "rpc", exc) from None
         self._blobs.start()
         self.endpoints = Endpoints(c.host, rpc, faucet, scoring, admin, self._blobs.port)
         for addr in c.fund:
@@ -206,7 +228,8 @@ class DevnetNode:
         assert engine is not None
         assert pool is not None
         specs: list[tuple[str, int, list[grpc.GenericRpcHandler]]] = [
-            ("rpc", c.rpc_port, RpcServices(engine, pool, self._after_execute).handlers()),
+            # on a private loopback port behind the RPC front (rpc_front.RpcFront)
+            ("rpc", 0, RpcServices(engine, pool, self._after_execute).handlers()),
             ("faucet", c.faucet_port, [bcs_services.faucet_handler(engine, pool, self._after_grant)]),
             ("scoring", c.scoring_port, [bcs_services.scoring_handler()]),
             ("admin", c.admin_port, [bcs_services.admin_handler(engine, pool, self._report_epoch)]),
@@ -215,7 +238,8 @@ class DevnetNode:
         for what, port, handlers in specs:
             server = grpc.aio.server(options=SERVER_OPTIONS)
             server.add_generic_rpc_handlers(handlers)
-            addr = f"[{c.host}]:{port}" if ":" in c.host else f"{c.host}:{port}"
+            host = "127.0.0.1" if what == "rpc" else c.host
+            addr = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
             try:
                 bound = server.add_insecure_port(addr)
             except RuntimeError as exc:
@@ -233,6 +257,9 @@ class DevnetNode:
         if self._timer is not None:
             self._timer.join(timeout=5)
             self._timer = None
+        if self._front is not None:
+            self._front.stop()
+            self._front = None
         loop = self._loop
         if loop is not None and self._thread is not None and self._thread.is_alive():
 
@@ -295,6 +322,9 @@ class DevnetNode:
 
     def _report_epoch(self, epoch: int, events: list[EpochEvent]) -> None:
         self._after_advance(epoch)
+        note = self.engine.boundary_note if self.engine is not None else None
+        if note:
+            self._event(f"epoch {epoch}: {note}")
         for ev in events:
             amount = f" ({ev.amount / 1e9:g} SOMA)" if ev.amount else ""
             self._event(f"model {hex_id(ev.model_id)}: {ev.what.replace('_', ' ')}{amount}")

@@ -68,19 +68,23 @@ class RegistryEncoder:
             if self._last is not None and self._last[0] == snap.version:
                 return self._last[1]
         meta = snap.meta
+        economy = meta.economy
+        assert economy is not None
         state = state_pb2.SystemState(
             epoch=meta.epoch,
             epoch_start_timestamp_ms=meta.epoch_start_ms,
             protocol_version=snap.params.protocol_version,
             parameters=convert.parameters_msg(snap.params, meta.epoch_duration_ms),
             validators=state_pb2.ValidatorSet(total_stake=0),
-            emission_pool=state_pb2.EmissionPool(balance=0, emission_per_epoch=0),
+            emission_pool=state_pb2.EmissionPool(
+                balance=economy.emission_balance, emission_per_epoch=economy.emission_per_epoch
+            ),
             target_state=state_pb2.TargetState(
-                distance_threshold=snap.params.target_initial_distance_threshold,
-                targets_generated_this_epoch=0,
-                hits_this_epoch=0,
-                hits_ema=0,
-                reward_per_target=0,
+                distance_threshold=economy.distance_threshold,
+                targets_generated_this_epoch=economy.targets_generated_this_epoch,
+                hits_this_epoch=economy.hits_this_epoch,
+                hits_ema=economy.hits_ema,
+                reward_per_target=economy.reward_per_target,
             ),
             safe_mode=False,
             safe_mode_accumulated_fees=0,

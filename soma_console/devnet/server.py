@@ -29,7 +29,7 @@ from soma_console.core.txdata import (
     signing_digest,
     transaction_digest,
 )
-from soma_console.devnet import convert
+from soma_console.devnet import convert, target_views
 from soma_console.devnet.convert import BadRequest
 from soma_console.devnet.engine.chain import Engine
 from soma_console.devnet.engine.errors import TxRejected
@@ -44,7 +44,8 @@ log = logging.getLogger("soma_console.devnet")
 
 # check_api_version compares the part after the slash with the SDK's API version (0.1.19 in soma-sdk 0.1.15).
 SERVER_VERSION = "soma-console-devnet/0.1.19"
-CHAIN_NAME = "devnet"
+# A chain whose identifier is not testnet's is "localnet" to upstream code (Chain::Unknown).
+CHAIN_NAME = "localnet"
 
 # tonic clients ping every few seconds; without these grpc-core answers GOAWAY
 # ("too_many_pings") and the SDK's calls start failing after a minute.
@@ -178,7 +179,7 @@ class RpcServices:
         def build() -> svc.GetServiceInfoResponse:
             cp = self.engine.checkpoint()
             resp = svc.GetServiceInfoResponse(
-                chain_id=b58encode(self.engine.chain_id),
+                chain_id=b58encode(self.engine.chain_identifier),
                 chain=CHAIN_NAME,
                 epoch=self.engine.epoch,
                 lowest_available_checkpoint=0,
@@ -198,6 +199,9 @@ class RpcServices:
         if not request.HasField("object_id"):
             raise BadRequest("object_id is missing")
         oid = convert.address(request.object_id, "object_id")
+        target = await self._run(lambda: self.engine.target(oid))
+        if target is not None and (not request.HasField("version") or request.version == target.version):
+            return svc.GetObjectResponse(object=convert.target_object_msg(target))
         obj = await self._run(lambda: self.engine.get_object(oid))
         if obj is None or (request.HasField("version") and request.version != obj.version):
             which = f" at version {request.version}" if request.HasField("version") else ""
@@ -309,11 +313,29 @@ class RpcServices:
         owner = convert.address(request.owner, "owner")
         return svc.GetBalanceResponse(balance=await self._run(lambda: self.engine.balance(owner)))
 
-    async def get_target(self, request: svc.GetTargetRequest, context: grpc.aio.ServicerContext) -> Any:
-        await _abort(context, grpc.StatusCode.NOT_FOUND, "the devnet generates no targets")
+    async def get_target(
+        self, request: svc.GetTargetRequest, context: grpc.aio.ServicerContext
+    ) -> svc.GetTargetResponse:
+        if not request.HasField("target_id"):
+            raise BadRequest("target_id is missing")
+        tid = convert.address(request.target_id, "target_id")
+        target = await self._run(lambda: self.engine.target(tid))
+        if target is None:
+            await _abort(context, grpc.StatusCode.NOT_FOUND, f"target {hex_id(tid)} not found")
+        assert target is not None
+        paths = (
+            set(request.read_mask.paths)
+            if request.HasField("read_mask") and request.read_mask.paths
+            else target_views.GET_TARGET_DEFAULT_MASK
+        )
+        return svc.GetTargetResponse(target=target_views.target_msg(target, paths, None))
 
     async def list_targets(self, request: svc.ListTargetsRequest, context: Any) -> svc.ListTargetsResponse:
-        return svc.ListTargetsResponse()
+        def build() -> svc.ListTargetsResponse:
+            epoch, targets = self.engine.targets()
+            return target_views.list_targets(request, epoch, targets)
+
+        return await self._run(build)
 
     # -- TransactionExecutionService -----------------------------------------------------------
 

@@ -12,6 +12,7 @@ immediately, which is what the SDK waits for.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -22,6 +23,7 @@ from soma_console.core.txdata import (
     blake2b256,
     derive_object_id,
 )
+from soma_console.devnet.engine import economy as econ
 from soma_console.devnet.engine import models as rules
 from soma_console.devnet.engine.errors import TxRejected
 from soma_console.devnet.engine.execution import Executor
@@ -33,6 +35,7 @@ from soma_console.devnet.engine.objects import (
 )
 from soma_console.devnet.engine.params import ChainParams
 from soma_console.devnet.engine.store import Store, WriteBatch
+from soma_console.devnet.engine.targets import ActiveModels, RowCache, Target, active_candidates
 from soma_console.devnet.engine.values import (
     ChainMeta,
     Checkpoint,
@@ -45,6 +48,7 @@ from soma_console.devnet.engine.values import (
 )
 
 SYSTEM_STATE_SHARED_VERSION = 1
+log = logging.getLogger("soma_console.devnet")
 
 
 CheckpointListener = Callable[[Checkpoint], None]
@@ -69,6 +73,11 @@ class Engine:
         self._listeners: list[CheckpointListener] = []
         self._store = Store(state_dir)
         self._version = 0
+        self._active_cache: tuple[tuple[tuple[bytes, Model], ...], ActiveModels] | None = None
+        self._targets: dict[bytes, Target] = {}
+        self._rows = RowCache()
+        # What the last epoch boundary did about targets, for the node's log.
+        self.boundary_note: str | None = None
         try:
             loaded = self._store.load()
             if loaded is None:
@@ -78,16 +87,48 @@ class Engine:
                 self._objects = loaded.objects
                 self._models = loaded.models
                 self._totals = loaded.totals
+                self._targets = loaded.targets
                 self._owners = _owner_index(self._objects.values())
-                if self._meta.epoch_duration_ms != self.params.epoch_duration_ms:
-                    self._meta.epoch_duration_ms = self.params.epoch_duration_ms
-                    self._store.apply(WriteBatch(chain=self._meta.to_json(self._totals)))
+                self._upgrade_loaded_state()
         except BaseException:
             self._store.close()
             raise
         self._weight_checks = self._store.weight_checks()
 
     # -- lifecycle -------------------------------------------------------------------------
+
+    def _upgrade_loaded_state(self) -> None:
+        """Bring a store written by an older devnet (or one an old defect damaged) up to date."""
+        meta = self._meta
+        # The preset may change between runs: models of another size than the chain's then get
+        # no new targets (the boundary's log line says why); nothing else depends on it.
+        dim = self.params.target_embedding_dim
+        changed: dict[bytes, Model] = {}
+        for model_id, model in self._models.items():
+            pool = model.staking_pool
+            if pool.soma_balance < 0 or pool.pool_token_balance < 0:
+                # Withdrawing from a slashed pool used to pay out more than the pool held and
+                # left it negative, which made every system-state read fail. Set the pool to
+                # empty; what was paid out beyond its balance counts as minted by that defect.
+                fixed = model.clone()
+                meta.minted += max(0, -fixed.staking_pool.soma_balance)
+                fixed.staking_pool.soma_balance = max(0, fixed.staking_pool.soma_balance)
+                fixed.staking_pool.pool_token_balance = max(0, fixed.staking_pool.pool_token_balance)
+                changed[model_id] = fixed
+        self._models.update(changed)
+        dirty = bool(changed)
+        if meta.economy is None:
+            meta.economy = econ.genesis_economy(self.params)
+            meta.minted += meta.economy.emission_balance
+            dirty = True
+        if meta.embedding_dim != dim:
+            meta.embedding_dim = dim
+            dirty = True
+        if meta.epoch_duration_ms != self.params.epoch_duration_ms:
+            meta.epoch_duration_ms = self.params.epoch_duration_ms
+            dirty = True
+        if dirty:
+            self._store.apply(WriteBatch(chain=meta.to_json(self._totals), models=changed))
 
     def _genesis(self) -> None:
         ts = self._clock()
@@ -105,9 +146,14 @@ class Engine:
             faucet_grants=0,
             epoch_fees=0,
             epoch_duration_ms=self.params.epoch_duration_ms,
+            economy=econ.genesis_economy(self.params),
+            embedding_dim=self.params.target_embedding_dim,
         )
+        # The emission pool exists from genesis: it counts as minted.
+        self._meta.minted += self.params.genesis_emission_pool
         self._objects = {}
         self._models = {}
+        self._targets = {}
         self._totals = RegistryTotals()
         self._owners = {}
         batch = WriteBatch()
@@ -136,6 +182,12 @@ class Engine:
         return self._meta.chain_id
 
     @property
+    def chain_identifier(self) -> bytes:
+        """What the chain calls its identifier: the digest of the genesis checkpoint."""
+        genesis = self.checkpoint(0)
+        return genesis.digest if genesis is not None else self._meta.chain_id
+
+    @property
     def epoch(self) -> int:
         return self._meta.epoch
 
@@ -149,6 +201,7 @@ class Engine:
                 totals=RegistryTotals(
                     self._totals.total_model_stake, dict(self._totals.staking_pool_mappings)
                 ),
+                targets=dict(self._targets),
             )
 
     @property
@@ -171,6 +224,30 @@ class Engine:
     def model(self, model_id: bytes) -> Model | None:
         with self._lock:
             return self._models.get(model_id)
+
+    def target(self, target_id: bytes) -> Target | None:
+        with self._lock:
+            return self._targets.get(target_id)
+
+    def targets(self) -> tuple[int, list[Target]]:
+        """The current epoch and every live (unclaimed) target."""
+        with self._lock:
+            return self._meta.epoch, list(self._targets.values())
+
+    def active_models(self) -> ActiveModels:
+        """The Active models as target drawing sees them (cached until the registry changes)."""
+        with self._lock:
+            return self._active_models_of(self._models)
+
+    def _active_models_of(self, models: dict[bytes, Model]) -> ActiveModels:
+        # Models are replaced, never changed in place, so the model objects themselves are the key
+        # (a reveal of new weights or a stake change makes a new object).
+        key = tuple((mid, m) for mid, m in sorted(models.items()) if m.state == rules.ACTIVE)
+        if self._active_cache is not None and self._active_cache[0] == key:
+            return self._active_cache[1]
+        active = ActiveModels(active_candidates(models.items()), self._rows)
+        self._active_cache = (key, active)
+        return active
 
     def transaction(self, digest: bytes) -> Effects | None:
         data = self._store.transaction(digest)
@@ -202,13 +279,18 @@ class Engine:
                 for m in self._models.values()
             )
             meta = self._meta
+            emission = meta.economy.emission_balance if meta.economy is not None else 0
+            in_targets = sum(t.reward_pool + t.bond_amount for t in self._targets.values())
+            total = coins + staked + meta.fees_total + meta.slashed_total + emission + in_targets
             return {
                 "minted": meta.minted,
                 "coins": coins,
                 "staked": staked,
                 "fees": meta.fees_total,
                 "slashed": meta.slashed_total,
-                "consistent": coins + staked + meta.fees_total + meta.slashed_total == meta.minted,
+                "emission_pool": emission,
+                "in_targets": in_targets,
+                "consistent": total == meta.minted,
             }
 
     def next_epoch_due_ms(self) -> int | None:
@@ -297,7 +379,10 @@ class Engine:
                 objects=[o for o in ws.objects.values() if o is not None],
                 deleted_objects=[i for i, o in ws.objects.items() if o is None],
                 models=ws.models,
+                targets=[t for t in ws.targets.values() if t is not None],
+                deleted_targets=[i for i, t in ws.targets.items() if t is None],
             )
+            meta.economy = ws.economy
             if ws.touched_system_state:
                 meta.system_state_version = effects.lamport_version
             meta.epoch_fees += effects.total_fee
@@ -306,6 +391,11 @@ class Engine:
             self._apply_objects(ws.objects)
             self._models.update(ws.models)
             self._totals = ws.totals
+            for tid, target in ws.targets.items():
+                if target is None:
+                    self._targets.pop(tid, None)
+                else:
+                    self._targets[tid] = target
             return effects
 
     def simulate(self, tx: TransactionData) -> Effects:
@@ -316,7 +406,15 @@ class Engine:
             return effects
 
     def _executor(self) -> Executor:
-        return Executor(self.params, self._objects, self._models, self._totals)
+        return Executor(
+            self.params,
+            self._objects,
+            self._models,
+            self._totals,
+            targets=self._targets,
+            economy=self._meta.economy,
+            active_models=lambda: self._active_models_of(self._models),
+        )
 
     # -- sealing ---------------------------------------------------------------------------
 
@@ -408,7 +506,8 @@ class Engine:
             events = rules.advance_epoch(
                 Registry(get, put, totals), list(self._models), new_epoch=new_epoch, params=self.params
             )
-            batch = WriteBatch(models=models)
+            new_targets = self._epoch_targets(meta, new_epoch, {**self._models, **models})
+            batch = WriteBatch(models=models, targets=new_targets)
             last = self._seal_checkpoint(batch, meta, (), ts, end_of_epoch=True)
             batch.epoch_rows.append(
                 (meta.epoch, meta.epoch_start_ms, ts, meta.epoch_first_checkpoint, last.sequence_number)
@@ -424,9 +523,59 @@ class Engine:
             self._meta = meta
             self._models.update(models)
             self._totals = totals
+            for target in new_targets:
+                self._targets[target.target_id] = target
             self._version += 1
             self._publish(last)
             return new_epoch, events
+
+    def _epoch_targets(self, meta: ChainMeta, new_epoch: int, models: dict[bytes, Model]) -> list[Target]:
+        """The boundary's target work: the controller update, then the new epoch's targets."""
+        economy = meta.economy
+        assert economy is not None
+        econ.advance_targets(economy, self.params)
+        active = self._active_models_of(models)
+        if not any(m.state == rules.ACTIVE for m in models.values()):
+            self.boundary_note = "no targets drawn: no model is active"
+            return []
+        if active.dim == -1:
+            self.boundary_note = "no targets drawn: the active models' embeddings differ in size"
+            return []
+        if not active.can_draw(self.params.target_embedding_dim):
+            # The chain would fail generating; the devnet draws nothing and says why.
+            self.boundary_note = (
+                f"no targets drawn: the active models' embeddings have {active.dim} values, the "
+                f"chain's targets {self.params.target_embedding_dim} (see --model-preset)"
+            )
+            return []
+        # The devnet has no ChangeEpoch transaction; its digest is derived from the chain and epoch.
+        digest = blake2b256(
+            b"soma-console-devnet ChangeEpoch" + meta.chain_id + new_epoch.to_bytes(8, "little")
+        )
+        out: list[Target] = []
+        for creation_num in range(self.params.target_initial_targets_per_epoch):
+            if not econ.can_generate(economy, self.params):
+                break
+            try:
+                target = econ.draw_target(
+                    economy,
+                    self.params,
+                    active,
+                    seed_digest=digest,
+                    seed_num=creation_num,
+                    target_id=derive_object_id(digest, creation_num),
+                    epoch=new_epoch,
+                    tx_digest=digest,
+                )
+            except Exception:  # like the chain: the first generation error ends the drawing
+                log.exception("devnet: drawing a target failed")
+                break
+            out.append(target)
+        self.boundary_note = (
+            f"{len(out)} targets drawn (reward {economy.reward_per_target:,} shannons each, "
+            f"distance threshold {economy.distance_threshold:.4g})"
+        )
+        return out
 
     def advance_epoch_if_due(self) -> tuple[int, list[rules.EpochEvent]] | None:
         """For the epoch timer: advance when the current epoch has run its course."""

@@ -11,14 +11,16 @@ engine writes the working set only if it decides to keep the result.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from soma_console.core.encoding import b58encode
 from soma_console.core.txdata import (
+    VALIDATOR_ONLY_KINDS,
     AddStake,
     AddStakeToModel,
+    ClaimRewards,
     CommitModel,
     CreateModel,
     DeactivateModel,
@@ -27,6 +29,7 @@ from soma_console.core.txdata import (
     ReportModel,
     RevealModel,
     SetModelCommissionRate,
+    SubmitData,
     TransactionData,
     TransferCoin,
     TransferObjects,
@@ -36,6 +39,7 @@ from soma_console.core.txdata import (
     derive_object_id,
 )
 from soma_console.devnet.engine import models as rules
+from soma_console.devnet.engine import rewards
 from soma_console.devnet.engine.errors import ExecutionFailure, TxRejected
 from soma_console.devnet.engine.models import Model, Registry, RegistryTotals
 from soma_console.devnet.engine.objects import (
@@ -49,6 +53,7 @@ from soma_console.devnet.engine.objects import (
     hex_id,
 )
 from soma_console.devnet.engine.params import BPS, ChainParams
+from soma_console.devnet.engine.targets import ActiveModels, Economy, Target
 from soma_console.devnet.engine.values import ChainMeta, Effects, ObjectChange
 
 GENESIS_DIGEST = bytes(32)
@@ -65,6 +70,9 @@ class _WorkingSet:
     creation_count: int = 0
     totals: RegistryTotals = field(default_factory=RegistryTotals)
     touched_system_state: bool = False
+    committed_targets: Mapping[bytes, Target] = field(default_factory=dict)
+    targets: dict[bytes, Target | None] = field(default_factory=dict)
+    economy: Economy = field(default_factory=Economy)
 
     def read(self, object_id: bytes) -> ObjectRecord | None:
         if object_id in self.objects:
@@ -95,6 +103,21 @@ class _WorkingSet:
     def registry(self) -> Registry:
         return Registry(self.get_model, self.put_model, self.totals)
 
+    def get_target(self, target_id: bytes) -> Target | None:
+        if target_id in self.targets:
+            return self.targets[target_id]
+        return self.committed_targets.get(target_id)
+
+    def put_target(self, target: Target) -> None:
+        self.targets[target.target_id] = target
+
+    def delete_target(self, target_id: bytes) -> None:
+        self.targets[target_id] = None
+
+    def new_coin(self, owner: bytes, amount: int) -> None:
+        oid = self.new_id()
+        self.write(ObjectRecord(oid, COIN, owner, 0, coin_contents(amount), self.digest))
+
     def checkpoint_state(self) -> tuple[Any, ...]:
         return (
             dict(self.objects),
@@ -104,6 +127,8 @@ class _WorkingSet:
             self.totals.total_model_stake,
             dict(self.totals.staking_pool_mappings),
             self.touched_system_state,
+            dict(self.targets),
+            self.economy.copy(),
         )
 
     def restore(self, saved: tuple[Any, ...]) -> None:
@@ -115,6 +140,8 @@ class _WorkingSet:
             self.totals.total_model_stake,
             self.totals.staking_pool_mappings,
             self.touched_system_state,
+            self.targets,
+            self.economy,
         ) = saved
 
 
@@ -127,11 +154,17 @@ class Executor:
         objects: Mapping[bytes, ObjectRecord],
         models: Mapping[bytes, Model],
         totals: RegistryTotals,
+        targets: Mapping[bytes, Target] | None = None,
+        economy: Economy | None = None,
+        active_models: Callable[[], ActiveModels] | None = None,
     ) -> None:
         self.params = params
         self._objects = objects
         self._models = models
         self._totals = totals
+        self._targets: Mapping[bytes, Target] = targets if targets is not None else {}
+        self._economy = economy or Economy()
+        self._active_models = active_models or (lambda: ActiveModels([]))
 
     def run(
         self, tx: TransactionData, digest: bytes, meta: ChainMeta, ts: int
@@ -142,6 +175,8 @@ class Executor:
             committed_models=self._models,
             digest=digest,
             totals=RegistryTotals(self._totals.total_model_stake, dict(self._totals.staking_pool_mappings)),
+            committed_targets=self._targets,
+            economy=self._economy.copy(),
         )
         gas_id = tx.gas_payment[0].object_id
         kind_name = type(tx.kind).__name__
@@ -162,9 +197,12 @@ class Executor:
             failure = ExecutionFailure("InsufficientGas")
             _set_balance(ws, gas_id, 0)
         else:
+            # Like the chain, the value fee is computed on the inputs as they were, before the
+            # base fee leaves the gas coin.
+            _set_balance(ws, gas_id, total)
+            value_fee = self._value_fee(tx, ws)
             base_fee = self.params.base_fee
             _set_balance(ws, gas_id, total - base_fee)
-            value_fee = self._value_fee(tx, ws)
             saved = ws.checkpoint_state()
             try:
                 self._execute_kind(tx, ws, meta, gas_id, value_fee)
@@ -198,6 +236,9 @@ class Executor:
                 UndoReportModel,
                 WithdrawStake,
                 AddStake,
+                SubmitData,
+                ClaimRewards,
+                *VALIDATOR_ONLY_KINDS,
             ),
         ):
             ws.touched_system_state = True
@@ -276,10 +317,13 @@ class Executor:
             if rec is not None and rec.object_type == STAKED_SOMA:
                 return rec.staked().principal * (bps // 2) // BPS
             return self.params.base_fee
+        if isinstance(kind, ClaimRewards):
+            return rewards.claim_value_fee(self.params, ws.get_target(kind.target_id))
         return 0
 
     def _operation_fee(self, ws: _WorkingSet) -> int:
         written = sum(1 for o in ws.objects.values() if o is not None)
+        written += sum(1 for t in ws.targets.values() if t is not None)
         if ws.touched_system_state:
             written += 1
         return written * self.params.write_object_fee
@@ -329,6 +373,7 @@ class Executor:
                 epoch=epoch,
             )
         elif isinstance(kind, RevealModel):
+            _check_embedding_dim(kind.model_id, kind.embedding, ws)
             rules.reveal_model(
                 reg,
                 signer=sender,
@@ -370,8 +415,20 @@ class Executor:
             rules.set_commission_rate(reg, signer=sender, model_id=kind.model_id, new_rate=kind.new_rate)
         elif isinstance(kind, DeactivateModel):
             rules.deactivate_model(reg, signer=sender, model_id=kind.model_id, epoch=epoch)
-        elif isinstance(kind, (ReportModel, UndoReportModel)):
+        elif isinstance(kind, (ReportModel, UndoReportModel, *VALIDATOR_ONLY_KINDS)):
             raise ExecutionFailure("NotAValidator")  # the devnet has no validators
+        elif isinstance(kind, SubmitData):
+            rewards.submit_data(
+                ws,
+                self.params,
+                kind,
+                signer=sender,
+                epoch=epoch,
+                gas_id=gas_id,
+                active_models=self._active_models,
+            )
+        elif isinstance(kind, ClaimRewards):
+            rewards.claim_rewards(ws, self.params, kind, signer=sender, epoch=epoch)
         elif isinstance(kind, AddStake):
             raise ExecutionFailure("ValidatorNotFound")
         elif isinstance(kind, WithdrawStake):
@@ -518,6 +575,10 @@ class Executor:
         in_versions = [r.version for r in inputs.values()]
         if ws.touched_system_state:
             in_versions.append(meta.system_state_version)
+        for tid in ws.targets:
+            old = self._targets.get(tid)
+            if old is not None:
+                in_versions.append(old.version)
         lamport = max(in_versions, default=0) + 1
         changes: list[ObjectChange] = []
         created: list[ObjectRecord] = []
@@ -536,9 +597,26 @@ class Executor:
             changes.append(ObjectChange(oid, obj_type, in_side, out_side, op))
             if op == "created" and rec is not None:
                 created.append(rec)
+        for tid in sorted(ws.targets):
+            new = ws.targets[tid]
+            old = self._targets.get(tid)
+            if new is not None:
+                new = replace(new, version=lamport, previous_transaction=digest)
+                ws.targets[tid] = new
+            if old is None and new is None:
+                continue
+            changes.append(
+                ObjectChange(
+                    tid,
+                    "Target",
+                    None if old is None else (old.version, old.digest(), None),
+                    None if new is None else (new.version, new.digest(), None),
+                    "created" if old is None else ("deleted" if new is None else "none"),
+                )
+            )
         if ws.touched_system_state:
             changes.append(_system_state_change(meta.system_state_version, lamport))
-            changes.sort(key=lambda c: c.object_id)
+        changes.sort(key=lambda c: c.object_id)
         gas_index = next(
             (i for i, c in enumerate(changes) if c.object_id == gas_id and c.output is not None), None
         )
@@ -564,6 +642,23 @@ class Executor:
             checkpoint=None,
             created_objects=tuple(created),
         )
+
+
+def _check_embedding_dim(model_id: bytes, embedding: tuple[float, ...], ws: _WorkingSet) -> None:
+    """Refuse a reveal that would mix embedding sizes in the registry.
+
+    The chain accepts it, and then its target generation fails for good on the mixed registry;
+    the devnet refuses the reveal instead (nothing is charged) and says why.
+    """
+    for mid, model in ws.committed_models.items():
+        if mid == model_id or model.state != rules.ACTIVE or not model.embedding:
+            continue
+        if len(model.embedding) != len(embedding):
+            raise TxRejected(
+                f"the embedding has {len(embedding)} values but the active models' have "
+                f"{len(model.embedding)}; a registry of mixed sizes breaks target generation, "
+                "so the devnet refuses it. Reveal an embedding of the chain's size."
+            )
 
 
 def _balance(ws: _WorkingSet, coin_id: bytes) -> int:
@@ -592,6 +687,8 @@ def _kind_object_refs(tx: TransactionData) -> list[ObjectRef]:
         return list(kind.objects)
     if isinstance(kind, WithdrawStake):
         return [kind.staked_soma]
+    if isinstance(kind, SubmitData):
+        return [kind.bond_coin]
     return []
 
 

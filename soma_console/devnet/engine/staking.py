@@ -71,11 +71,25 @@ class StakingPool:
                 self.soma_balance -= principal
                 self.pool_token_balance -= min(principal, self.pool_token_balance)
             return principal
+        if self.activation_epoch is None:
+            # A pool that never became active (a model created and never revealed, maybe
+            # slashed since): the receipt is worth its share of what the pool still holds.
+            # The chain's own arithmetic underflows here; the devnet pays the pro-rata share.
+            tokens = min(principal, self.pool_token_balance)
+            share = self.soma_balance * tokens // self.pool_token_balance if self.pool_token_balance else 0
+            total = min(share, max(self.soma_balance, 0))
+            self.soma_balance -= total
+            self.pool_token_balance -= tokens
+            return total
         tokens = _token_amount(self.rate_at(activation_epoch), principal)
         value = _soma_amount(self.rate_at(current_epoch), tokens)
         reward = min(max(value - principal, 0), self.rewards_pool)
         self.rewards_pool -= reward
         total = principal + reward
+        available = self.soma_balance - self.pending_total_soma_withdraw
+        if total > available:
+            # Never pay out more than the pool holds (a slashed pool is worth less).
+            total = max(available, 0)
         self.pending_total_soma_withdraw += total
         self.pending_pool_token_withdraw += tokens
         if self.is_inactive:

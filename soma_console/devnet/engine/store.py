@@ -25,6 +25,10 @@ from soma_console.devnet.engine.errors import StateError
 from soma_console.devnet.engine.models import Model, PendingUpdate, RegistryTotals
 from soma_console.devnet.engine.objects import ObjectRecord
 from soma_console.devnet.engine.staking import StakingPool
+from soma_console.devnet.engine.targets import Target
+
+# Added after schema version 1 was released; created on open, so older stores gain it.
+_TARGETS_TABLE = "CREATE TABLE IF NOT EXISTS targets (id BLOB PRIMARY KEY, data TEXT NOT NULL)"
 
 FORMAT = "soma-console-devnet"
 SCHEMA_VERSION = 1
@@ -48,6 +52,7 @@ CREATE TABLE checkpoints (
 CREATE TABLE epochs (
     epoch INTEGER PRIMARY KEY, start_ms INTEGER NOT NULL, end_ms INTEGER,
     first_checkpoint INTEGER NOT NULL, last_checkpoint INTEGER);
+CREATE TABLE IF NOT EXISTS targets (id BLOB PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE weight_checks (
     model_id BLOB NOT NULL, weights_commitment BLOB NOT NULL, data TEXT NOT NULL,
     PRIMARY KEY (model_id, weights_commitment));
@@ -179,6 +184,8 @@ class WriteBatch:
     checkpoints: list[dict[str, Any]] = field(default_factory=list)
     epoch_rows: list[tuple[int, int, int | None, int, int | None]] = field(default_factory=list)
     weight_checks: list[tuple[bytes, bytes, dict[str, Any]]] = field(default_factory=list)
+    targets: list[Target] = field(default_factory=list)
+    deleted_targets: list[bytes] = field(default_factory=list)
 
 
 @dataclass
@@ -187,6 +194,7 @@ class LoadedState:
     objects: dict[bytes, ObjectRecord]
     models: dict[bytes, Model]
     totals: RegistryTotals
+    targets: dict[bytes, Target] = field(default_factory=dict)
 
 
 class Store:
@@ -216,6 +224,7 @@ class Store:
                     + f"INSERT INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}');\n"
                     + "COMMIT;"
                 )
+            self._db.execute(_TARGETS_TABLE)
             self.fresh = fresh
         except BaseException:
             self._release_dir_lock()
@@ -341,6 +350,13 @@ class Store:
                 )
             if batch.epoch_rows:
                 db.executemany("INSERT OR REPLACE INTO epochs VALUES (?, ?, ?, ?, ?)", batch.epoch_rows)
+            if batch.deleted_targets:
+                db.executemany("DELETE FROM targets WHERE id = ?", [(i,) for i in batch.deleted_targets])
+            if batch.targets:
+                db.executemany(
+                    "INSERT OR REPLACE INTO targets VALUES (?, ?)",
+                    [(t.target_id, t.to_json()) for t in batch.targets],
+                )
             for model_id, commitment, data in batch.weight_checks:
                 db.execute(
                     "INSERT OR REPLACE INTO weight_checks VALUES (?, ?, ?)",
@@ -368,7 +384,8 @@ class Store:
             total_model_stake=int(chain.get("total_model_stake", 0)),
             staking_pool_mappings={m.staking_pool.pool_id: mid for mid, m in models.items()},
         )
-        return LoadedState(chain=chain, objects=objects, models=models, totals=totals)
+        targets = {r[0]: Target.from_json(r[0], r[1]) for r in self._query("SELECT id, data FROM targets")}
+        return LoadedState(chain=chain, objects=objects, models=models, totals=totals, targets=targets)
 
     def transaction(self, digest: bytes) -> dict[str, Any] | None:
         rows = self._query("SELECT data FROM transactions WHERE digest = ?", (digest,))

@@ -6,12 +6,13 @@ Each knows its JSON form, which is how the store keeps it.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from soma_console.devnet.engine.models import Model, RegistryTotals
 from soma_console.devnet.engine.objects import ObjectRecord
 from soma_console.devnet.engine.params import ChainParams
+from soma_console.devnet.engine.targets import Economy, Target
 
 
 def now_ms() -> int:
@@ -83,6 +84,10 @@ class ChainMeta:
     minted: int = 0
     fees_total: int = 0
     slashed_total: int = 0
+    # The emission pool and the target controller; None in a store written before they existed.
+    economy: Economy | None = field(default=None)
+    # The embedding dimension the chain was created with (None: an older store, 2048).
+    embedding_dim: int | None = None
 
     def to_json(self, totals: RegistryTotals) -> dict[str, Any]:
         return {
@@ -104,6 +109,8 @@ class ChainMeta:
             "fees_total": self.fees_total,
             "slashed_total": self.slashed_total,
             "total_model_stake": totals.total_model_stake,
+            "economy": None if self.economy is None else self.economy.to_json(),
+            "embedding_dim": self.embedding_dim,
         }
 
     @classmethod
@@ -125,10 +132,14 @@ class ChainMeta:
             minted=d.get("minted", 0),
             fees_total=d.get("fees_total", 0),
             slashed_total=d.get("slashed_total", 0),
+            economy=None if d.get("economy") is None else Economy.from_json(d["economy"]),
+            embedding_dim=d.get("embedding_dim"),
         )
 
     def copy(self) -> ChainMeta:
-        return ChainMeta(**self.__dict__)
+        out = ChainMeta(**self.__dict__)
+        out.economy = None if self.economy is None else self.economy.copy()
+        return out
 
 
 @dataclass(frozen=True)
@@ -246,3 +257,4 @@ class Snapshot:
     params: ChainParams
     models: dict[bytes, Model]
     totals: RegistryTotals
+    targets: dict[bytes, Target] = field(default_factory=dict)

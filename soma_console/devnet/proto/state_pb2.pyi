@@ -304,7 +304,7 @@ class Epoch(_message.Message):
     def __init__(self, epoch: _Optional[int] = ..., system_state: _Optional[_Union[SystemState, _Mapping]] = ..., first_checkpoint: _Optional[int] = ..., last_checkpoint: _Optional[int] = ..., start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., protocol_config: _Optional[_Union[ProtocolConfig, _Mapping]] = ...) -> None: ...
 
 class Target(_message.Message):
-    __slots__ = ("id", "embedding", "model_ids", "distance_threshold", "reward_pool", "generation_epoch", "status")
+    __slots__ = ("id", "embedding", "model_ids", "distance_threshold", "reward_pool", "generation_epoch", "status", "fill_epoch", "submitter", "winning_model_id", "winning_model_owner", "bond_amount", "data_url")
     ID_FIELD_NUMBER: _ClassVar[int]
     EMBEDDING_FIELD_NUMBER: _ClassVar[int]
     MODEL_IDS_FIELD_NUMBER: _ClassVar[int]
@@ -312,6 +312,12 @@ class Target(_message.Message):
     REWARD_POOL_FIELD_NUMBER: _ClassVar[int]
     GENERATION_EPOCH_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
+    FILL_EPOCH_FIELD_NUMBER: _ClassVar[int]
+    SUBMITTER_FIELD_NUMBER: _ClassVar[int]
+    WINNING_MODEL_ID_FIELD_NUMBER: _ClassVar[int]
+    WINNING_MODEL_OWNER_FIELD_NUMBER: _ClassVar[int]
+    BOND_AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    DATA_URL_FIELD_NUMBER: _ClassVar[int]
     id: str
     embedding: _containers.RepeatedScalarFieldContainer[float]
     model_ids: _containers.RepeatedScalarFieldContainer[str]
@@ -319,4 +325,10 @@ class Target(_message.Message):
     reward_pool: int
     generation_epoch: int
     status: str
-    def __init__(self, id: _Optional[str] = ..., embedding: _Optional[_Iterable[float]] = ..., model_ids: _Optional[_Iterable[str]] = ..., distance_threshold: _Optional[float] = ..., reward_pool: _Optional[int] = ..., generation_epoch: _Optional[int] = ..., status: _Optional[str] = ...) -> None: ...
+    fill_epoch: int
+    submitter: str
+    winning_model_id: str
+    winning_model_owner: str
+    bond_amount: int
+    data_url: str
+    def __init__(self, id: _Optional[str] = ..., embedding: _Optional[_Iterable[float]] = ..., model_ids: _Optional[_Iterable[str]] = ..., distance_threshold: _Optional[float] = ..., reward_pool: _Optional[int] = ..., generation_epoch: _Optional[int] = ..., status: _Optional[str] = ..., fill_epoch: _Optional[int] = ..., submitter: _Optional[str] = ..., winning_model_id: _Optional[str] = ..., winning_model_owner: _Optional[str] = ..., bond_amount: _Optional[int] = ..., data_url: _Optional[str] = ...) -> None: ...

@@ -23,7 +23,12 @@ class Transaction(_message.Message):
     def __init__(self, digest: _Optional[str] = ..., kind: _Optional[_Union[TransactionKind, _Mapping]] = ..., sender: _Optional[str] = ..., gas_payment: _Optional[_Iterable[_Union[_types_pb2.ObjectReference, _Mapping]]] = ...) -> None: ...
 
 class TransactionKind(_message.Message):
-    __slots__ = ("transfer_coin", "pay_coins", "transfer_objects", "add_stake", "withdraw_stake", "commit_model", "reveal_model", "add_stake_to_model", "set_model_commission_rate", "deactivate_model", "report_model", "undo_report_model", "create_model")
+    __slots__ = ("remove_validator", "report_validator", "undo_report_validator", "update_validator_metadata", "set_commission_rate", "transfer_coin", "pay_coins", "transfer_objects", "add_stake", "withdraw_stake", "commit_model", "reveal_model", "add_stake_to_model", "set_model_commission_rate", "deactivate_model", "report_model", "undo_report_model", "create_model", "submit_data", "claim_rewards", "report_submission", "undo_report_submission")
+    REMOVE_VALIDATOR_FIELD_NUMBER: _ClassVar[int]
+    REPORT_VALIDATOR_FIELD_NUMBER: _ClassVar[int]
+    UNDO_REPORT_VALIDATOR_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_VALIDATOR_METADATA_FIELD_NUMBER: _ClassVar[int]
+    SET_COMMISSION_RATE_FIELD_NUMBER: _ClassVar[int]
     TRANSFER_COIN_FIELD_NUMBER: _ClassVar[int]
     PAY_COINS_FIELD_NUMBER: _ClassVar[int]
     TRANSFER_OBJECTS_FIELD_NUMBER: _ClassVar[int]
@@ -37,6 +42,15 @@ class TransactionKind(_message.Message):
     REPORT_MODEL_FIELD_NUMBER: _ClassVar[int]
     UNDO_REPORT_MODEL_FIELD_NUMBER: _ClassVar[int]
     CREATE_MODEL_FIELD_NUMBER: _ClassVar[int]
+    SUBMIT_DATA_FIELD_NUMBER: _ClassVar[int]
+    CLAIM_REWARDS_FIELD_NUMBER: _ClassVar[int]
+    REPORT_SUBMISSION_FIELD_NUMBER: _ClassVar[int]
+    UNDO_REPORT_SUBMISSION_FIELD_NUMBER: _ClassVar[int]
+    remove_validator: RemoveValidator
+    report_validator: ReportValidator
+    undo_report_validator: UndoReportValidator
+    update_validator_metadata: UpdateValidatorMetadata
+    set_commission_rate: SetCommissionRate
     transfer_coin: TransferCoin
     pay_coins: PayCoins
     transfer_objects: TransferObjects
@@ -50,7 +64,99 @@ class TransactionKind(_message.Message):
     report_model: ReportModel
     undo_report_model: UndoReportModel
     create_model: CreateModel
-    def __init__(self, transfer_coin: _Optional[_Union[TransferCoin, _Mapping]] = ..., pay_coins: _Optional[_Union[PayCoins, _Mapping]] = ..., transfer_objects: _Optional[_Union[TransferObjects, _Mapping]] = ..., add_stake: _Optional[_Union[AddStake, _Mapping]] = ..., withdraw_stake: _Optional[_Union[WithdrawStake, _Mapping]] = ..., commit_model: _Optional[_Union[CommitModel, _Mapping]] = ..., reveal_model: _Optional[_Union[RevealModel, _Mapping]] = ..., add_stake_to_model: _Optional[_Union[AddStakeToModel, _Mapping]] = ..., set_model_commission_rate: _Optional[_Union[SetModelCommissionRate, _Mapping]] = ..., deactivate_model: _Optional[_Union[DeactivateModel, _Mapping]] = ..., report_model: _Optional[_Union[ReportModel, _Mapping]] = ..., undo_report_model: _Optional[_Union[UndoReportModel, _Mapping]] = ..., create_model: _Optional[_Union[CreateModel, _Mapping]] = ...) -> None: ...
+    submit_data: SubmitData
+    claim_rewards: ClaimRewards
+    report_submission: ReportSubmission
+    undo_report_submission: UndoReportSubmission
+    def __init__(self, remove_validator: _Optional[_Union[RemoveValidator, _Mapping]] = ..., report_validator: _Optional[_Union[ReportValidator, _Mapping]] = ..., undo_report_validator: _Optional[_Union[UndoReportValidator, _Mapping]] = ..., update_validator_metadata: _Optional[_Union[UpdateValidatorMetadata, _Mapping]] = ..., set_commission_rate: _Optional[_Union[SetCommissionRate, _Mapping]] = ..., transfer_coin: _Optional[_Union[TransferCoin, _Mapping]] = ..., pay_coins: _Optional[_Union[PayCoins, _Mapping]] = ..., transfer_objects: _Optional[_Union[TransferObjects, _Mapping]] = ..., add_stake: _Optional[_Union[AddStake, _Mapping]] = ..., withdraw_stake: _Optional[_Union[WithdrawStake, _Mapping]] = ..., commit_model: _Optional[_Union[CommitModel, _Mapping]] = ..., reveal_model: _Optional[_Union[RevealModel, _Mapping]] = ..., add_stake_to_model: _Optional[_Union[AddStakeToModel, _Mapping]] = ..., set_model_commission_rate: _Optional[_Union[SetModelCommissionRate, _Mapping]] = ..., deactivate_model: _Optional[_Union[DeactivateModel, _Mapping]] = ..., report_model: _Optional[_Union[ReportModel, _Mapping]] = ..., undo_report_model: _Optional[_Union[UndoReportModel, _Mapping]] = ..., create_model: _Optional[_Union[CreateModel, _Mapping]] = ..., submit_data: _Optional[_Union[SubmitData, _Mapping]] = ..., claim_rewards: _Optional[_Union[ClaimRewards, _Mapping]] = ..., report_submission: _Optional[_Union[ReportSubmission, _Mapping]] = ..., undo_report_submission: _Optional[_Union[UndoReportSubmission, _Mapping]] = ...) -> None: ...
+
+class RemoveValidator(_message.Message):
+    __slots__ = ("pubkey_bytes",)
+    PUBKEY_BYTES_FIELD_NUMBER: _ClassVar[int]
+    pubkey_bytes: bytes
+    def __init__(self, pubkey_bytes: _Optional[bytes] = ...) -> None: ...
+
+class ReportValidator(_message.Message):
+    __slots__ = ("reportee",)
+    REPORTEE_FIELD_NUMBER: _ClassVar[int]
+    reportee: str
+    def __init__(self, reportee: _Optional[str] = ...) -> None: ...
+
+class UndoReportValidator(_message.Message):
+    __slots__ = ("reportee",)
+    REPORTEE_FIELD_NUMBER: _ClassVar[int]
+    reportee: str
+    def __init__(self, reportee: _Optional[str] = ...) -> None: ...
+
+class UpdateValidatorMetadata(_message.Message):
+    __slots__ = ("next_epoch_network_address", "next_epoch_p2p_address", "next_epoch_primary_address", "next_epoch_proxy_address", "next_epoch_protocol_pubkey", "next_epoch_worker_pubkey", "next_epoch_network_pubkey", "next_epoch_proof_of_possession")
+    NEXT_EPOCH_NETWORK_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_EPOCH_P2P_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_EPOCH_PRIMARY_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_EPOCH_PROXY_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_EPOCH_PROTOCOL_PUBKEY_FIELD_NUMBER: _ClassVar[int]
+    NEXT_EPOCH_WORKER_PUBKEY_FIELD_NUMBER: _ClassVar[int]
+    NEXT_EPOCH_NETWORK_PUBKEY_FIELD_NUMBER: _ClassVar[int]
+    NEXT_EPOCH_PROOF_OF_POSSESSION_FIELD_NUMBER: _ClassVar[int]
+    next_epoch_network_address: bytes
+    next_epoch_p2p_address: bytes
+    next_epoch_primary_address: bytes
+    next_epoch_proxy_address: bytes
+    next_epoch_protocol_pubkey: bytes
+    next_epoch_worker_pubkey: bytes
+    next_epoch_network_pubkey: bytes
+    next_epoch_proof_of_possession: bytes
+    def __init__(self, next_epoch_network_address: _Optional[bytes] = ..., next_epoch_p2p_address: _Optional[bytes] = ..., next_epoch_primary_address: _Optional[bytes] = ..., next_epoch_proxy_address: _Optional[bytes] = ..., next_epoch_protocol_pubkey: _Optional[bytes] = ..., next_epoch_worker_pubkey: _Optional[bytes] = ..., next_epoch_network_pubkey: _Optional[bytes] = ..., next_epoch_proof_of_possession: _Optional[bytes] = ...) -> None: ...
+
+class SetCommissionRate(_message.Message):
+    __slots__ = ("new_rate",)
+    NEW_RATE_FIELD_NUMBER: _ClassVar[int]
+    new_rate: int
+    def __init__(self, new_rate: _Optional[int] = ...) -> None: ...
+
+class SubmissionManifest(_message.Message):
+    __slots__ = ("manifest",)
+    MANIFEST_FIELD_NUMBER: _ClassVar[int]
+    manifest: Manifest
+    def __init__(self, manifest: _Optional[_Union[Manifest, _Mapping]] = ...) -> None: ...
+
+class SubmitData(_message.Message):
+    __slots__ = ("target_id", "data_manifest", "model_id", "embedding", "distance_score", "bond_coin", "loss_score")
+    TARGET_ID_FIELD_NUMBER: _ClassVar[int]
+    DATA_MANIFEST_FIELD_NUMBER: _ClassVar[int]
+    MODEL_ID_FIELD_NUMBER: _ClassVar[int]
+    EMBEDDING_FIELD_NUMBER: _ClassVar[int]
+    DISTANCE_SCORE_FIELD_NUMBER: _ClassVar[int]
+    BOND_COIN_FIELD_NUMBER: _ClassVar[int]
+    LOSS_SCORE_FIELD_NUMBER: _ClassVar[int]
+    target_id: str
+    data_manifest: SubmissionManifest
+    model_id: str
+    embedding: _containers.RepeatedScalarFieldContainer[float]
+    distance_score: float
+    bond_coin: _types_pb2.ObjectReference
+    loss_score: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, target_id: _Optional[str] = ..., data_manifest: _Optional[_Union[SubmissionManifest, _Mapping]] = ..., model_id: _Optional[str] = ..., embedding: _Optional[_Iterable[float]] = ..., distance_score: _Optional[float] = ..., bond_coin: _Optional[_Union[_types_pb2.ObjectReference, _Mapping]] = ..., loss_score: _Optional[_Iterable[float]] = ...) -> None: ...
+
+class ClaimRewards(_message.Message):
+    __slots__ = ("target_id",)
+    TARGET_ID_FIELD_NUMBER: _ClassVar[int]
+    target_id: str
+    def __init__(self, target_id: _Optional[str] = ...) -> None: ...
+
+class ReportSubmission(_message.Message):
+    __slots__ = ("target_id", "challenger")
+    TARGET_ID_FIELD_NUMBER: _ClassVar[int]
+    CHALLENGER_FIELD_NUMBER: _ClassVar[int]
+    target_id: str
+    challenger: str
+    def __init__(self, target_id: _Optional[str] = ..., challenger: _Optional[str] = ...) -> None: ...
+
+class UndoReportSubmission(_message.Message):
+    __slots__ = ("target_id",)
+    TARGET_ID_FIELD_NUMBER: _ClassVar[int]
+    target_id: str
+    def __init__(self, target_id: _Optional[str] = ...) -> None: ...
 
 class TransferCoin(_message.Message):
     __slots__ = ("coin", "amount", "recipient")

@@ -134,6 +134,20 @@ class ExecutionError(_message.Message):
         MODEL_ARCHITECTURE_VERSION_MISMATCH: _ClassVar[ExecutionError.ExecutionErrorKind]
         MODEL_COMMISSION_RATE_TOO_HIGH: _ClassVar[ExecutionError.ExecutionErrorKind]
         MODEL_MIN_STAKE_NOT_MET: _ClassVar[ExecutionError.ExecutionErrorKind]
+        NO_ACTIVE_MODELS: _ClassVar[ExecutionError.ExecutionErrorKind]
+        TARGET_NOT_FOUND: _ClassVar[ExecutionError.ExecutionErrorKind]
+        TARGET_NOT_OPEN: _ClassVar[ExecutionError.ExecutionErrorKind]
+        TARGET_EXPIRED: _ClassVar[ExecutionError.ExecutionErrorKind]
+        TARGET_NOT_FILLED: _ClassVar[ExecutionError.ExecutionErrorKind]
+        CHALLENGE_WINDOW_OPEN: _ClassVar[ExecutionError.ExecutionErrorKind]
+        TARGET_ALREADY_CLAIMED: _ClassVar[ExecutionError.ExecutionErrorKind]
+        MODEL_NOT_IN_TARGET: _ClassVar[ExecutionError.ExecutionErrorKind]
+        EMBEDDING_DIMENSION_MISMATCH: _ClassVar[ExecutionError.ExecutionErrorKind]
+        DISTANCE_EXCEEDS_THRESHOLD: _ClassVar[ExecutionError.ExecutionErrorKind]
+        INSUFFICIENT_BOND: _ClassVar[ExecutionError.ExecutionErrorKind]
+        INSUFFICIENT_EMISSION_BALANCE: _ClassVar[ExecutionError.ExecutionErrorKind]
+        CHALLENGE_WINDOW_CLOSED: _ClassVar[ExecutionError.ExecutionErrorKind]
+        DATA_EXCEEDS_MAX_SIZE: _ClassVar[ExecutionError.ExecutionErrorKind]
         MODEL_DECRYPTION_KEY_COMMITMENT_MISMATCH: _ClassVar[ExecutionError.ExecutionErrorKind]
     EXECUTION_ERROR_KIND_UNKNOWN: ExecutionError.ExecutionErrorKind
     INSUFFICIENT_GAS: ExecutionError.ExecutionErrorKind
@@ -167,6 +181,20 @@ class ExecutionError(_message.Message):
     MODEL_ARCHITECTURE_VERSION_MISMATCH: ExecutionError.ExecutionErrorKind
     MODEL_COMMISSION_RATE_TOO_HIGH: ExecutionError.ExecutionErrorKind
     MODEL_MIN_STAKE_NOT_MET: ExecutionError.ExecutionErrorKind
+    NO_ACTIVE_MODELS: ExecutionError.ExecutionErrorKind
+    TARGET_NOT_FOUND: ExecutionError.ExecutionErrorKind
+    TARGET_NOT_OPEN: ExecutionError.ExecutionErrorKind
+    TARGET_EXPIRED: ExecutionError.ExecutionErrorKind
+    TARGET_NOT_FILLED: ExecutionError.ExecutionErrorKind
+    CHALLENGE_WINDOW_OPEN: ExecutionError.ExecutionErrorKind
+    TARGET_ALREADY_CLAIMED: ExecutionError.ExecutionErrorKind
+    MODEL_NOT_IN_TARGET: ExecutionError.ExecutionErrorKind
+    EMBEDDING_DIMENSION_MISMATCH: ExecutionError.ExecutionErrorKind
+    DISTANCE_EXCEEDS_THRESHOLD: ExecutionError.ExecutionErrorKind
+    INSUFFICIENT_BOND: ExecutionError.ExecutionErrorKind
+    INSUFFICIENT_EMISSION_BALANCE: ExecutionError.ExecutionErrorKind
+    CHALLENGE_WINDOW_CLOSED: ExecutionError.ExecutionErrorKind
+    DATA_EXCEEDS_MAX_SIZE: ExecutionError.ExecutionErrorKind
     MODEL_DECRYPTION_KEY_COMMITMENT_MISMATCH: ExecutionError.ExecutionErrorKind
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
