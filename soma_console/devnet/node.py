@@ -31,9 +31,11 @@ from soma_console.devnet.engine.models import ACTIVE, EpochEvent
 from soma_console.devnet.engine.objects import hex_id, parse_hex32
 from soma_console.devnet.engine.params import ChainParams
 from soma_console.devnet.engine.values import Effects
+from soma_console.devnet.scoring_service import ScoringService
 from soma_console.devnet.server import SERVER_OPTIONS, RpcServices
 from soma_console.devnet.weights_check import WeightsChecker, registry_view
 from soma_console.errors import UserError
+from soma_console.scoring.arch import arch_for_preset
 
 log = logging.getLogger("soma_console.devnet")
 
@@ -59,6 +61,7 @@ class DevnetConfig:
     fund: tuple[str, ...] = ()
     blob_max_bytes: int = DEFAULT_MAX_BYTES
     check_weights: bool = True
+    model_preset: str = "v1"  # the shape the scoring service evaluates (v1 or tiny)
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,7 @@ class DevnetNode:
         self._blobs: BlobServer | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._checker: WeightsChecker | None = None
+        self._scoring: ScoringService | None = None
         self._stop_timer = threading.Event()
         self._timer: threading.Thread | None = None
         self._stopped = threading.Event()
@@ -205,10 +209,11 @@ class DevnetNode:
         pool = self._pool
         assert engine is not None
         assert pool is not None
+        self._scoring = ScoringService(arch_for_preset(c.model_preset), c.state_dir / "scoring-cache")
         specs: list[tuple[str, int, list[grpc.GenericRpcHandler]]] = [
             ("rpc", c.rpc_port, RpcServices(engine, pool, self._after_execute).handlers()),
             ("faucet", c.faucet_port, [bcs_services.faucet_handler(engine, pool, self._after_grant)]),
-            ("scoring", c.scoring_port, [bcs_services.scoring_handler()]),
+            ("scoring", c.scoring_port, [self._scoring.handler()]),
             ("admin", c.admin_port, [bcs_services.admin_handler(engine, pool, self._report_epoch)]),
         ]
         ports = []
@@ -252,6 +257,9 @@ class DevnetNode:
         if self._checker is not None:
             self._checker.stop()
             self._checker = None
+        if self._scoring is not None:
+            self._scoring.close()
+            self._scoring = None
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
