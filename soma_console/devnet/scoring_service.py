@@ -27,6 +27,7 @@ log = logging.getLogger("soma_console.devnet")
 
 _INVALID_WORDS = ("must be", "required", "must not", "Checksum", "Invalid")
 DEFAULT_CACHE_BYTES = 4 << 30
+SMALL_MODEL_DIM = 512
 
 
 def status_for(message: str) -> grpc.StatusCode:
@@ -44,7 +45,10 @@ class ScoringService:
     """The scorer behind the scoring port; ``handler()`` for the gRPC server, ``close()`` at stop."""
 
     def __init__(self, arch: Arch, cache_dir: Path, *, cache_bytes: int = DEFAULT_CACHE_BYTES) -> None:
-        self.scorer = Scorer(arch, cache_dir, cache_bytes=cache_bytes)
+        # A small model gains nothing from more CPU threads, and on a busy machine they spin
+        # against each other (tiny: ~40x slower on two threads of a loaded 2-core box).
+        threads = 1 if arch.embedding_dim < SMALL_MODEL_DIM else None
+        self.scorer = Scorer(arch, cache_dir, cache_bytes=cache_bytes, cpu_threads=threads)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="devnet-scoring")
 
     def close(self) -> None:

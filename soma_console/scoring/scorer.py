@@ -82,12 +82,14 @@ class Scorer:
         max_data_bytes: int = DEFAULT_MAX_DATA_BYTES,
         model_memory: int = DEFAULT_MODEL_MEMORY,
         cache: BlobCache | None = None,
+        cpu_threads: int | None = None,
     ) -> None:
         self.arch = arch
         self.cache = cache or BlobCache(cache_dir, max_bytes=cache_bytes)
         self.max_data_bytes = max_data_bytes
         self.model_memory = model_memory
         self._device_name = device
+        self._cpu_threads = cpu_threads
         self._device: Any = None
         self._noise: Any = None
         self._models: OrderedDict[str, tuple[Any, int]] = OrderedDict()
@@ -185,6 +187,11 @@ class Scorer:
             from soma_console.scoring.compute import NoiseTable, pick_device
 
             self._device = pick_device(self._device_name)
+            if self._device.type == "cpu" and self._cpu_threads:
+                import torch
+
+                # process-wide; small models run far faster on one thread of a busy machine
+                torch.set_num_threads(self._cpu_threads)
             self._noise = NoiseTable()
             log.info("scoring: %s models on %s", self.arch.name, self._device)
 

@@ -84,7 +84,8 @@ def reference_score(
                 ce = F.cross_entropy(logits, tgt.reshape(-1), ignore_index=256, reduction="sum") / tgt.numel()
             else:
                 ce = F.cross_entropy(logits, tgt.reshape(-1), ignore_index=256)
-            noise = torch.from_numpy(np.asarray(arrgen.normal_array(seed + i, [cfg.embedding_dim, 256], 0.0, 1.0)))
+            drawn = arrgen.normal_array(seed + i, [cfg.embedding_dim, 256], 0.0, 1.0)
+            noise = torch.from_numpy(np.asarray(drawn))
             loss = ce + sig.compute(reps, noise)
             emb = reps.mean(dim=1).mean(dim=0)
             k = i + 1

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from soma_console.scoring.arch import arch_for_preset
-from soma_console.scoring.scorer import Scorer, ScoreError
+from soma_console.scoring.scorer import ScoreError, Scorer
 from tests.scoring.reference import reference_score
 
 REL = 2e-6

@@ -65,7 +65,9 @@ async def _client(node: DevnetNode) -> SomaClient:
 
 def _manifests(uploaded: dict) -> list:
     return [
-        SomaClient.model_manifest(url=m["url"], checksum=m["checksum"], size=m["size"], decryption_key=m["key"])
+        SomaClient.model_manifest(
+            url=m["url"], checksum=m["checksum"], size=m["size"], decryption_key=m["key"]
+        )
         for m in uploaded["models"]
     ]
 
@@ -113,8 +115,9 @@ async def test_a_second_score_uses_the_cache(node, uploaded, score_inputs):
     i = score_inputs
     manifests = _manifests(uploaded)[:2]
     before_dl, before_loads = service.scorer.cache.downloads, service.scorer.loads
-    first = await client.score(uploaded["data"]["url"], manifests, i["target"], data=i["data"], seed=i["seed"])
-    second = await client.score(uploaded["data"]["url"], manifests, i["target"], data=i["data"], seed=i["seed"])
+    url = uploaded["data"]["url"]
+    first = await client.score(url, manifests, i["target"], data=i["data"], seed=i["seed"])
+    second = await client.score(url, manifests, i["target"], data=i["data"], seed=i["seed"])
     assert service.scorer.cache.downloads == before_dl  # every blob was cached by the first test
     assert service.scorer.loads == before_loads  # and the decoded models kept in memory
     assert first.loss_score == second.loss_score and first.winner == second.winner
