@@ -253,3 +253,70 @@ def _failure_kind(exc: BaseException) -> str:
 
     m = re.search(r"Failure \{ error: (\w+)", str(exc))
     return m.group(1) if m else f"{type(exc).__name__}: {str(exc)[:120]}"
+
+
+class SubmitterThread:
+    """Runs a :class:`Submitter` against a devnet's endpoints on its own thread and event loop.
+
+    At start and after every epoch change it runs one pass and reports its summary through
+    ``on_event``. Its signer is a fresh key funded from the faucet (topped up when low).
+    """
+
+    POLL_SECONDS = 1.0
+    LOW_BALANCE = 0.5  # SOMA
+
+    def __init__(self, urls: Mapping[str, str], on_event: Any = None) -> None:
+        import threading
+
+        self.urls = dict(urls)
+        self.on_event = on_event or (lambda text: log.info("devnet: %s", text))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._main, name="devnet-submitter", daemon=True)
+        self.reports: list[EpochReport] = []
+
+    def start(self) -> SubmitterThread:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=30)
+
+    def _main(self) -> None:
+        import asyncio
+
+        try:
+            asyncio.run(self._loop())
+        except Exception as exc:
+            log.exception("devnet: the submitter stopped")
+            self.on_event(f"submitter stopped: {type(exc).__name__}: {exc}")
+
+    async def _loop(self) -> None:
+        import asyncio
+
+        from soma_sdk import Keypair, SomaClient
+
+        client = await SomaClient(
+            rpc_url=self.urls["rpc_url"],
+            faucet_url=self.urls["faucet_url"],
+            scoring_url=self.urls["scoring_url"],
+        )
+        signer = Keypair.generate()
+        submitter = Submitter(client, signer, self.urls["blob_url"])
+        self.on_event(f"submitter: signing as 0x{signer.address().removeprefix('0x')}")
+        last: int | None = None
+        while not self._stop.is_set():
+            epoch = int((await client.get_epoch()).epoch)
+            if epoch != last:
+                last = epoch
+                if await client.get_balance(signer.address()) < self.LOW_BALANCE:
+                    await client.request_faucet(signer.address())
+                try:
+                    report = await submitter.run_epoch(epoch)
+                except Exception as exc:  # one bad pass must not end the submitter
+                    log.exception("devnet: submitter pass failed")
+                    report = EpochReport(epoch, failed=[("", f"{type(exc).__name__}: {exc}")])
+                self.reports.append(report)
+                self.on_event(report.summary())
+            await asyncio.sleep(self.POLL_SECONDS)
