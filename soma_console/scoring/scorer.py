@@ -43,7 +43,7 @@ class ScoreOutcome:
 
     winner: int
     losses: tuple[float, ...]
-    embedding: np.ndarray
+    embeddings: tuple[np.ndarray, ...]  # every model's, in request order
     distance: float
     tokens: int
     seconds: float
@@ -51,6 +51,10 @@ class ScoreOutcome:
     @property
     def loss(self) -> float:
         return self.losses[self.winner]
+
+    @property
+    def embedding(self) -> np.ndarray:
+        return self.embeddings[self.winner]
 
     def response(self) -> ScoreResponse:
         """What the chain's scoring service answers: the winner's loss, embedding and distance."""
@@ -245,4 +249,5 @@ class Scorer:
             distance,
             seconds,
         )
-        return ScoreOutcome(winner, losses, emb, distance, seqs.token_ids.size, seconds)
+        embeddings = tuple(r.embedding for r in results)
+        return ScoreOutcome(winner, losses, embeddings, distance, seqs.token_ids.size, seconds)
