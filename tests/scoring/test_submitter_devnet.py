@@ -50,9 +50,6 @@ async def test_submitter_scores_corpus_pieces_against_chain_models(node, score_i
         admin_url=urls["admin_url"],
         scoring_url=urls["scoring_url"],
     )
-    owner = Keypair.generate()
-    for _ in range(3):
-        await client.request_faucet(owner.address())
     weights = score_inputs["weights"][:2]
     model_ids = []
     for k, plain in enumerate(weights):
@@ -60,18 +57,20 @@ async def test_submitter_scores_corpus_pieces_against_chain_models(node, score_i
         async with httpx.AsyncClient() as http:
             r = await http.put(f"{urls['blob_url']}/blobs/model{k}.enc", content=encrypted)
         assert r.status_code == 201
+        owner = Keypair.generate()  # one faucet coin each: the stake and the fees come from it
+        await client.request_faucet(owner.address())
         mid = await client.create_model(owner, 0, 1.0)
         await client.commit_model(owner, mid, r.json()["url"], encrypted, key, score_inputs["target"])
-        model_ids.append((mid, key))
+        model_ids.append((mid, key, owner))
     await client.advance_epoch()
-    for mid, key in model_ids:
+    for mid, key, owner in model_ids:
         await client.reveal_model(owner, mid, key, score_inputs["target"])
     epoch = await client.advance_epoch()
 
     submitter = Submitter(client, Keypair.generate(), urls["blob_url"], pieces=corpus_pieces(1024))
     pieces = list(itertools.islice(corpus_pieces(1024), 2))
     hosted = [(p, await submitter.host(p)) for p in pieces]
-    ids = [mid for mid, _ in model_ids]
+    ids = [mid for mid, _, _ in model_ids]
     scored = await submitter.score_set(ids, score_inputs["target"], hosted)
 
     # The same pieces scored locally on the plaintext weights: the same winner and loss.
