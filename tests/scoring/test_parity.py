@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from soma_console.scoring.arch import arch_for_preset
 from soma_console.scoring.scorer import ScoreError, Scorer
@@ -79,3 +80,18 @@ def test_weights_of_another_shape_are_refused(scorer, tmp_path, score_inputs):
     bogus.write_bytes(b"not a safetensors file")
     with pytest.raises(ScoreError, match="model 0: the weights are not a readable safetensors file"):
         scorer.score_files(b"abc", [bogus], score_inputs["target"])
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_gpu_scores_like_the_cpu_reference(tmp_path, weight_files, score_inputs, reference):
+    i = score_inputs
+    gpu = Scorer(arch_for_preset("tiny"), tmp_path / "gpu-cache")  # picks CUDA, TF32 off
+    try:
+        out = gpu.score_files(i["data"], weight_files, i["target"], seed=i["seed"])
+    finally:
+        gpu.close()
+    for ours, ref in zip(out.losses, reference.losses, strict=True):
+        assert math.isclose(ours, ref, rel_tol=1e-5), (out.losses, reference.losses)
+    assert out.winner == reference.winner
+    assert math.isclose(out.distance, reference.distance, abs_tol=1e-4)

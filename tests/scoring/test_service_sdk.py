@@ -93,7 +93,7 @@ async def test_sdk_score_returns_what_the_service_computed(node, uploaded, score
         p = tmp_path / f"m{k}.safetensors"
         p.write_bytes(plain)
         files.append(p)
-    local = Scorer(arch_for_preset("tiny"), tmp_path / "cache", device="cpu")
+    local = Scorer(arch_for_preset("tiny"), tmp_path / "cache", device="cpu", cpu_threads=1)
     try:
         expected = local.score_files(i["data"], files, i["target"], seed=i["seed"])
     finally:

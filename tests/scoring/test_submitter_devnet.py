@@ -79,7 +79,7 @@ async def test_submitter_scores_corpus_pieces_against_chain_models(node, score_i
         p = tmp_path / f"m{k}.safetensors"
         p.write_bytes(plain)
         files.append(p)
-    local = Scorer(arch_for_preset("tiny"), tmp_path / "cache", device="cpu")
+    local = Scorer(arch_for_preset("tiny"), tmp_path / "cache", device="cpu", cpu_threads=1)
     try:
         for s, (piece, _) in zip(scored, hosted, strict=True):
             want = local.score_files(piece.data, files, score_inputs["target"])
