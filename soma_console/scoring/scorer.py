@@ -31,6 +31,7 @@ log = logging.getLogger("soma_console.scoring")
 
 DEFAULT_MAX_DATA_BYTES = 64 << 20  # the chain accepts 1 MiB submissions; room for experiments
 DEFAULT_MODEL_MEMORY = 6 << 30
+MAX_MODELS = 32  # a target names 3; more is not a request the chain's clients make
 
 
 class ScoreError(Exception):
@@ -120,6 +121,8 @@ class Scorer:
         """Refuse a request that cannot be scored, before anything is downloaded."""
         if not req.models:
             raise ScoreError("At least one model manifest is required")
+        if len(req.models) > MAX_MODELS:
+            raise ScoreError(f"model_manifests must be at most {MAX_MODELS} models, got {len(req.models)}")
         if not req.target_embedding:
             raise ScoreError("Target embedding must not be empty")
         if len(req.target_embedding) != self.arch.embedding_dim:

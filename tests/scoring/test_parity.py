@@ -95,3 +95,39 @@ def test_gpu_scores_like_the_cpu_reference(tmp_path, weight_files, score_inputs,
         assert math.isclose(ours, ref, rel_tol=1e-5), (out.losses, reference.losses)
     assert out.winner == reference.winner
     assert math.isclose(out.distance, reference.distance, abs_tol=1e-4)
+
+
+def test_requests_are_checked_before_anything_is_downloaded(scorer, score_inputs):
+    from soma_console.scoring.wire import ModelManifest, ScoreRequest
+    from soma_console.secrets import Secret
+
+    good_sum = "11111111111111111111111111111111"  # Base58 of 32 zero bytes
+    model = ModelManifest("http://127.0.0.1:9/m", good_sum, 10)
+
+    def req(**changes):
+        base = {
+            "data_url": "http://127.0.0.1:9/d",
+            "data_checksum": good_sum,
+            "data_size": 10,
+            "models": (model,),
+            "target_embedding": tuple(score_inputs["target"]),
+        }
+        return ScoreRequest(**{**base, **changes})
+
+    cases = [
+        (req(models=()), "At least one model manifest is required"),
+        (req(models=(model,) * 33), "model_manifests must be at most 32 models"),
+        (req(target_embedding=()), "Target embedding must not be empty"),
+        (req(data_size=0), "data_size must be positive"),
+        (req(data_size=1 << 40), "data_size must be at most"),
+        (req(data_checksum="xyz"), "Invalid checksum for the data"),
+        (req(models=(ModelManifest("u", "bad", 1),)), "Invalid checksum for model 0"),
+        (
+            req(models=(ModelManifest("u", good_sum, 1, Secret("not-a-key", label="decryption key")),)),
+            "Invalid decryption key for model 0",
+        ),
+    ]
+    for request, message in cases:
+        with pytest.raises(ScoreError, match=message):
+            scorer.score(request)
+    assert scorer.cache.downloads == 0
