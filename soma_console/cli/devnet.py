@@ -28,7 +28,7 @@ def _port(name: str, default: int, help_text: str) -> Any:
 @click.option("--host", default=DEVNET_HOST, show_default=True, help="Address to listen on.")
 @_port("--port", DEVNET_PORTS["rpc"], "gRPC RPC port (0 picks a free one).")
 @_port("--faucet-port", DEVNET_PORTS["faucet"], "Faucet port.")
-@_port("--scoring-port", DEVNET_PORTS["scoring"], "Scoring port (health check only).")
+@_port("--scoring-port", DEVNET_PORTS["scoring"], "Scoring service port (Score and Health).")
 @_port("--admin-port", DEVNET_PORTS["admin"], "Admin port (advance epoch).")
 @_port("--blob-port", DEVNET_PORTS["blob"], "HTTP blob store port.")
 @click.option(
@@ -65,6 +65,12 @@ def _port(name: str, default: int, help_text: str) -> Any:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON line with the endpoints when ready.")
 @click.option(
+    "--submitter",
+    is_flag=True,
+    help="Run the built-in data submitter: every epoch it scores corpus pieces against open targets "
+    "and submits the hits.",
+)
+@click.option(
     "--exit-with-parent", is_flag=True, hidden=True, help="Stop when the parent process dies (tests)."
 )
 @click.pass_context
@@ -82,6 +88,7 @@ def devnet(
     blob_max_bytes: int,
     model_preset: str,
     as_json: bool,
+    submitter: bool,
     exit_with_parent: bool,
 ) -> None:
     """Run a local SOMA devnet in the foreground (Ctrl-C stops it).
@@ -120,6 +127,7 @@ def devnet(
         stop.set()
 
     node = DevnetNode(config)
+    runner: Any = None
     if not as_json:
         node.on_event = lambda text: click.echo(f"{time.strftime('%H:%M:%S')}  {text}")
     endpoints = node.start()
@@ -141,7 +149,7 @@ def devnet(
             click.echo(f"  state    {config.state_dir}")
             for label, key in (("rpc", "rpc_url"), ("faucet", "faucet_url"), ("admin", "admin_url")):
                 click.echo(f"  {label:<8} {urls[key]}")
-            click.echo(f"  scoring  {urls['scoring_url']}  (health only: the devnet does not score)")
+            click.echo(f"  scoring  {urls['scoring_url']}")
             click.echo(f"  blobs    {urls['blob_url']}/blobs/<name>")
             if (port, faucet_port, scoring_port, admin_port) == (
                 9000,
@@ -153,11 +161,17 @@ def devnet(
             else:
                 click.echo(f'Connect with soma_sdk.SomaClient("{urls["rpc_url"]}"). Ctrl-C stops the devnet.')
         sys.stdout.flush()
+        if submitter:
+            from soma_console.devnet.submitter import SubmitterThread
+
+            runner = SubmitterThread(urls, on_event=node.on_event).start()
         parent = os.getppid()
         while not stop.wait(0.5):
             if exit_with_parent and os.getppid() != parent:
                 break  # the test runner that started us is gone: do not linger on its ports
     finally:
+        if runner is not None:
+            runner.stop()
         node.stop()
     if not as_json:
         click.echo("devnet stopped.")

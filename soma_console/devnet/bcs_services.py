@@ -1,4 +1,4 @@
-"""The chain's side services: faucet, admin and scoring.
+"""The chain's side services: faucet and admin.
 
 Upstream defines these with hand-written gRPC service descriptions whose messages are BCS, not
 protobuf (there are no .proto files for them), so they are served here with grpc's generic
@@ -11,9 +11,8 @@ handlers and our own BCS codecs:
   ``AdvanceEpochResponse { epoch: u64 }``.
 * ``/admin.Admin/Fund`` (devnet only, not upstream): ``{ recipient: String, amount: u64 }`` →
   a ``GasResponse`` as above; mints one coin of ``amount`` shannons (tests and demos).
-* ``/scoring.Scoring/Health``: ``{}`` → ``{ ok: bool }``; ``/scoring.Scoring/Score`` is answered
-  with UNIMPLEMENTED: the devnet does not score (the port is served so that
-  ``SomaClient(chain="localnet")``, which connects to it eagerly, can start).
+
+The scoring service (``/scoring.Scoring/*``) is in ``scoring_service``.
 """
 
 from __future__ import annotations
@@ -113,22 +112,6 @@ def admin_handler(
 
     return grpc.method_handlers_generic_handler(
         "admin.Admin", {"AdvanceEpoch": _unary(advance_epoch), "Fund": _unary(fund)}
-    )
-
-
-def scoring_handler() -> grpc.GenericRpcHandler:
-    async def health(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
-        return Writer().u8(0).to_bytes()  # ok = false: nothing here can score
-
-    async def score(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
-        await context.abort(
-            grpc.StatusCode.UNIMPLEMENTED,
-            "the soma-console devnet has no scoring service; score against a real scoring server",
-        )
-        return b""  # pragma: no cover
-
-    return grpc.method_handlers_generic_handler(
-        "scoring.Scoring", {"Health": _unary(health), "Score": _unary(score)}
     )
 
 

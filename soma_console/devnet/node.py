@@ -32,9 +32,11 @@ from soma_console.devnet.engine.objects import hex_id, parse_hex32
 from soma_console.devnet.engine.params import DEFAULT_EPOCH_DURATION_MS, MODEL_PRESETS, ChainParams
 from soma_console.devnet.engine.values import Effects
 from soma_console.devnet.rpc_front import RpcFront
+from soma_console.devnet.scoring_service import ScoringService
 from soma_console.devnet.server import SERVER_OPTIONS, RpcServices
 from soma_console.devnet.weights_check import WeightsChecker, registry_view
 from soma_console.errors import UserError
+from soma_console.scoring.arch import Arch
 
 log = logging.getLogger("soma_console.devnet")
 
@@ -135,6 +137,7 @@ class DevnetNode:
         self._front: RpcFront | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._checker: WeightsChecker | None = None
+        self._scoring: ScoringService | None = None
         self._stop_timer = threading.Event()
         self._timer: threading.Thread | None = None
         self._stopped = threading.Event()
@@ -227,11 +230,12 @@ class DevnetNode:
         pool = self._pool
         assert engine is not None
         assert pool is not None
+        self._scoring = ScoringService(_scoring_arch(c.model_preset), c.state_dir / "scoring-cache")
         specs: list[tuple[str, int, list[grpc.GenericRpcHandler]]] = [
             # on a private loopback port behind the RPC front (rpc_front.RpcFront)
             ("rpc", 0, RpcServices(engine, pool, self._after_execute).handlers()),
             ("faucet", c.faucet_port, [bcs_services.faucet_handler(engine, pool, self._after_grant)]),
-            ("scoring", c.scoring_port, [bcs_services.scoring_handler()]),
+            ("scoring", c.scoring_port, [self._scoring.handler()]),
             ("admin", c.admin_port, [bcs_services.admin_handler(engine, pool, self._report_epoch)]),
         ]
         ports = []
@@ -279,6 +283,9 @@ class DevnetNode:
         if self._checker is not None:
             self._checker.stop()
             self._checker = None
+        if self._scoring is not None:
+            self._scoring.close()
+            self._scoring = None
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
@@ -341,3 +348,21 @@ class DevnetNode:
                 continue
             if advanced is not None:
                 self._report_epoch(*advanced)
+
+
+def _scoring_arch(preset_name: str) -> Arch:
+    """The scoring service evaluates the chain's own preset (the one that sets its embedding size)."""
+    try:
+        p = MODEL_PRESETS[preset_name]
+    except KeyError:
+        raise UserError(
+            f"unknown model preset {preset_name!r}; use one of {', '.join(sorted(MODEL_PRESETS))}."
+        ) from None
+    return Arch(
+        name=p.name,
+        embedding_dim=p.embedding_dim,
+        num_layers=p.num_layers,
+        num_heads=p.num_heads,
+        pwff_hidden_dim=p.pwff_hidden_dim,
+        vocab_size=p.vocab_size,
+    )

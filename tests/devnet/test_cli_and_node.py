@@ -176,6 +176,6 @@ async def test_chain_localnet_works_unchanged(tmp_path):
         assert (await client.get_latest_system_state()).epoch == 1
         assert model_id in vars((await client.get_latest_system_state()).model_registry.models)
         await client.check_api_version()
-        assert await client.scoring_health() is False  # served, but the devnet does not score
+        assert await client.scoring_health() is True
     finally:
         node.stop()

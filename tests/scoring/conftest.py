@@ -1,0 +1,35 @@
+"""Fixed inputs shared by the scoring tests: tiny models, data of two batches, a target."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.scoring.reference import RefResult, reference_score, tiny_weights
+
+SEED = 3
+
+
+def _data() -> bytes:
+    # 16 full sequences and a short 17th: two batches, the second with EOS and PAD.
+    rng = np.random.default_rng(11)
+    text = b"the model with the lowest loss wins the target. " * 200
+    noise = rng.integers(0, 256, 16 * 1024 + 300 - len(text), dtype=np.uint8).tobytes()
+    return text + noise
+
+
+@pytest.fixture(scope="session")
+def score_inputs() -> dict:
+    rng = np.random.default_rng(5)
+    return {
+        "data": _data(),
+        "weights": [tiny_weights(s) for s in (101, 202, 303)],
+        "target": [float(x) for x in rng.normal(size=64).astype(np.float32)],
+        "seed": SEED,
+    }
+
+
+@pytest.fixture(scope="session")
+def reference(score_inputs) -> RefResult:
+    i = score_inputs
+    return reference_score(i["data"], i["weights"], i["target"], i["seed"])
