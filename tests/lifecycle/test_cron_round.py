@@ -11,7 +11,7 @@ import pytest
 
 from soma_console.config import Home
 from soma_console.core.lifecycle import run_cron_round
-from soma_console.training.modal_container import load_lifecycle_hook
+from soma_console.training.cron_rounds import load_chain_steps
 from tests.devnet_fixture import Devnet
 from tests.lifecycle.conftest import write_chain_config
 
@@ -25,7 +25,7 @@ def test_the_cron_hook_is_found_and_rounds_commit_then_reveal_and_update(
     monkeypatch: pytest.MonkeyPatch,
     remember_secret: Any,
 ) -> None:
-    assert load_lifecycle_hook() is run_cron_round
+    assert load_chain_steps().commit_round is run_cron_round
     from soma_sdk import Keypair
 
     kp = Keypair.generate()

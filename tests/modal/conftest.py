@@ -68,6 +68,7 @@ def train_runner(volume: str = VOLUME, *, poll_s: float = 0.5) -> Callable[..., 
             gpus=gpus,
             volume_root=c.volume_dir(volume),
             commit=lambda: c.commit(volume),
+            reload=lambda: c.reload(volume),
             out=c.stdout,  # type: ignore[arg-type]
             err=c.stderr,  # type: ignore[arg-type]
             stop=c.stop,
