@@ -38,6 +38,7 @@ from soma_console.training.modal_client import (
     ModalCallLogs,
     ModalSettings,
     ModalVolume,
+    call_with_capacity_retry,
     check_gpu,
     first_line,
     guarded_call,
@@ -532,10 +533,11 @@ async def launch_modal_run(
     spec_text = json.dumps(parsed, sort_keys=True)
     launched_at = time.time()
     try:
-        call = await guarded_call(
-            target.spawn.aio(spec_text, resume=resume, gpus=gpus),
+        call = await call_with_capacity_retry(
+            lambda: target.spawn.aio(spec_text, resume=resume, gpus=gpus),
             what=f"launching run {run_name!r} (it may still start: check Modal's dashboard before retrying)",
             timeout=cfg.timeout_s,
+            on_wait=on_deploy,
         )
     except mx.NotFoundError:
         raise UserError(

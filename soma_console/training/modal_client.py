@@ -16,7 +16,7 @@ import asyncio
 import os
 import socket
 import tomllib
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -145,6 +145,11 @@ def translate_error(exc: BaseException, what: str) -> UserError | None:
         )
     if isinstance(exc, mx.LogsFetchError):
         return UserError(f"Modal would not return the logs while {what}: {first_line(exc)}.")
+    if isinstance(exc, mx.ResourceExhaustedError):
+        return UserError(
+            f"Modal has no capacity for this right now while {what} ({first_line(exc)}).",
+            hint="Try again later, or pick another --gpu type.",
+        )
     if isinstance(exc, mx.PermissionDeniedError):
         return UserError(f"Modal refused the request while {what}: {first_line(exc)}.")
     from grpclib.exceptions import StreamTerminatedError
@@ -188,6 +193,45 @@ async def guarded_call(awaitable: Awaitable[T], *, what: str, timeout: float) ->
         if mapped is None:
             raise
         raise mapped from None
+
+
+# Waits between tries when Modal answers RESOURCE_EXHAUSTED (no capacity, rate limits): ~1 minute.
+EXHAUSTED_BACKOFF_S: tuple[float, ...] = (2.0, 4.0, 8.0, 15.0, 30.0)
+
+
+async def call_with_capacity_retry(
+    make: Callable[[], Awaitable[T]],
+    *,
+    what: str,
+    timeout: float,
+    backoff: Sequence[float] | None = None,
+    on_wait: Callable[[str], None] | None = None,
+) -> T:
+    """:func:`guarded_call` on ``make()``, tried again with back-off while Modal answers
+    RESOURCE_EXHAUSTED (the request was refused, so nothing was created and a retry is safe); when the
+    tries run out, one sentence."""
+    import modal.exception as mx
+
+    delays = list(EXHAUSTED_BACKOFF_S if backoff is None else backoff)
+    while True:
+        try:
+            return await modal_call(make(), what=what, timeout=timeout)
+        except mx.ResourceExhaustedError as exc:
+            if not delays:
+                mapped = translate_error(exc, what)
+                assert mapped is not None
+                raise mapped from None
+            delay = delays.pop(0)
+            if on_wait is not None:
+                on_wait(f"Modal has no capacity right now ({first_line(exc)}); trying again in {delay:g} s")
+            await asyncio.sleep(delay)
+        except UserError:
+            raise
+        except Exception as exc:
+            mapped = translate_error(exc, what)
+            if mapped is None:
+                raise
+            raise mapped from None
 
 
 # ---- Volume and logs adapters --------------------------------------------------------------------

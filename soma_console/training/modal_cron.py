@@ -26,6 +26,7 @@ from soma_console.training.modal_backend import deploy
 from soma_console.training.modal_client import (
     ModalSettings,
     ModalVolume,
+    call_with_capacity_retry,
     check_gpu,
     guarded_call,
     require_credentials,
@@ -180,7 +181,9 @@ async def _start_reveal_round(settings: ModalSettings) -> str:
     fn = modal.Function.from_name(
         settings.cron_app_name, REVEAL_FUNCTION, environment_name=settings.environment
     )
-    call = await guarded_call(fn.spawn.aio(), what="starting a reveal round", timeout=settings.timeout_s)
+    call = await call_with_capacity_retry(
+        fn.spawn.aio, what="starting a reveal round", timeout=settings.timeout_s
+    )
     return str(call.object_id)
 
 
