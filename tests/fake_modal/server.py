@@ -45,6 +45,7 @@ from modal_proto.api_grpc import ModalClientBase
 
 Runner = Callable[..., Any]
 FOREVER = 3600.0
+_EXPIRED = (Path("/expired"), -1, -1)  # a download link past its expiry
 
 
 @dataclass
@@ -249,6 +250,8 @@ class FakeModal:
         self.commit_needs_reload = False  # VolumeCommit answers "reload needed" (skip_reload=False)
         self.reuse_containers = False  # a function's calls run in one warm container, one after another
         self.exhaust_spawns = 0  # answer the next spawns RESOURCE_EXHAUSTED (no capacity)
+        self.expire_links_after_blocks: int | None = None  # then every link issued so far answers 403
+        self.served_bytes = 0
         self._ids = itertools.count(1)
         self._entry_ids = itertools.count(1)
         self._blocks: dict[str, tuple[Path, int, int]] = {}
@@ -432,6 +435,8 @@ class FakeModal:
             self.commit_needs_reload = False
             self.reuse_containers = False
             self.exhaust_spawns = 0
+            self.expire_links_after_blocks = None
+            self.served_bytes = 0
 
     def app_function(self, app_name: str, tag: str) -> FakeFunction | None:
         with self.lock:
@@ -570,12 +575,24 @@ class FakeModal:
                 cut = True
         if found is None:
             return web.Response(status=404, text="no such block")
+        if found == _EXPIRED:
+            return web.Response(status=403, text="Request has expired")
+        with self.lock:
+            if self.expire_links_after_blocks is not None:
+                if self.expire_links_after_blocks <= 0:
+                    self.expire_links_after_blocks = None
+                    for token in self._blocks:
+                        self._blocks[token] = _EXPIRED
+                    return web.Response(status=403, text="Request has expired")
+                self.expire_links_after_blocks -= 1
         path, offset, length = found
         with path.open("rb") as fh:
             fh.seek(offset)
             body = fh.read(length)
         response = web.StreamResponse(headers={"Content-Length": str(len(body))})
         await response.prepare(request)
+        with self.lock:
+            self.served_bytes += len(body) // 2 if cut else len(body)
         if cut:
             await response.write(body[: len(body) // 2])
             assert request.transport is not None
