@@ -432,6 +432,14 @@ async def deploy(app: Any, name: str, *, settings: ModalSettings, show_output: b
             "Create it first; docs/modal.md lists the secrets the apps expect." if "ecret" in text else None
         )
         raise UserError(f"deploying {name!r} failed: {text}.", hint=hint) from None
+    except mx.ImageBuildError as exc:
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        reason = lines[-1] if len(lines) > 1 else "see the build logs"
+        image = getattr(exc, "image_id", None) or "IMAGE_ID"
+        raise UserError(
+            f"deploying {name!r} failed: the image did not build ({reason}).",
+            hint=f"`modal image logs {image}` shows the build; nothing was deployed.",
+        ) from None
     except mx.Error as exc:
         raise UserError(f"deploying {name!r} failed: {first_line(exc)}.") from None
 

@@ -252,6 +252,7 @@ class FakeModal:
         self.exhaust_spawns = 0  # answer the next spawns RESOURCE_EXHAUSTED (no capacity)
         self.expire_links_after_blocks: int | None = None  # then every link issued so far answers 403
         self.served_bytes = 0
+        self.image_build_error: str | None = None  # the next image builds fail with this message
         self._ids = itertools.count(1)
         self._entry_ids = itertools.count(1)
         self._blocks: dict[str, tuple[Path, int, int]] = {}
@@ -437,6 +438,7 @@ class FakeModal:
             self.exhaust_spawns = 0
             self.expire_links_after_blocks = None
             self.served_bytes = 0
+            self.image_build_error = None
 
     def app_function(self, app_name: str, tag: str) -> FakeFunction | None:
         with self.lock:
@@ -739,11 +741,14 @@ class _Servicer(ModalClientBase):
 
     async def ImageGetOrCreate(self, stream: Stream[Any, Any]) -> None:
         await stream.recv_message()
+        error = self.fake.image_build_error
+        result = (
+            api_pb2.GenericResult(status=api_pb2.GenericResult.GENERIC_STATUS_FAILURE, exception=error)
+            if error
+            else api_pb2.GenericResult(status=api_pb2.GenericResult.GENERIC_STATUS_SUCCESS)
+        )
         await stream.send_message(
-            api_pb2.ImageGetOrCreateResponse(
-                image_id=self.fake.new_id("im"),
-                result=api_pb2.GenericResult(status=api_pb2.GenericResult.GENERIC_STATUS_SUCCESS),
-            )
+            api_pb2.ImageGetOrCreateResponse(image_id=self.fake.new_id("im"), result=result)
         )
 
     async def MountBatchedCheckExistence(self, stream: Stream[Any, Any]) -> None:

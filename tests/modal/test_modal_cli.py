@@ -192,3 +192,12 @@ def test_train_backend_modal_launches_and_streams_like_a_local_run(
     assert [c["step"] for c in json.loads(ck.stdout)] == [2, 4, 6]
     runs = cli("runs", "--json")  # type: ignore[operator]
     assert [(x["run"], x["backend"]) for x in json.loads(runs.stdout)] == [("from-train", "modal")]
+
+
+def test_an_image_that_does_not_build_is_one_line_and_deploys_nothing(cli: object, fake: FakeModal) -> None:
+    fake.image_build_error = "ERROR: No matching distribution found for soma-models<0.2,>=0.1.7"
+    r = cli("modal", "deploy", "--app", "soma-cli-nobuild", "--volume", "soma-cli-vol")  # type: ignore[operator]
+    assert_one_line_error(
+        r, "the image did not build", "No matching distribution found", "modal image logs im-"
+    )
+    assert fake.app_function("soma-cli-nobuild", "train") is None
