@@ -1,9 +1,12 @@
-"""``soma-console cron``: the scheduled train -> commit -> reveal round on Modal, from this machine.
+"""``soma-console cron``: the scheduled loop on Modal, from this machine.
 
 ``deploy`` builds the cron app (see ``modal_app.build_cron_app``) with the run's spec, the step
-count and the schedule baked in, and deploys it: Modal runs it on schedule only while it is deployed.
-``status`` shows whether it is deployed, its schedule, and what the rounds did and still owe (from the
-journal on the Volume). ``remove`` stops the app, which ends the schedule; the Volume keeps everything.
+count and both schedules baked in (reveals on a wall-clock cron derived from the chain's epoch
+length, training on the user's ``--every``/``--cron``), and deploys it: Modal runs it only while it
+is deployed. ``status`` shows whether it is deployed, both schedules, the journal lease, and what the
+rounds did and still owe (from the per-round logs on the Volume). ``remove`` stops the app, which
+ends both schedules; the Volume keeps everything, and ``cron pull`` (``cron_pull.py``) brings the
+journal home. ``deploy``, ``remove`` and ``pull`` refuse while a round holds the journal lease.
 """
 
 from __future__ import annotations
