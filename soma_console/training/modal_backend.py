@@ -22,6 +22,7 @@ on is a :class:`~soma_console.errors.UserError` of one sentence.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import time
@@ -33,7 +34,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from soma_console.errors import UsageError, UserError
 from soma_console.fsutil import atomic_write_text
-from soma_console.training.events import AnyRecord, Error, LineAssembler, LogLine
+from soma_console.training.events import AnyRecord, Error, Finished, LineAssembler, LogLine
 from soma_console.training.modal_client import (
     ModalCallLogs,
     ModalSettings,
@@ -61,6 +62,8 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+# After a call ends without its final event: look for late log lines this long (about 10 s in all).
+LATE_LOG_WAITS_S: tuple[float, ...] = (0.5, 1.0, 2.0, 3.0, 4.0)
 DEPLOY_TIMEOUT_S = 1800.0  # the first image build installs torch: minutes, not seconds
 # Mirrors soma_console.training.modal_app (not imported here: that module imports modal at once).
 TRAIN_FUNCTION = "train"
@@ -203,7 +206,7 @@ class ModalRun:
             fetch_timeout=max(self.settings.timeout_s, 30.0),
         )
         assemblers: dict[str, LineAssembler] = {}
-        saw_error = False
+        saw_error = saw_end = False
         try:
             async for item in follower.entries():
                 if isinstance(item, Notice):
@@ -212,7 +215,19 @@ class ModalRun:
                 assembler = assemblers.setdefault(str(item.source), LineAssembler())
                 for record in assembler.feed(item.message):
                     saw_error = saw_error or isinstance(record, Error)
+                    saw_end = saw_end or isinstance(record, Error | Finished)
                     yield record
+            # The call has ended; its last lines can reach the log service a few seconds later.
+            for wait in LATE_LOG_WAITS_S:
+                if saw_end:
+                    break
+                await asyncio.sleep(wait)
+                async for late in follower.catch_up():
+                    assembler = assemblers.setdefault(str(late.source), LineAssembler())
+                    for record in assembler.feed(late.message):
+                        saw_error = saw_error or isinstance(record, Error)
+                        saw_end = saw_end or isinstance(record, Error | Finished)
+                        yield record
         except UserError:
             raise
         except mx.NotFoundError:

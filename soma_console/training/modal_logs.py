@@ -193,6 +193,14 @@ class LogFollower:
                 )
                 await self._sleep(delay)
 
+    async def catch_up(self) -> AsyncIterator[Any]:
+        """One more read from the cursor to now: entries the log service made visible only after the
+        call ended (its logs lag behind the call by a few seconds)."""
+        tail = _Pass(self.cursor)
+        async for old in self._fetch(self.cursor.ts, datetime.now(UTC)):
+            if tail.accept(old):
+                yield old
+
 
 def _describe(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""

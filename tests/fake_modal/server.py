@@ -253,6 +253,7 @@ class FakeModal:
         self.expire_links_after_blocks: int | None = None  # then every link issued so far answers 403
         self.served_bytes = 0
         self.image_build_error: str | None = None  # the next image builds fail with this message
+        self.log_lag_s = 0.0  # a log entry becomes visible (streamed or fetched) only this long after it
         self._ids = itertools.count(1)
         self._entry_ids = itertools.count(1)
         self._blocks: dict[str, tuple[Path, int, int]] = {}
@@ -439,6 +440,7 @@ class FakeModal:
             self.expire_links_after_blocks = None
             self.served_bytes = 0
             self.image_build_error = None
+            self.log_lag_s = 0.0
 
     def app_function(self, app_name: str, tag: str) -> FakeFunction | None:
         with self.lock:
@@ -948,11 +950,13 @@ class _Servicer(ModalClientBase):
 
     def _matching_logs(self, req: Any, after: int = 0) -> list[LogRecord]:
         fd = getattr(req, "file_descriptor", 0) or getattr(req, "source", 0)
+        visible = time.time_ns() - int(self.fake.log_lag_s * 1e9)
         with self.fake.lock:
             return [
                 r
                 for r in self.fake.logs
                 if r.entry_id > after
+                and r.ts_ns <= visible
                 and r.app_id == req.app_id
                 and (not req.function_call_id or r.function_call_id == req.function_call_id)
                 and (not req.function_id or r.function_id == req.function_id)

@@ -297,3 +297,13 @@ async def test_no_capacity_is_retried_with_backoff_then_said_in_one_sentence(
     with pytest.raises(UserError, match=r"^Modal has no capacity for this right now while launching run"):
         await launch_modal_run(spec("r-capacity-2"), home=Home(tmp_path, tmp_path), settings=settings())
     assert not [r for r in list_modal_runs(Home(tmp_path, tmp_path)) if r.run == "r-capacity-2"]
+
+
+async def test_log_lines_that_reach_the_log_service_after_the_call_ended_are_still_shown(
+    deployed: FakeModal, tmp_path: Path
+) -> None:
+    deployed.log_lag_s = 1.5  # every line becomes visible 1.5 s after it was written
+    run = await launch_modal_run(spec("r-lag"), home=Home(tmp_path, tmp_path), settings=settings())
+    records = await collect(run)
+    assert kinds(records)[-1] == "finished"
+    assert [r.step for r in records if isinstance(r, ev.Step)] == [1, 2, 3, 4, 5, 6]
