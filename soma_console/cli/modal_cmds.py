@@ -509,9 +509,9 @@ def _epoch_seconds(app: AppContext) -> float:
         return float(run_with_session(app, read))
     except UserError as exc:
         raise UserError(
-            f"cannot read the epoch length from {app.chain.name} ({exc}); the reveal schedule is derived "
-            "from it.",
-            hint="Check the network and --chain, then deploy again.",
+            f"cannot read the epoch length, which the reveal schedule is derived from: "
+            f"{exc.message.rstrip('.')}.",
+            hint=exc.hint or "Check the network and --chain, then deploy again.",
         ) from None
 
 

@@ -83,6 +83,9 @@ def test_cron_deploy_status_pull_remove(
         assert_one_line_error(cli("cron", "pull", *FLAGS), "train-round-7")
         body = json.loads(cli("cron", "status", *FLAGS, "--json").stdout)
         assert body["lease"]["holder"] == "train-round-7"
+        human = cli("cron", "status", *FLAGS).stdout
+        assert f"reveal schedule {body['reveal_schedule']}." in human
+        assert "a commit round (train-round-7) holds the journal lease now." in human
 
     # A round left a reveal pending: a redeploy starts a reveal round at once (and the wall-clock
     # reveal schedule is unchanged), so the window is kept.
