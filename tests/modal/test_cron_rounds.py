@@ -327,3 +327,31 @@ def test_an_expired_lease_is_taken_over_by_exactly_one_round_and_its_holder_stop
     winner.check()
     winner.release()
     assert store.get("journal-lease") is None
+
+
+def test_a_reveal_rounds_closing_window_alarm_is_in_its_log(tmp_path: Path) -> None:
+    class Closing(FakeChain):
+        async def reveal_round(self, home: Home, *, chain: str, persist: Any, **_: Any) -> dict[str, Any]:
+            out = await super().reveal_round(home, chain=chain, persist=persist)
+            msg = "reveal window for model 0xabc (epoch 8) closes in 00:09:00 and it is NOT revealed"
+            return {
+                **out,
+                "revealed": [],
+                "said": [{"level": "info", "message": "x"}, {"level": "alarm", "message": msg}],
+            }
+
+    plan = CronPlan(app_name="cr-alarm", spec_json=spec("x"), steps=1)
+    reveal_entry(
+        plan,
+        volume_root=tmp_path,
+        commit=lambda: None,
+        reload=lambda: None,
+        lease_store=MemoryLeaseStore(),
+        err=io.StringIO(),
+        chain_steps=Closing().steps(),
+    )
+    rounds = cron_journal.summarize(cron_journal.read_all(tmp_path / "cron/cr-alarm")).rounds
+    assert rounds[-1]["kind"] == "reveal" and rounds[-1]["state"] == "nothing due"
+    assert rounds[-1]["alarms"] == [
+        "reveal window for model 0xabc (epoch 8) closes in 00:09:00 and it is NOT revealed"
+    ]
