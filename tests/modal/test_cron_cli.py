@@ -3,6 +3,7 @@ control plane, and a devnet standing in for the public chain (the epoch length i
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sqlite3
@@ -194,3 +195,65 @@ def test_schedules_that_could_miss_a_window_are_refused(
     r = cli("--chain", "testnet", "cron", "deploy", "--spec", str(spec), "--app", "soma-cli-short", "--yes")
     assert_one_line_error(r, "too short for a Modal schedule", "autopilot")
     assert fake.app_function("soma-cli-short", "reveal_round") is None  # nothing was deployed
+
+
+@pytest.mark.slow
+def test_after_cron_remove_the_reveals_are_taken_over_from_this_machine(
+    cli: Any,
+    fake: FakeModal,
+    home: Path,
+    tmp_path: Path,
+    shared_devnet: Devnet,
+    tiny_run: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    remember_secret: Any,
+) -> None:
+    """The docs' recipe, for real: a cron round commits on the devnet (the container code against the
+    fake's Volume), the epoch turns, `cron pull` brings the journal home, and `reveal` from that home
+    reveals the commit."""
+    import sys
+
+    from soma_sdk import Keypair
+
+    from soma_console.training.cron_lease import MemoryLeaseStore
+    from soma_console.training.cron_rounds import CronPlan, cron_entry
+    from tests.lifecycle.conftest import write_chain_config
+    from tests.modal.conftest import HERE
+
+    kp = Keypair.generate()
+    secret = kp.to_secret_key()
+    remember_secret(secret)
+    monkeypatch.setenv("SOMA_SECRET_KEY", secret)
+    shared_devnet.fund(kp.address(), 20)
+    vol = "soma-cli-takeover-vol"
+    root = fake.create_volume(vol).root
+    write_chain_config(root / "cron" / "takeover" / "home", shared_devnet)
+    replay = str(tiny_run / "checkpoints" / "checkpoint-00000002.safetensors")
+    plan = CronPlan(
+        app_name="takeover",
+        spec_json=json.dumps({"run": "loop", "replay_from": replay}),
+        steps=1,
+        chain="devnet",
+    )
+    first = cron_entry(
+        plan,
+        volume_root=root,
+        commit=lambda: None,
+        reload=lambda: None,
+        lease_store=MemoryLeaseStore(),
+        out=io.StringIO(),
+        err=io.StringIO(),
+        worker_cmd=[sys.executable, str(HERE / "replay_worker.py")],
+        poll_s=0.2,
+    )
+    model_id = first["chain"]["committed"]["model_id"]
+    shared_devnet.advance()  # the reveal window is open; the cron is gone
+
+    dest = tmp_path / "taken-over"
+    p = cli("cron", "pull", "--app", "takeover", "--volume", vol, "--to", str(dest), "--json")
+    assert p.returncode == 0, p.output
+    write_chain_config(dest, shared_devnet)  # `--chain` as the cron used it
+    env = {"SOMA_SECRET_KEY": secret}
+    r = cli("--home", str(dest), "--chain", "devnet", "reveal", "--yes", "--json", env=env)
+    assert r.returncode == 0, r.output
+    assert [x["model_id"] for x in json.loads(r.stdout)["revealed"]] == [model_id]
