@@ -243,7 +243,8 @@ async def run_reveal_round(
         snap = lc.session.latest or await lc.session.snapshot()
         pending = [e.to_json() for e in lc.queue(snap, lc.clock()) if e.state not in (REVEALED, MISSED)]
     revealed = [r for res in results for r in res.data.get("revealed", [])]
-    return {"revealed": revealed, "pending": pending, "said": said}
+    epoch_s = snap.epoch_duration_ms / 1000.0 if snap.epoch_duration_ms else None
+    return {"revealed": revealed, "pending": pending, "said": said, "epoch_s": epoch_s}
 
 
 async def _next_target(run_dir: Path, steps: int) -> int:

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from soma_console.fsutil import fsync_dir
 from soma_console.training import cron_journal
 from soma_console.training.cron_lease import JournalLease, LeaseBusy, LeaseLost, LeaseStore
+from soma_console.training.cron_schedule import REVEAL_ATTEMPTS_PER_WINDOW
 from soma_console.training.modal_container import (
     Commit,
     Reload,
@@ -71,6 +72,7 @@ class CronPlan:
     chain: str = "testnet"  # a built-in chain name or an RPC URL, as `--chain` takes
     hook: str | None = None  # alarm command (message in $SOMA_ALERT), run in the container
     webhook: str | None = None  # alarm URL: {"text": message} is POSTed to it
+    reveal_gap_s: int = 0  # the deployed reveal schedule's gap; checked against the chain every round
 
 
 class ChainStepUnavailable(RuntimeError):
@@ -260,6 +262,17 @@ class _Round:
         for note in result.get("said", []):
             if note.get("level") == "alarm":
                 self.log.write("alarm", message=note.get("message"))
+        epoch_s = result.get("epoch_s")
+        if (
+            plan.reveal_gap_s
+            and isinstance(epoch_s, int | float)
+            and 0 < epoch_s < plan.reveal_gap_s * REVEAL_ATTEMPTS_PER_WINDOW
+        ):
+            self.alarm(
+                f"the chain's epochs now last {epoch_s:g} s, but the Modal cron's reveal schedule "
+                f"tries every {plan.reveal_gap_s} s: fewer than {REVEAL_ATTEMPTS_PER_WINDOW} tries per "
+                "reveal window. Deploy it again (`soma-console cron deploy`) to derive a new schedule."
+            )
         return result
 
 

@@ -150,6 +150,7 @@ async def deploy_cron(
         chain=chain,
         hook=hook,
         webhook=webhook,
+        reveal_gap_s=reveal.gap_s,
     )
     await refuse_while_leased(settings, "redeploying")
     pending = (await _journal_summary(settings)).pending

@@ -355,3 +355,40 @@ def test_a_reveal_rounds_closing_window_alarm_is_in_its_log(tmp_path: Path) -> N
     assert rounds[-1]["alarms"] == [
         "reveal window for model 0xabc (epoch 8) closes in 00:09:00 and it is NOT revealed"
     ]
+
+
+def test_a_reveal_round_alarms_when_the_epochs_shrank_below_its_schedule(
+    tmp_path: Path, webhook: tuple[str, list[dict[str, Any]]]
+) -> None:
+    url, posted = webhook
+
+    class Shorter(FakeChain):
+        async def reveal_round(self, home: Home, *, chain: str, persist: Any, **_: Any) -> dict[str, Any]:
+            out = await super().reveal_round(home, chain=chain, persist=persist)
+            return {**out, "epoch_s": 1800.0}  # deployed for day-long epochs; now half an hour
+
+    plan = CronPlan(app_name="cr-shrunk", spec_json=spec("x"), steps=1, webhook=url, reveal_gap_s=3600)
+    reveal_entry(
+        plan,
+        volume_root=tmp_path,
+        commit=lambda: None,
+        reload=lambda: None,
+        lease_store=MemoryLeaseStore(),
+        err=io.StringIO(),
+        chain_steps=Shorter().steps(),
+    )
+    assert "fewer than 6 tries per reveal window" in posted[0]["text"]
+    rounds = cron_journal.summarize(cron_journal.read_all(tmp_path / "cron/cr-shrunk")).rounds
+    assert "Deploy it again" in rounds[-1]["alarms"][0]
+    # the same epochs under a fitting schedule say nothing
+    plan = CronPlan(app_name="cr-fits", spec_json=spec("x"), steps=1, webhook=url, reveal_gap_s=300)
+    reveal_entry(
+        plan,
+        volume_root=tmp_path,
+        commit=lambda: None,
+        reload=lambda: None,
+        lease_store=MemoryLeaseStore(),
+        err=io.StringIO(),
+        chain_steps=Shorter().steps(),
+    )
+    assert len(posted) == 1
