@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 CRON_FUNCTION = "cron_round"
 REVEAL_FUNCTION = "reveal_round"
-ROUND_LOGS_SHOWN = 40
+ROUND_LOGS_SHOWN = 12  # round logs read per kind
 
 
 def check_cron_chain(chain: str) -> None:
@@ -207,7 +207,10 @@ async def read_round_logs(settings: ModalSettings) -> tuple[list[cron_journal.Jo
         return [], False
     paths = [volume_cron_journal(settings.cron_app_name)] if legacy else []
     rounds = sorted(f.path for f in listing or [] if not f.is_dir and f.path.endswith(".jsonl"))
-    paths += rounds[-ROUND_LOGS_SHOWN:]
+    # reveal rounds run far more often: keep the newest of each kind, so training rounds stay in view
+    reveals = [p for p in rounds if "-reveal-" in p.rsplit("/", 1)[-1]]
+    others = [p for p in rounds if "-reveal-" not in p.rsplit("/", 1)[-1]]
+    paths += sorted(reveals[-ROUND_LOGS_SHOWN:] + others[-ROUND_LOGS_SHOWN:])
     entries: list[cron_journal.JournalEntry] = []
     for path in paths:
         data = bytearray()
@@ -287,7 +290,7 @@ async def cron_status(*, settings: ModalSettings, home: Home) -> CronStatus:
         reveal_schedule=reveal_schedule_text,
         gpus=gpus,
         local=local,
-        summary=cron_journal.summarize(entries),
+        summary=cron_journal.summarize(entries, last=10),
         volume_found=volume_found,
         lease=lease,
     )
