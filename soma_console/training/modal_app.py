@@ -65,27 +65,27 @@ def _requirement_name(req: str) -> str:
 
 
 def project_requirements() -> list[str]:
-    """The project's own dependency list (its installed metadata, else the source tree's pyproject)."""
+    """The project's own dependency list: the source tree's pyproject.toml when soma-console runs from
+    one (what a developer just edited), else the installed package's metadata (a wheel install)."""
     from importlib import metadata
 
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    try:
+        project = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project", {})
+    except (OSError, ValueError):
+        project = {}
+    if project.get("name") == PROJECT:
+        reqs = list(project.get("dependencies", []))
+        for extra, items in project.get("optional-dependencies", {}).items():
+            reqs += [f'{item}; extra == "{extra}"' for item in items]
+        return reqs
     try:
         found = metadata.requires(PROJECT)
     except metadata.PackageNotFoundError:
         found = None
-    if found:
-        return list(found)
-    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
-    try:
-        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        raise RuntimeError(
-            f"cannot find {PROJECT}'s dependency list (not installed, no {pyproject}); reinstall it."
-        ) from None
-    project = data.get("project", {})
-    reqs = list(project.get("dependencies", []))
-    for extra, items in project.get("optional-dependencies", {}).items():
-        reqs += [f'{item}; extra == "{extra}"' for item in items]
-    return reqs
+    if not found:
+        raise RuntimeError(f"cannot find {PROJECT}'s dependency list (no pyproject.toml, not installed).")
+    return list(found)
 
 
 def image_packages(flax: bool, *, training: bool = True) -> tuple[str, ...]:
