@@ -5,7 +5,8 @@ One loop, one ChainSession: each round reads the chain, settles the journal (``r
 reveals every open window, and raises the alarm for an open window with less than
 ``reveal_queue.ALARM_FRACTION`` of it left. Failures back off exponentially, but never past the
 point where an open window could close: while one is open the loop retries every few seconds.
-Optionally it runs train → commit rounds on a schedule (``TrainRound``).
+Optionally it runs train → commit rounds on a schedule (``TrainRound``). The Modal cron's reveal
+round (:func:`run_reveal_round`) is one such round on the cron's journal.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from soma_console.core.actions import ActionResult
 from soma_console.core.chain_errors import ChainError
-from soma_console.core.lifecycle import Lifecycle
+from soma_console.core.lifecycle import Lifecycle, cron_lifecycle
 from soma_console.core.reveal_queue import MISSED, OPEN, REVEALED, WAITING, format_countdown
 from soma_console.errors import UserError
 from soma_console.secrets import redact
@@ -226,8 +227,6 @@ async def run_reveal_round(
     """One reveal round of the Modal cron (CPU only, on its own schedule): settle the journal, reveal
     every open window, and raise the alarm (hook/webhook) for a window closing unrevealed or missed.
     It is :meth:`Autopilot.round`, once, with the cron's journal; a failure raises after the alarms."""
-    from soma_console.core.lifecycle import cron_lifecycle
-
     said: list[dict[str, str]] = []
 
     def say(level: str, message: str) -> None:
