@@ -17,6 +17,10 @@ takes this lease:
   expired lease exactly one wins.
 * **release**: the holder removes the entry (only if it is still its own).
 
+What is left: Modal's Dict has no compare-and-swap, so a takeover that overwrites a lease released and
+taken afresh in the instant between its two reads is possible in principle; the fresh holder's
+renewer notices within ``ttl/3`` and stops it. Leases expire only for rounds that stalled for ``ttl``.
+
 ``deploy`` and ``remove`` read the lease and refuse while a live round holds it.
 """
 
