@@ -18,7 +18,8 @@ of a new one: a Created model left uncommitted is slashed two epochs later.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -990,17 +991,10 @@ class Lifecycle:
         return [await self.execute(plan)]
 
 
-async def run_cron_round(
-    home: Home, checkpoint: Path, manifest: Any, *, chain: str, persist: Callable[[], None]
-) -> dict[str, Any]:
-    """One scheduled round on the chain (the Modal cron's chain step): reveal what is due, then commit
-    ``checkpoint`` as an update of this journal's model (a new model the first time).
-
-    The signer comes from ``SOMA_SECRET_KEY`` and the storage spec from ``SOMA_STORAGE`` (both Modal
-    secrets). ``persist`` is called after every journal write that must survive the container.
-    """
-    import os
-
+@asynccontextmanager
+async def cron_lifecycle(home: Home, *, chain: str, persist: Callable[[], None]) -> AsyncIterator[Lifecycle]:
+    """The lifecycle a Modal cron round works with: the signer from ``SOMA_SECRET_KEY``, the journal
+    in ``home``, ``persist`` called after every journal write (and once at the end, however it ends)."""
     from soma_console.config import Settings
     from soma_console.core.wallet import load_signer
 
@@ -1012,8 +1006,28 @@ async def run_cron_round(
     session = ChainSession(ctx.chain, address=signer.address, timeout=settings.rpc_timeout)
     lc = Lifecycle(ctx, session, journal, signer)
     lc.persist = persist
-    out: dict[str, Any] = {"revealed": [], "committed": None, "skipped": None}
     try:
+        yield lc
+    finally:
+        await session.close()
+        journal.close()
+        persist()
+
+
+async def run_cron_round(
+    home: Home, checkpoint: Path, manifest: Any, *, chain: str, persist: Callable[[], None]
+) -> dict[str, Any]:
+    """One scheduled round on the chain (the Modal cron's chain step): reveal what is due, then commit
+    ``checkpoint`` as an update of this journal's model (a new model the first time).
+
+    The signer comes from ``SOMA_SECRET_KEY`` and the storage spec from ``SOMA_STORAGE`` (both Modal
+    secrets). ``persist`` is called after every journal write that must survive the container.
+    """
+    import os
+
+    out: dict[str, Any] = {"revealed": [], "committed": None, "skipped": None}
+    async with cron_lifecycle(home, chain=chain, persist=persist) as lc:
+        session = lc.session
         snap = await session.snapshot()
         await lc.reconcile(snap)
         persist()
@@ -1036,10 +1050,6 @@ async def run_cron_round(
             if e.state not in (REVEALED, MISSED)
         ]
         return out
-    finally:
-        await session.close()
-        journal.close()
-        persist()
 
 
 def _cron_model(lc: Lifecycle, snap: ChainSnapshot) -> str | None:
