@@ -20,7 +20,7 @@ from soma_console.cli.output import confirm, print_json, print_table, stdout_con
 from soma_console.context import AppContext
 from soma_console.errors import Aborted, UserError
 from soma_console.training import events as ev
-from soma_console.training.manifest import list_all_checkpoints, list_checkpoints
+from soma_console.training.manifest import list_all_checkpoints, list_checkpoints, one_per_checkpoint
 from soma_console.training.runs import (
     ACTIVE,
     EVENTS_FILE,
@@ -383,19 +383,20 @@ def checkpoints(app: AppContext, run_name: str | None, as_json: bool) -> None:
         found = list_checkpoints(run_dir)
     else:
         found = list_all_checkpoints(app.home.runs_dir)
-    rows = [c.row() for c in found]
     if as_json:
-        print_json(rows)
+        print_json([c.row() for c in found])
         return
-    if not rows:
+    if not found:
         stdout_console().print("no checkpoints yet.")
         return
     table = []
-    for r in rows:
+    # One line per checkpoint: the final weights are the last step's file, marked "final".
+    for r in (c.row() for c in one_per_checkpoint(found)):
         cfg = r["config"]
         table.append(
             {
                 **r,
+                "step": f"{r['step']} final" if r["final"] else r["step"],
                 "loss": f"{r['loss']:.4f}" if r["loss"] is not None else None,
                 "eval_loss": f"{r['eval_loss']:.4f}" if r["eval_loss"] is not None else None,
                 "config": f"{r['architecture']} d{cfg.get('embedding_dim')} L{cfg.get('num_layers')} "

@@ -43,6 +43,7 @@ from soma_console.core.journal import AuditEntry
 from soma_console.core.reveal_queue import QueueEntry, format_countdown
 from soma_console.errors import ReadOnlyError, UserError
 from soma_console.secrets import redact
+from soma_console.training.events import Finished
 from soma_console.tui.dialogs import (
     ConfirmPlanScreen,
     HelpScreen,
@@ -364,6 +365,7 @@ class ConsoleApp(App[int]):
         self.errors: list[str] = []  # every error shown, for tests and the log
         self._unsubscribe: Callable[[], None] | None = None
         self._select_run: str | None = None
+        self._ended_runs: set[str] = set()  # finished while followed: select their newest checkpoint
         self._alarm = False
         self._hangup_guard: HangupGuard | None = None
         self._main_ready = False
@@ -607,7 +609,9 @@ class ConsoleApp(App[int]):
     @while_open
     def on_checkpoints_loaded(self, message: CheckpointsLoaded) -> None:
         if message.run == self.training.followed:
-            self.checkpoints_pane.show(message.run, message.checkpoints)
+            newest = message.run in self._ended_runs
+            self._ended_runs.discard(message.run)
+            self.checkpoints_pane.show(message.run, message.checkpoints, newest=newest)
 
     @while_open
     def on_queue_loaded(self, message: QueueLoaded) -> None:
@@ -652,6 +656,9 @@ class ConsoleApp(App[int]):
             if pane.followed != run:
                 return
             if pane.ingest(batch):
+                if any(isinstance(r, Finished) for r in batch):
+                    # The run is done: its newest checkpoint is the one to commit.
+                    self._ended_runs.add(run)
                 self.load_runs()
                 self.load_checkpoints(run)
             await asyncio.sleep(0)  # let keys and repaints in between big batches

@@ -231,7 +231,7 @@ class CheckpointsPane(Pane):
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
         cols = (
-            ("step", "step", 7),
+            ("step", "step", 10),
             ("status", "status", 17),
             ("loss", "loss", 7),
             ("eval", "eval", 7),
@@ -243,15 +243,23 @@ class CheckpointsPane(Pane):
         self.table = KeyedTable(table, [c[1] for c in cols])
         self.table.sort_by("step", reverse=True)
 
-    def show(self, run: str, checkpoints: Sequence[CheckpointInfo]) -> None:
+    def show(self, run: str, checkpoints: Sequence[CheckpointInfo], *, newest: bool = False) -> None:
+        """Show ``run``'s checkpoints. The cursor stays on the row it is on while rows come and
+        go; until the user moves it (and whenever ``newest`` is asked for, say when the run has
+        just finished) it sits on the newest checkpoint, the one ``c`` is most likely meant for."""
         self.checkpoints = {c.path: c for c in checkpoints}
         rows = {c.path: _checkpoint_row(c) for c in checkpoints}
+        table = self.query_one(ConsoleTable)
         if run != self.run:
             self.run = run
             self.table.reload(rows)
-            self.table.table.move_cursor(row=0)
+            table.user_moved = False
         else:
             self.table.sync(rows)
+        if newest:
+            table.user_moved = False
+        if not table.user_moved and rows:
+            self.select_newest()
         self.border_subtitle = run
         hint_text = f"No checkpoints in {run} yet." if not rows else "c commits the highlighted checkpoint."
         if hint_text != self._hint:  # an unchanged Static.update still costs a layout pass
@@ -261,6 +269,12 @@ class CheckpointsPane(Pane):
     def selected(self) -> CheckpointInfo | None:
         key = self.table.selected_key()
         return self.checkpoints.get(key) if key else None
+
+    def select_newest(self) -> None:
+        if not self.checkpoints:
+            return
+        newest = max(self.checkpoints.values(), key=lambda c: (c.step, c.final, c.created))
+        self.table.select(newest.path)
 
 
 _CKPT_STATUS = {
@@ -274,7 +288,7 @@ _CKPT_STATUS = {
 def _checkpoint_row(c: CheckpointInfo) -> Row:
     text, style = _CKPT_STATUS.get(c.status, (c.status or "", ""))
     return (
-        Cell(str(c.step), sort=c.step),
+        Cell(f"{c.step} final" if c.final else str(c.step), sort=c.step),
         Cell(text, sort=c.status, style=style),
         _loss(c.loss),
         _loss(c.eval_loss),

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rich.text import Text
+from textual import events
 from textual.cache import LRUCache
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable
@@ -35,6 +36,39 @@ class ConsoleTable(DataTable[Any]):
         self._cell_render_cache = LRUCache(1000)
         self._row_render_cache = LRUCache(100)
         self._line_cache = LRUCache(100)
+        # True once the user has moved the cursor (keys or mouse): the pane then leaves it where
+        # it was put instead of keeping it on the newest row.
+        self.user_moved = False
+
+    # The user's moves. Home and End go to the first and last row (DataTable's own scroll
+    # sideways, which in a row-cursor table that fits its width does nothing at all).
+    def action_cursor_up(self) -> None:
+        self.user_moved = True
+        super().action_cursor_up()
+
+    def action_cursor_down(self) -> None:
+        self.user_moved = True
+        super().action_cursor_down()
+
+    def action_page_up(self) -> None:
+        self.user_moved = True
+        super().action_page_up()
+
+    def action_page_down(self) -> None:
+        self.user_moved = True
+        super().action_page_down()
+
+    def action_scroll_home(self) -> None:
+        self.user_moved = True
+        self.action_scroll_top()
+
+    def action_scroll_end(self) -> None:
+        self.user_moved = True
+        self.action_scroll_bottom()
+
+    async def _on_click(self, event: events.Click) -> None:
+        self.user_moved = True
+        await super()._on_click(event)
 
 
 class Cell:

@@ -225,7 +225,7 @@ async def test_train_dialog_starts_a_run_and_selects_it(make_app: AppFactory, se
         await wait_for(pilot, lambda: isinstance(app.screen, TrainDialog))
         text = screen_text(app)
         assert "Start training" in text and "Backend" in text and "local" in text
-        await pilot.press("tab")  # preset -> steps
+        await pilot.press("shift+tab", "shift+tab", "shift+tab", "shift+tab")  # start -> ... -> steps
         await pilot.press(*["backspace"] * 3)
         await type_text(pilot, "0")
         await pilot.press("enter")
@@ -255,7 +255,7 @@ async def test_train_dialog_shows_the_services_error(make_app: AppFactory, servi
         await settle(pilot)
         await pilot.press("t")
         await wait_for(pilot, lambda: isinstance(app.screen, TrainDialog))
-        await pilot.press("tab", "tab", "tab")
+        await pilot.press("shift+tab", "shift+tab")  # start -> backend -> name
         await type_text(pilot, "r1-tiny")  # that name is taken
         await pilot.press("enter")
         await settle(pilot)

@@ -1,0 +1,106 @@
+"""A plan's confirmation shows the warnings and the money first, within an 80x24 screen, and
+takes no confirmation while part of the plan has not been on screen."""
+
+from __future__ import annotations
+
+from textual.app import App
+from textual.widgets import Input
+
+from soma_console.core.actions import ActionPlan
+from soma_console.tui.dialogs import ConfirmPlanScreen
+from tests.tui.helpers import screen_text
+
+HEX = "ab" * 32
+
+
+def commit_plan(extra_lines: int = 0) -> ActionPlan:
+    """The lines a new model's commit plan carries (core/lifecycle.py plan_commit), in its order."""
+    lines = [
+        (
+            "Checkpoint",
+            "run tiny-20261130-020000 step 200 (/home/u/.soma/runs/tiny/checkpoints/c.safetensors)",
+        ),
+        ("Model", "a new model (create_model, then commit_model)"),
+        ("Stake", "1 SOMA"),
+        ("Commission", "1000 bps (10%)"),
+        ("Create fee", "0.0012 SOMA (simulated)"),
+        ("Weights URL", "http://127.0.0.1:9999/blobs/" + HEX),
+        ("Size", "536,912 bytes (encrypted)"),
+        ("Weights commitment", HEX),
+        ("Key commitment", HEX),
+        ("Embedding", f"64 floats, commitment {HEX}"),
+        ("Architecture", "1"),
+        ("Commit fee", "charged after create (about the create fee)"),
+        ("Commit epoch", "3 (if sent before the boundary at 02:31:30)"),
+        ("Reveal window", "epoch 4: opens 02:31:30, closes 02:33:00"),
+        ("Balance", "49.99 SOMA → about 48.98 SOMA"),
+    ]
+    lines += [(f"Note {i}", "x" * 60) for i in range(extra_lines)]
+    return ActionPlan(
+        "commit",
+        "Commit run tiny step 200 as a new model",
+        tuple(lines),
+        ("the reveal must be sent during epoch 4; a missed first reveal costs half the stake.",),
+        False,
+        "commit",
+    )
+
+
+class PlanApp(App[None]):
+    def __init__(self, plan: ActionPlan) -> None:
+        super().__init__()
+        self.plan = plan
+        self.results: list[object] = []
+
+    def on_mount(self) -> None:
+        self.push_screen(ConfirmPlanScreen(self.plan), self.results.append)
+
+
+async def test_the_commit_plan_shows_what_matters_within_80x24() -> None:
+    app = PlanApp(commit_plan())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.pause()
+        screen = screen_text(app)
+        for needed in (
+            "a missed first reveal costs half",
+            "Stake  ",
+            "Commit epoch",
+            "Reveal window",
+            "Type commit",
+        ):
+            assert needed in screen, (needed, screen)
+        assert "Balance" in screen and "Create fee" in screen
+        # What matters comes before the technical proof.
+        assert screen.index("Reveal window") < screen.index("Weights commitment")
+
+
+async def test_a_plan_taller_than_the_screen_takes_no_word_until_it_was_read() -> None:
+    app = PlanApp(commit_plan(extra_lines=20))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.pause()
+        dialog = app.screen
+        assert isinstance(dialog, ConfirmPlanScreen)
+        box = dialog.query_one("#confirm-word", Input)
+        assert box.disabled and "More below" in screen_text(app)
+        await pilot.press(*"commit", "enter")
+        await pilot.pause()
+        assert app.results == [] and app.screen is dialog  # nothing confirmed
+        await pilot.press("end")
+        await pilot.pause()
+        await pilot.pause()
+        assert not box.disabled and box.has_focus
+        await pilot.press(*"commit", "enter")
+        await pilot.pause()
+    assert app.results == [True]
+
+
+async def test_a_plan_that_fits_takes_the_word_at_once() -> None:
+    app = PlanApp(commit_plan())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.pause()
+        await pilot.press(*"commit", "enter")
+        await pilot.pause()
+    assert app.results == [True]
