@@ -22,6 +22,7 @@ from soma_console.core.chain_errors import RevealTooEarly, soma
 from soma_console.core.journal import Journal
 from soma_console.core.lifecycle import Lifecycle
 from soma_console.core.reveal_queue import format_countdown
+from soma_console.core.chain_identity import adopt_chain_identity
 from soma_console.core.wallet import load_signer
 from soma_console.secrets import redact
 
@@ -38,6 +39,7 @@ def with_lifecycle(
         journal = Journal.open(app.home.ensure().journal_path)
         session = make_session(app, address=signer.address if signer else None)
         try:
+            await adopt_chain_identity(session, journal)
             return await job(Lifecycle(app, session, journal, signer))
         finally:
             await session.close()
