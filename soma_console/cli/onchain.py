@@ -19,10 +19,10 @@ from soma_console.cli.output import confirm, print_json, print_table, stderr_con
 from soma_console.context import AppContext
 from soma_console.core.actions import ActionPlan, ActionResult
 from soma_console.core.chain_errors import RevealTooEarly, soma
+from soma_console.core.chain_identity import adopt_chain_identity
 from soma_console.core.journal import Journal
 from soma_console.core.lifecycle import Lifecycle
 from soma_console.core.reveal_queue import format_countdown
-from soma_console.core.chain_identity import adopt_chain_identity
 from soma_console.core.wallet import load_signer
 from soma_console.secrets import redact
 

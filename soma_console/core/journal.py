@@ -381,7 +381,7 @@ class Journal:
                 return None
             archive = f"{chain}~{old[:16]}"
             for table in ("artifacts", "intents", "audit"):
-                c.execute(f"UPDATE {table} SET chain = ? WHERE chain = ?", (archive, chain))  # noqa: S608
+                c.execute(f"UPDATE {table} SET chain = ? WHERE chain = ?", (archive, chain))
             c.execute(
                 "INSERT OR REPLACE INTO chain_identities(chain, identifier, adopted_at) VALUES (?, ?, ?)",
                 (archive, old, now),

@@ -31,8 +31,8 @@ from typing import Any, Protocol, cast
 from soma_console.context import AppContext
 from soma_console.core.actions import ActionPlan, ActionResult
 from soma_console.core.chain import ChainSession
-from soma_console.core.chain_identity import adopt_chain_identity
 from soma_console.core.chain_errors import ChainError
+from soma_console.core.chain_identity import adopt_chain_identity
 from soma_console.core.chainstate import ChainSnapshot
 from soma_console.core.console_services import (
     ChainListener,
