@@ -18,6 +18,7 @@ from soma_console.cli.common import make_session
 from soma_console.cli.output import confirm, print_json, print_table, stderr_console, stdout_console
 from soma_console.context import AppContext
 from soma_console.core.actions import ActionPlan, ActionResult
+from soma_console.core.amounts import parse_bps, parse_soma
 from soma_console.core.chain_errors import RevealTooEarly, soma
 from soma_console.core.chain_identity import adopt_chain_identity
 from soma_console.core.journal import Journal
@@ -93,8 +94,10 @@ def _print_result(result: ActionResult, as_json: bool) -> None:
 @click.command()
 @click.argument("checkpoint")
 @click.option("--model", "model_id", help="Commit an update to this model (default: a new model).")
-@click.option("--commission", "commission", type=int, help="Commission for a new model, in bps (0..10000).")
-@click.option("--stake", "stake", type=float, help="Stake for a new model, in SOMA (default: the minimum).")
+@click.option(
+    "--commission", "commission_text", help="Commission for a new model: bps (250) or percent (2.5%)."
+)
+@click.option("--stake", "stake_text", help="Stake for a new model, in SOMA (default: the minimum).")
 @click.option("--storage", help="Where the encrypted weights go (see docs/storage.md; default per chain).")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
@@ -103,14 +106,16 @@ def commit(
     app: AppContext,
     checkpoint: str,
     model_id: str | None,
-    commission: int | None,
-    stake: float | None,
+    commission_text: str | None,
+    stake_text: str | None,
     storage: str | None,
     yes: bool,
     as_json: bool,
 ) -> None:
     """Encrypt, upload and commit CHECKPOINT (a .safetensors file, its manifest, or a run name)."""
     app.require_writable("commit")
+    commission = None if commission_text is None else parse_bps(commission_text)
+    stake = None if stake_text is None else parse_soma(stake_text)
 
     async def job(lc: Lifecycle) -> ActionResult:
         plan = await lc.plan_commit(
@@ -265,7 +270,7 @@ def models(app: AppContext, mine: bool, as_json: bool) -> None:
             "model": ("* " if r["mine"] else "  ") + r["model_id"],
             "owner": (r.get("owner") or "")[:10],
             "status": r.get("status"),
-            "arch": r.get("architecture_version"),
+            "arch": r.get("architecture"),
             "stake": soma(r.get("stake")),
             "commission": r.get("commission_rate"),
             "next": r.get("next_commission_rate"),
@@ -311,25 +316,31 @@ _yes = click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 _json = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 
 
-@model.command("commission")
+# A negative number is a value to refuse in words, not an unknown option.
+_NUMBERS = {"ignore_unknown_options": True}
+
+
+@model.command("commission", context_settings=_NUMBERS)
 @click.argument("model_id")
-@click.argument("bps", type=int)
+@click.argument("rate", metavar="BPS")
 @_yes
 @_json
 @click.pass_obj
-def model_commission(app: AppContext, model_id: str, bps: int, yes: bool, as_json: bool) -> None:
-    """Set MODEL_ID's commission to BPS (0..10000; effective next epoch)."""
+def model_commission(app: AppContext, model_id: str, rate: str, yes: bool, as_json: bool) -> None:
+    """Set MODEL_ID's commission to BPS: basis points (250) or percent (2.5%), effective next epoch."""
+    bps = parse_bps(rate)
     _simple(app, "commission", lambda lc: lc.plan_commission(model_id, bps), yes, as_json)
 
 
-@model.command("stake")
+@model.command("stake", context_settings=_NUMBERS)
 @click.argument("model_id")
-@click.argument("amount", type=float)
+@click.argument("amount_text", metavar="AMOUNT")
 @_yes
 @_json
 @click.pass_obj
-def model_stake(app: AppContext, model_id: str, amount: float, yes: bool, as_json: bool) -> None:
+def model_stake(app: AppContext, model_id: str, amount_text: str, yes: bool, as_json: bool) -> None:
     """Add AMOUNT SOMA of stake to MODEL_ID."""
+    amount = parse_soma(amount_text)
     _simple(app, "stake", lambda lc: lc.plan_stake(model_id, amount), yes, as_json)
 
 

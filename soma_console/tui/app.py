@@ -857,7 +857,9 @@ class ConsoleApp(App[int]):
 
     def start_train_flow(self) -> None:
         async def flow() -> None:
-            spec = await self.push_screen_wait(TrainDialog(self.services.training_presets))
+            spec = await self.push_screen_wait(
+                TrainDialog(self.services.training_presets, default_steps=self._default_steps())
+            )
             if spec is None:
                 return
             assert isinstance(spec, dict)
@@ -867,6 +869,19 @@ class ConsoleApp(App[int]):
             self.load_runs()
 
         self._run_flow(flow, "start training")
+
+    def _default_steps(self) -> int:
+        """The training dialog's steps (``[console] train_steps`` in config.toml, else 200)."""
+        value = self.settings.get("console.train_steps", 200) if self.settings is not None else 200
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            self.notify(
+                f"[console] train_steps must be a whole number above 0, not {value!r}; using 200.",
+                title="config.toml",
+                severity="warning",
+                timeout=8,
+            )
+            return 200
+        return value
 
     def stop_run_flow(self, run: str | None) -> None:
         if run is None:

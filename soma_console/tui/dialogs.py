@@ -17,9 +17,11 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
+from soma_console.core import amounts
 from soma_console.core.actions import ActionPlan
 from soma_console.core.console_services import BACKENDS, train_spec
 from soma_console.core.reveal_queue import QueueEntry, format_countdown
+from soma_console.errors import UsageError
 from soma_console.secrets import redact
 from soma_console.tui.keymap import DIALOG_KEYS, HELP_KEYS, QUIT_WARNING_KEYS, bindings
 from soma_console.tui.status_bar import short_id
@@ -279,23 +281,16 @@ def short_hex(text: str) -> str:
 
 def parse_soma(text: str) -> float:
     try:
-        value = float(text.replace(",", "").replace("_", ""))
-    except ValueError:
-        raise ValueError(f"{text!r} is not an amount; type a number of SOMA such as 2.5.") from None
-    if not value > 0 or value != value or value == float("inf"):
-        raise ValueError("The amount must be more than 0 SOMA.")
-    return value
+        return amounts.parse_soma(text)
+    except UsageError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def parse_bps(text: str) -> int:
-    raw = text.strip()
     try:
-        value = round(float(raw[:-1]) * 100) if raw.endswith("%") else int(raw)
-    except ValueError:
-        raise ValueError(f"{text!r} is not a rate; type basis points (250) or a percentage (2.5%).") from None
-    if not 0 <= value <= 10_000:
-        raise ValueError(f"{value} bps is outside 0..10000 (100 bps = 1%).")
-    return value
+        return amounts.parse_bps(text)
+    except UsageError as exc:
+        raise ValueError(str(exc)) from None
 
 
 class QuitWarningScreen(ModalScreen[bool]):

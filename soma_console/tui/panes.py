@@ -101,7 +101,7 @@ class TrainingPane(Pane):
     def on_mount(self) -> None:
         table = self.query_one("#runs", DataTable)
         cols = (
-            ("run", "run", 13),
+            ("run", "run", 21),
             ("status", "status", 11),
             ("step", "step", 10),
             ("loss", "loss", 7),
