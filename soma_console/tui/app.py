@@ -630,7 +630,7 @@ class ConsoleApp(App[int]):
     @while_open
     def on_autopilot_loaded(self, message: AutopilotLoaded) -> None:
         self.autopilot = message.on
-        self.queue_pane.show_autopilot(message.on)
+        self.queue_pane.show_autopilot(message.on, readonly=self.services.readonly)
 
     @while_open
     def on_action_progress(self, message: ActionProgress) -> None:
@@ -790,11 +790,28 @@ class ConsoleApp(App[int]):
             return None
         return model.model_id
 
+    def _refuse_status(self, allowed: tuple[str, ...], what: str) -> bool:
+        """Say at once that the selected model cannot take ``what`` (before asking for a value)."""
+        model = self.models.selected()
+        if model is None or model.status in allowed:
+            return False
+        self.notify(
+            f"Model {short_id(model.model_id)} is {model.status}; {what}.",
+            title="Not possible",
+            severity="warning",
+            timeout=6,
+        )
+        return True
+
     def stake_selected(self) -> None:
         if self.refuse_readonly("add stake") or self._busy():
             return
         model_id = self._selected_model("add stake")
         if model_id is None:
+            return
+        if self._refuse_status(
+            ("created", "pending", "active"), "stake goes only to created, pending or active models"
+        ):
             return
 
         async def flow() -> None:
@@ -814,6 +831,8 @@ class ConsoleApp(App[int]):
             return
         model_id = self._selected_model("set its commission")
         if model_id is None:
+            return
+        if self._refuse_status(("active",), "only an active model's commission can change"):
             return
         model = self.models.selected()
         current = "" if model is None or model.commission_rate is None else str(model.commission_rate)

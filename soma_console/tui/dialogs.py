@@ -18,7 +18,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
 from soma_console.core import amounts
-from soma_console.core.actions import ActionPlan
+from soma_console.core.actions import LAST_LABELS, ActionPlan
 from soma_console.core.console_services import BACKENDS, train_spec
 from soma_console.core.reveal_queue import QueueEntry, format_countdown
 from soma_console.errors import UsageError
@@ -75,10 +75,19 @@ class ConfirmPlanScreen(Dialog):
         table = Table.grid(padding=(0, 2))
         table.add_column(style="bold", no_wrap=True)
         table.add_column(overflow="fold")
+        details: list[str] = []
         for label, value in plan.ordered_lines():
             # A plan never carries a secret (the decryption key stays in the journal); redact()
             # makes sure a mistake upstream does not put one on screen.
-            table.add_row(label, Text(short_hex(redact(value))))
+            shown = short_hex(redact(value))
+            if label in LAST_LABELS:  # the technical proof: one paragraph, after what matters
+                details.append(f"{label}: {shown}")
+            elif label == "Checkpoint":  # the file's name is enough here; the title names the run
+                table.add_row(label, Text(_file_name_only(shown)))
+            else:
+                table.add_row(label, Text(shown))
+        if details:
+            table.add_row("Details", Text(" · ".join(details), style="dim"))
         with Vertical(id="dialog") as box:
             box.border_title = "Confirm: " + plan.action
             yield Static(Text(plan.title, style="bold"), id="plan-title")
@@ -270,13 +279,20 @@ class ValueDialog(Dialog):
         self.dismiss(parsed)
 
 
+def _file_name_only(text: str) -> str:
+    """``step 60 of run r (/long/path/checkpoint-00000060.safetensors)`` without the folders."""
+    return re.sub(r"\((/[^()]*/)([^/()]+)\)", r"(\2)", text)
+
+
+_BASE58_RUN = re.compile(r"\b([1-9A-HJ-NP-Za-km-z]{8})[1-9A-HJ-NP-Za-km-z]{24,}([1-9A-HJ-NP-Za-km-z]{4})\b")
 _LONG_HEX = re.compile(r"\b(?:0x)?([0-9a-fA-F]{12})[0-9a-fA-F]{20,}([0-9a-fA-F]{6})\b")
 
 
 def short_hex(text: str) -> str:
     """Long hex strings (commitments, digests, ids inside URLs) as ``0123456789ab…abcdef``: the
     dialog has to fit an 80x24 screen. ``--json`` on the command line shows them whole."""
-    return _LONG_HEX.sub(lambda m: f"{m.group(1)}…{m.group(2)}", text)
+    text = _LONG_HEX.sub(lambda m: f"{m.group(1)}…{m.group(2)}", text)
+    return _BASE58_RUN.sub(lambda m: f"{m.group(1)}…{m.group(2)}", text)
 
 
 def parse_soma(text: str) -> float:

@@ -25,6 +25,7 @@ from soma_console.core.reveal_queue import (
     CLOSING,
     MISSED,
     OPEN,
+    OVERWRITTEN,
     REVEALED,
     UNCONFIRMED,
     UNKNOWN,
@@ -303,6 +304,7 @@ _STATE_TEXT = {
     OPEN: ("● OPEN", "bold"),
     CLOSING: ("!! CLOSING", "bold reverse red"),
     MISSED: ("✗ missed", "red"),
+    OVERWRITTEN: ("↷ overwritten", ""),
     REVEALED: ("✓ revealed", ""),
     UNCONFIRMED: ("… unconfirmed", ""),
     UNKNOWN: ("? unknown", ""),
@@ -318,7 +320,10 @@ def live_state(entry: QueueEntry, now: float) -> tuple[str, float | None, float 
     if entry.state in (WAITING, OPEN, CLOSING) and entry.opens_at is not None and entry.closes_at is not None:
         to_open = max(0.0, entry.opens_at - now)
         to_close = max(0.0, entry.closes_at - now)
-        if entry.state == WAITING and to_open > 0:
+        if entry.state == WAITING:
+            # The window opens when the chain reports the new epoch (the next read of the queue),
+            # not when this clock passes the boundary: until then it is due, not open (a reveal
+            # sent now would be refused), and the status bar says the epoch is turning.
             return WAITING, to_open, to_close, False
         span = entry.closes_at - entry.opens_at
         fraction = 0.0 if span <= 0 else to_close / span
@@ -347,7 +352,7 @@ class QueuePane(Pane):
         table = self.query_one(DataTable)
         cols = (
             ("model", "model", 12),
-            ("state", "state", 11),
+            ("state", "state", 13),
             ("closes in", "closes", 10),
             ("opens in", "opens", 9),
         )
@@ -356,15 +361,15 @@ class QueuePane(Pane):
         self.table = KeyedTable(table, [c[1] for c in cols])
         self.query_one("#alarm").display = False
 
-    def show_autopilot(self, on: bool) -> None:
+    def show_autopilot(self, on: bool, *, readonly: bool = False) -> None:
         self.autopilot = on
         widget = self.query_one("#autopilot", Static)
+        if on:
+            tail = " (reveals by itself)"
+        else:  # read-only refuses to turn it on: do not offer the key
+            tail = " · read-only" if readonly else " · a turns it on"
         widget.update(
-            Text.assemble(
-                "autopilot: ",
-                ("ON", "bold reverse") if on else ("OFF", "bold"),
-                " (reveals by itself)" if on else " · a turns it on",
-            ),
+            Text.assemble("autopilot: ", ("ON", "bold reverse") if on else ("OFF", "bold"), tail),
             layout=False,
         )
 
@@ -420,7 +425,8 @@ def _show(widget: Widget, visible: bool) -> None:
 def _queue_row(entry: QueueEntry, state: str, to_open: float | None, to_close: float | None) -> Row:
     text, style = _STATE_TEXT.get(state, (state, ""))
     if state == WAITING:
-        opens, closes = format_countdown(to_open), format_countdown(to_close)
+        opens = format_countdown(to_open) if to_open else "due"
+        closes = format_countdown(to_close)
     elif state in (OPEN, CLOSING):
         opens, closes = "now", format_countdown(to_close)
     elif state == REVEALED:

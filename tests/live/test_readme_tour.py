@@ -4,6 +4,7 @@ checkpoint is the one committed and revealed."""
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -53,7 +54,11 @@ def test_the_readme_tour_commits_and_reveals_the_newest_checkpoint(
         term.press("t")
         term.wait_for("Start training")
         term.press("Enter")
-        term.wait_until(lambda s: "✓ finished" in s, timeout=300, what="the run finished")
+        screen = term.wait_until(lambda s: "✓ finished" in s, timeout=600, what="the run finished")
+        if width >= 120:  # the wide layout: nothing cut to a stub
+            assert re.search(r"tiny-\d{8}-\d{6}\s", screen), screen  # the whole run name
+            for header in ("saved", "size", "owner", "closes in"):
+                assert header in screen, (header, screen)
         term.press("2", "c")
         term.wait_for("Type commit", timeout=120)
         term.type("commit")

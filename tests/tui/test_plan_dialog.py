@@ -15,32 +15,36 @@ HEX = "ab" * 32
 
 def commit_plan(extra_lines: int = 0) -> ActionPlan:
     """The lines a new model's commit plan carries (core/lifecycle.py plan_commit), in its order."""
+    # Values as a real devnet commit shows them: a long path, a base58 blob id, times with
+    # their countdowns.
+    run = "tiny-20261130-021627"
     lines = [
         (
             "Checkpoint",
-            "run tiny-20261130-020000 step 200 (/home/u/.soma/runs/tiny/checkpoints/c.safetensors)",
+            f"step 60 of run {run} (/tmp/pytest-of-root/pytest-41/test_the_readme_tour_commits_a0/home/"
+            f"runs/{run}/checkpoints/checkpoint-00000060.safetensors)",
         ),
         ("Model", "a new model (create_model, then commit_model)"),
         ("Stake", "1 SOMA"),
         ("Commission", "1000 bps (10%)"),
-        ("Create fee", "0.0012 SOMA (simulated)"),
-        ("Weights URL", "http://127.0.0.1:9999/blobs/" + HEX),
+        ("Create fee", "0.0005019 SOMA (simulated)"),
+        ("Weights URL", "http://127.0.0.1:33355/blobs/3ga9qNfkA2QegPh8a8JRbvQ2EwqVnH5s7dKe1XyZbq3t"),
         ("Size", "536,912 bytes (encrypted)"),
         ("Weights commitment", HEX),
         ("Key commitment", HEX),
         ("Embedding", f"64 floats, commitment {HEX}"),
         ("Architecture", "1"),
         ("Commit fee", "charged after create (about the create fee)"),
-        ("Commit epoch", "3 (if sent before the boundary at 02:31:30)"),
-        ("Reveal window", "epoch 4: opens 02:31:30, closes 02:33:00"),
-        ("Balance", "49.99 SOMA → about 48.98 SOMA"),
+        ("Commit epoch", "19 (if sent before the boundary at 02:21:26 UTC (in 00:09))"),
+        ("Reveal window", "epoch 20: opens 02:21:26 UTC (in 00:09), closes 02:21:41 UTC (in 00:24)"),
+        ("Balance", "50 SOMA → about 48.9989962 SOMA"),
     ]
     lines += [(f"Note {i}", "x" * 60) for i in range(extra_lines)]
     return ActionPlan(
         "commit",
-        "Commit run tiny step 200 as a new model",
+        f"Commit step 60 of run {run} as a new model",
         tuple(lines),
-        ("the reveal must be sent during epoch 4; a missed first reveal costs half the stake.",),
+        ("the reveal must be sent during epoch 20; a missed first reveal costs half the stake.",),
         False,
         "commit",
     )
@@ -73,6 +77,7 @@ async def test_the_commit_plan_shows_what_matters_within_80x24() -> None:
         assert "Balance" in screen and "Create fee" in screen
         # What matters comes before the technical proof.
         assert screen.index("Reveal window") < screen.index("Weights commitment")
+        assert "checkpoint-00000060.safetensors" in screen
 
 
 async def test_a_plan_taller_than_the_screen_takes_no_word_until_it_was_read() -> None:
