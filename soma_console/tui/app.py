@@ -14,10 +14,13 @@ on wall-clock time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
+import os
+import sys
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from functools import partial, wraps
 from typing import Any, ClassVar
 
@@ -1058,6 +1061,27 @@ def _bind(fn: Callable[..., Any], *args: Any) -> Callable[[], Any]:
     return call
 
 
+@contextlib.contextmanager
+def _terminal_on_stdout() -> Iterator[None]:
+    """Textual draws on stderr but reads the terminal's size from stdout. With stdout piped
+    (``make demo | tee log``) it would draw at 80x24 whatever the terminal's size, and never
+    see a resize: while the console runs, stdout is the terminal stderr is (nothing else is
+    written to stdout meanwhile; logging goes to its file)."""
+    if os.isatty(1) or not os.isatty(2):
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError, ValueError):
+            sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def run_console(
     services: ConsoleServices,
     *,
@@ -1071,7 +1095,8 @@ def run_console(
     when the terminal goes away: SIGHUP restores what it can and exits with 129, quietly).
     """
     app = ConsoleApp(services, clock=clock, settings=settings, watch_hangup=True, freeze_gc=True)
-    result = app.run(mouse=mouse)
+    with _terminal_on_stdout():
+        result = app.run(mouse=mouse)
     if app.hung_up:
         return 129
     return int(result or 0) if app.return_code in (0, None) else int(app.return_code or 1)

@@ -137,6 +137,12 @@ async def test_every_transaction_key_against_the_devnet(
             assert "cannot be reactivated" in screen_text(app)
             await confirm(pilot, "deactivate", task="Deactivate")
             await wait_for(pilot, lambda: _row(services, model_id).status == "inactive", timeout=30)
+            # s and m on the inactive model say so at once, without asking for a value first
+            for key in ("s", "m"):
+                await pilot.press(key)
+                await settle(pilot)
+                assert not isinstance(app.screen, ValueDialog), key
+            assert "is inactive" in screen_text(app)
 
             kinds = [(a.kind, a.status) for a in services.journal.audit_log()]
             assert kinds == [
@@ -181,6 +187,8 @@ async def test_readonly_console_refuses_and_sends_nothing(
                 pilot, lambda: len(getattr(app.checkpoints_pane, "checkpoints", {})) >= 2, timeout=20
             )
             assert "READONLY" in screen_text(app)
+            await wait_for(pilot, lambda: app.autopilot is not None, timeout=10)
+            assert "a turns it on" not in screen_text(app)  # the key is refused here: not offered
             await pilot.press("2", "c")
             await settle(pilot)
             assert not isinstance(app.screen, ConfirmPlanScreen)

@@ -55,6 +55,9 @@ def test_the_readme_tour_commits_and_reveals_the_newest_checkpoint(
         term.wait_for("Start training")
         term.press("Enter")
         screen = term.wait_until(lambda s: "✓ finished" in s, timeout=600, what="the run finished")
+        footer = screen.rstrip("\n").splitlines()[-1]
+        assert "Keys" in footer and "Quit" in footer, footer  # never cut off, at 80 columns too
+        assert not re.search("[▏▎▍▌▋▊▉]", screen), screen  # no stray scrollbar block under a log
         if width >= 120:  # the wide layout: nothing cut to a stub
             assert re.search(r"tiny-\d{8}-\d{6}\s", screen), screen  # the whole run name
             for header in ("saved", "size", "owner", "closes in"):
@@ -74,3 +77,16 @@ def test_the_readme_tour_commits_and_reveals_the_newest_checkpoint(
         artifact = journal.artifact(commits[0].artifact_id)  # type: ignore[arg-type]
         assert artifact is not None
         assert Path(artifact.source_path).name == "checkpoint-00000060.safetensors", artifact.source_path
+
+
+def test_the_demo_uses_the_whole_terminal_with_stdout_piped(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    demo = [sys.executable, "-m", "soma_console", "demo", "--any-ports", "--no-mouse"]
+    command = ["sh", "-c", " ".join(demo) + " | cat"]  # as `make demo | tee log`
+    with TmuxTerminal(command, width=160, height=48, env=tour_env(tmp_path, home), cwd=REPO) as term:
+        screen = term.wait_until(lambda s: "● connected" in s, timeout=90, what="the demo connected")
+        widest = max(len(line.rstrip()) for line in screen.splitlines())
+        assert widest > 150, screen  # drawn at 160 columns, not 80
+        assert "Training" in screen and "Models" in screen and "Training  Checkpoints" not in screen
+        term.press("q")
+        term.wait_exit(timeout=30)
