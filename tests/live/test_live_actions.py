@@ -32,7 +32,7 @@ def documented_word(task: str) -> str:
     """The confirmation word docs/console.md's "Doing things" table gives for ``task``."""
     for line in CONSOLE_DOC.read_text().splitlines():
         if line.startswith(f"| {task} |"):
-            words = re.findall(r"type `([a-z]+)`", line)
+            words = re.findall(r"[Tt]ype `([a-z]+)`", line)
             assert words, f"docs/console.md names no word for {task!r}"
             return words[-1]
     raise AssertionError(f"docs/console.md has no row for {task!r}")

@@ -146,13 +146,16 @@ async def test_commission_takes_percent_or_bps(make_app: AppFactory, services: F
     app = make_app()
     async with app.run_test(size=(160, 48), notifications=True) as pilot:
         await settle(pilot)
-        await pilot.press("4", "m")
+        await pilot.press("4", "m")  # a pending model: its commission cannot change yet
+        await pilot.pause()
+        assert not isinstance(app.screen, ValueDialog) and "is pending" in screen_text(app)
+        await pilot.press("down", "down", "m")  # the active one
         await wait_for(pilot, lambda: isinstance(app.screen, ValueDialog))
         await pilot.press(*["backspace"] * 6)
         await type_text(pilot, "120%")
         await pilot.press("enter")
         await pilot.pause()
-        assert "12000 bps is outside 0..10000" in screen_text(app)
+        assert "120% is outside 0..10000 bps" in screen_text(app)
         await pilot.press(*["backspace"] * 4)
         await type_text(pilot, "3%")
         await pilot.press("enter")
