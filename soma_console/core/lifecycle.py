@@ -1002,6 +1002,7 @@ async def run_cron_round(
     import os
 
     from soma_console.config import Settings
+    from soma_console.core.chain_identity import adopt_chain_identity
     from soma_console.core.wallet import load_signer
 
     settings = Settings.load(home)
@@ -1014,6 +1015,8 @@ async def run_cron_round(
     lc.persist = persist
     out: dict[str, Any] = {"revealed": [], "committed": None, "skipped": None}
     try:
+        if await adopt_chain_identity(session, journal) is not None:
+            persist()  # another network under this chain name: its entries were set aside
         snap = await session.snapshot()
         await lc.reconcile(snap)
         persist()
