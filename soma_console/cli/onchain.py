@@ -185,10 +185,18 @@ def commit(
 @click.command()
 @click.option("--all", "show_all", is_flag=True, help="Include revealed and missed commits.")
 @click.option("--wide", is_flag=True, help="Show model ids whole.")
+@click.option(
+    "--earlier",
+    is_flag=True,
+    help="The journal's commits on earlier networks of this chain name (before a reset); offline.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the queue as JSON.")
 @click.pass_obj
-def queue(app: AppContext, show_all: bool, wide: bool, as_json: bool) -> None:
+def queue(app: AppContext, show_all: bool, wide: bool, earlier: bool, as_json: bool) -> None:
     """Every commit waiting for its reveal, with its window and countdowns."""
+    if earlier:
+        _earlier_commits(app, wide=wide, as_json=as_json)
+        return
 
     async def job(lc: Lifecycle) -> tuple[list[Any], list[str], int]:
         snap = await lc.session.snapshot()
@@ -224,6 +232,56 @@ def queue(app: AppContext, show_all: bool, wide: bool, as_json: bool) -> None:
         title=f"Reveal queue (epoch {epoch})",
         keep=("model",),
     )
+
+
+def _earlier_commits(app: AppContext, *, wide: bool, as_json: bool) -> None:
+    """Commits the journal set aside when this chain name started answering as another network:
+    the record, read from the journal alone (that network is gone)."""
+    path = app.home.journal_path
+    if not path.exists():
+        rows: list[Any] = []
+    else:
+        with Journal.open(path, create=False) as journal:
+            prefix = f"{app.chain.name}~"
+            rows = [
+                i
+                for chain in journal.chains()
+                if chain.startswith(prefix)
+                for i in journal.intents(chain=chain, kinds=("commit",))
+            ]
+    if as_json:
+        print_json(
+            {
+                "entries": [
+                    {
+                        "chain": i.chain,
+                        "intent_id": i.id,
+                        "model_id": i.model_id,
+                        "commit_epoch": i.commit_epoch,
+                        "state": i.state,
+                        "revealed_epoch": i.revealed_epoch,
+                        "digest": i.digest,
+                        "error": i.error,
+                    }
+                    for i in rows
+                ]
+            }
+        )
+        return
+    if not rows:
+        stdout_console().print(f"No commits from earlier networks named {app.chain.name}.")
+        return
+    table = [
+        {
+            "network": i.chain,
+            "model": short_model_id(i.model_id, wide=wide),
+            "commit": i.commit_epoch,
+            "state": i.state,
+            "revealed": i.revealed_epoch,
+        }
+        for i in rows
+    ]
+    print_table(table, list(table[0]), title="Commits on earlier networks (journal only)", keep=("model",))
 
 
 # -- reveal ---------------------------------------------------------------------------------------

@@ -12,7 +12,8 @@ import time
 import pytest
 
 from tests.conftest import remember_captured
-from tests.lifecycle.conftest import Owner, copy_run
+from tests.devnet_fixture import Devnet, devnet  # noqa: F401 - the fixture
+from tests.lifecycle.conftest import Owner, copy_run, write_chain_config
 
 pytestmark = pytest.mark.slow
 
@@ -79,3 +80,22 @@ def test_a_refused_data_path_leaves_no_run_behind(owner: Owner) -> None:
     assert owner.json("runs") == []
     bad = owner.cli("train", "--preset", "nope", "--steps", "2")
     assert bad.returncode == 2 and "unknown preset" in bad.stderr  # same kind of mistake, same code
+
+
+def test_a_new_chain_under_the_same_name_does_not_inherit_the_old_ones_commits(
+    owner: Owner,
+    devnet: Devnet,  # noqa: F811 - the fixture
+) -> None:
+    first = owner.json("commit", owner.checkpoint(2), "--yes")
+    # The chain is started over (demo --fresh, a reset): same name, another genesis.
+    write_chain_config(owner.home, devnet)
+    devnet.fund(owner.address, 50)
+    again = owner.json("commit", owner.checkpoint(2), "--yes")  # not "already committed"
+    assert again["model_id"] != first["model_id"]
+    current = owner.json("queue", "--all")["entries"]
+    assert [e["model_id"] for e in current] == [again["model_id"]]
+    earlier = owner.json("queue", "--earlier")["entries"]
+    assert [e["model_id"] for e in earlier] == [first["model_id"]]  # kept for the record
+    assert earlier[0]["chain"].startswith("devnet~")
+    table = owner.cli("queue", "--earlier")
+    assert table.returncode == 0 and first["model_id"][:14] in table.stdout, table.output
