@@ -109,3 +109,33 @@ async def test_a_plan_that_fits_takes_the_word_at_once() -> None:
         await pilot.press(*"commit", "enter")
         await pilot.pause()
     assert app.results == [True]
+
+
+async def test_amount_and_rate_dialogs_refuse_what_the_command_line_refuses() -> None:
+    from soma_console.tui.dialogs import ValueDialog, parse_bps, parse_soma
+
+    class ValueApp(App[None]):
+        def __init__(self, parse: object) -> None:
+            super().__init__()
+            self.parse = parse
+            self.results: list[object] = []
+
+        def on_mount(self) -> None:
+            self.push_screen(ValueDialog("t", "p", self.parse), self.results.append)  # type: ignore[arg-type]
+
+    for parse, bad, good, value in (
+        (parse_soma, ("inf", "nan", "-1", "1e400"), "2.5", 2.5),
+        (parse_bps, ("inf", "2.555%", "-1"), "2.5%", 250),
+    ):
+        app = ValueApp(parse)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            for text in bad:
+                await pilot.press(*text, "enter")
+                await pilot.pause()
+                assert app.results == [], text
+                assert "Error" not in screen_text(app) and "Traceback" not in screen_text(app)
+                await pilot.press(*["backspace"] * len(text))
+            await pilot.press(*good, "enter")
+            await pilot.pause()
+        assert app.results == [value]
