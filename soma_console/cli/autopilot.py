@@ -13,6 +13,7 @@ from soma_console.cli.common import make_session
 from soma_console.cli.output import stderr_console
 from soma_console.context import AppContext
 from soma_console.core.autopilot import Autopilot, AutopilotConfig, TrainRound
+from soma_console.core.chain_identity import adopt_chain_identity
 from soma_console.core.journal import Journal
 from soma_console.core.lifecycle import Lifecycle
 from soma_console.core.wallet import load_signer
@@ -98,6 +99,7 @@ def autopilot(
             loop.add_signal_handler(sig, stop.set)
         say("info", f"autopilot on {app.chain.name} for {signer.address}; Ctrl-C stops it")
         try:
+            await adopt_chain_identity(session, journal)
             await Autopilot(Lifecycle(app, session, journal, signer), config, say, train=train).run(
                 stop, once=once
             )

@@ -996,6 +996,7 @@ async def cron_lifecycle(home: Home, *, chain: str, persist: Callable[[], None])
     """The lifecycle a Modal cron round works with: the signer from ``SOMA_SECRET_KEY``, the journal
     in ``home``, ``persist`` called after every journal write (and once at the end, however it ends)."""
     from soma_console.config import Settings
+    from soma_console.core.chain_identity import adopt_chain_identity
     from soma_console.core.wallet import load_signer
 
     settings = Settings.load(home)
@@ -1007,6 +1008,8 @@ async def cron_lifecycle(home: Home, *, chain: str, persist: Callable[[], None])
     lc = Lifecycle(ctx, session, journal, signer)
     lc.persist = persist
     try:
+        if await adopt_chain_identity(session, journal) is not None:
+            persist()  # another network under this chain name: its entries were set aside
         yield lc
     finally:
         await session.close()

@@ -17,7 +17,7 @@ from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from soma_console.errors import UserError
+from soma_console.errors import UsageError, UserError
 
 FRAMEWORKS = ("torch", "flax")
 BUILTIN_SOURCES = ("builtin", "fineweb")
@@ -95,7 +95,7 @@ def presets() -> dict[str, Preset]:
 def get_preset(name: str) -> Preset:
     table = presets()
     if name not in table:
-        raise UserError(f"unknown preset {name!r}; use one of: {', '.join(sorted(table))}.")
+        raise UsageError(f"unknown preset {name!r}; use one of: {', '.join(sorted(table))}.")
     return table[name]
 
 
