@@ -78,6 +78,11 @@ class CheckpointSaved(Event):
     eval_loss: float | None = None
     size: int = 0
     final: bool = False
+    # How long training paused for this checkpoint (waiting for the previous write, queueing the
+    # copies), and how long the background write of its files took, for how many bytes.
+    stall_s: float | None = None
+    write_s: float | None = None
+    written_bytes: int | None = None
 
 
 @dataclass(frozen=True)
