@@ -560,7 +560,7 @@ class Trainer:
             if not prepared_first and self.snapshot is not None:
                 # The optimizer state exists now: allocate the host buffers off the training thread.
                 prepared_first = True
-                layout = layout_of(self._sources(model, optimizer))
+                layout = layout_of(checkpoint_sources(model, optimizer.state_dict()))
                 self.writer.submit(functools.partial(self.snapshot.allocate, layout))
             due_ckpt = step % spec.checkpoint_every == 0 or step == spec.steps
             stopping = self.stop.is_set()
@@ -621,16 +621,6 @@ class Trainer:
 
     # -- checkpoints ------------------------------------------------------------------------------
 
-    @staticmethod
-    def _sources(
-        model: Model, optimizer: torch.optim.Optimizer, opt_dict: dict[str, Any] | None = None
-    ) -> list[Source]:
-        """What a checkpoint copies: the weights in canonical layout, then every optimizer tensor."""
-        sources = [Source(t, transpose) for _, t, transpose in canonical_layout(model)]
-        for _, leaf in _optimizer_tensors(opt_dict if opt_dict is not None else optimizer.state_dict()):
-            sources.append(Source(leaf, group=1))
-        return sources
-
     def _checkpoint(
         self,
         model: Model,
@@ -657,11 +647,8 @@ class Trainer:
         if self.d.main:
             assert self.snapshot is not None
             stall_start = time.perf_counter()
-            self.writer.wait()
-            waited = time.perf_counter() - stall_start
-            layout = canonical_layout(model)
-            opt_dict = optimizer.state_dict()
-            host = self.snapshot.capture(self._sources(model, optimizer, opt_dict))
+            self.writer.wait()  # one set of host buffers: the previous write must be done
+            entries, opt_host = snapshot_training_state(self.snapshot, model, optimizer)
             if self._eval_on_device is None:
                 self._eval_on_device = torch.from_numpy(eval_array).to(self.res.device)
             pending = evaluate_launch(
@@ -673,11 +660,6 @@ class Trainer:
                 seed=spec.seed,
                 sdpa=self.res.sdpa,
             )
-            entries = [
-                TensorEntry(name, tuple(buf.shape), numpy_dtype(buf.dtype), _host_fetcher(buf))
-                for (name, _, _), buf in zip(layout, host[: len(layout)], strict=True)
-            ]
-            opt_host = _with_tensors(opt_dict, host[len(layout) :])
             state = {
                 "step": step,
                 "tokens": self.tokens,
@@ -698,8 +680,6 @@ class Trainer:
                 stream_position={**stream_state.position(), "source": spec.data},
                 eval_tokens=int(eval_array[:, 0].size),
                 snapshot=self.snapshot,
-                waited_s=waited,
-                stall_start=stall_start,
             )
             job.stall_s = time.perf_counter() - stall_start
             self.writer.submit(job.run)
@@ -723,8 +703,6 @@ class _CheckpointJob:
     stream_position: dict[str, Any]
     eval_tokens: int
     snapshot: HostSnapshot
-    waited_s: float
-    stall_start: float
     stall_s: float = 0.0
 
     def run(self) -> None:
@@ -782,6 +760,31 @@ class _CheckpointJob:
                     final=True,
                 )
             )
+
+
+def checkpoint_sources(model: Model, opt_dict: dict[str, Any]) -> list[Source]:
+    """What a checkpoint copies: the weights in canonical layout, then every optimizer tensor."""
+    sources = [Source(t, transpose) for _, t, transpose in canonical_layout(model)]
+    sources += [Source(leaf, group=1) for _, leaf in _optimizer_tensors(opt_dict)]
+    return sources
+
+
+def snapshot_training_state(
+    snapshot: HostSnapshot, model: Model, optimizer: torch.optim.Optimizer
+) -> tuple[list[TensorEntry], dict[str, Any]]:
+    """Start the host copy of the weights and the optimizer state.
+
+    Returns the weights as safetensors entries and the optimizer state dict, both over the host
+    buffers: valid once :meth:`HostSnapshot.wait` returns.
+    """
+    layout = canonical_layout(model)
+    opt_dict = optimizer.state_dict()
+    host = snapshot.capture(checkpoint_sources(model, opt_dict))
+    entries = [
+        TensorEntry(name, tuple(buf.shape), numpy_dtype(buf.dtype), _host_fetcher(buf))
+        for (name, _, _), buf in zip(layout, host[: len(layout)], strict=True)
+    ]
+    return entries, _with_tensors(opt_dict, host[len(layout) :])
 
 
 def _optimizer_tensors(opt_dict: dict[str, Any]) -> list[tuple[tuple[Any, str], torch.Tensor]]:
