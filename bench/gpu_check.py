@@ -51,7 +51,7 @@ def run_ladder(args: argparse.Namespace, out: Path, budget: float) -> dict[str, 
     cmd += shlex.split(args.ladder_args)
     print("$ " + " ".join(cmd), flush=True)
     try:
-        proc = subprocess.run(cmd, cwd=REPO, timeout=budget + 60)
+        proc = subprocess.run(cmd, cwd=REPO, timeout=budget + 120)
     except subprocess.TimeoutExpired:
         return {"error": f"the ladder overran its budget of {budget:.0f} s and was stopped"}
     if proc.returncode != 0 or not out.exists():
@@ -122,13 +122,14 @@ def run_worker(args: argparse.Namespace, folder: Path, budget: float) -> dict[st
             elif isinstance(rec, ev.Started):
                 print(f"  started: {json.dumps(rec.fast.get('reasons', {}))}", flush=True)
         elapsed = time.monotonic() - started
-        if stop_sent is None and proc.poll() is None and elapsed > budget - args.stop_grace_s:
+        up = any(isinstance(r, ev.Started) for r in records)  # its SIGTERM handler is installed
+        if stop_sent is None and up and proc.poll() is None and elapsed > budget - args.stop_grace_s:
             print(f"  {elapsed:.0f} s: SIGTERM (a last checkpoint, then exit)", flush=True)
             proc.send_signal(signal.SIGTERM)
             stop_sent = time.monotonic()
         overran = stop_sent is not None and time.monotonic() - stop_sent > args.stop_grace_s
-        if overran and not killed and proc.poll() is None:
-            print("  the stop overran its grace period: SIGKILL", flush=True)
+        if (overran or elapsed > budget + args.stop_grace_s) and not killed and proc.poll() is None:
+            print("  the worker overran its time: SIGKILL", flush=True)
             os.killpg(proc.pid, signal.SIGKILL)
             killed = True
     proc.wait()
@@ -218,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="cuda")
     p.add_argument("--data", default="builtin")
     p.add_argument("--budget-s", type=float, default=480.0, help="wall-clock budget for everything")
-    p.add_argument("--ladder-budget-s", type=float, default=300.0)
+    p.add_argument("--ladder-budget-s", type=float, default=300.0, help="the ladder's share of --budget-s")
     p.add_argument("--ladder-args", default="", help="extra arguments for bench.train_gpu_ladder")
     p.add_argument("--worker-steps", type=int, default=10_000, help="the spec's steps (decides compile)")
     p.add_argument("--worker-dropout", type=float, default=0.0, help="0: the ladder's computation")
@@ -239,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
         gpu = "cpu"
     with tempfile.TemporaryDirectory(prefix="gpu-check-") as tmp:
         folder = Path(tmp)
-        ladder = run_ladder(args, folder / "ladder.json", min(args.ladder_budget_s, args.budget_s * 0.65))
+        ladder = run_ladder(args, folder / "ladder.json", args.ladder_budget_s)
         left = args.budget_s - (time.monotonic() - began)
         print(f"worker: {left:.0f} s left of the budget", flush=True)
         worker = run_worker(args, folder, left - 10)
