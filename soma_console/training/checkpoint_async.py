@@ -98,8 +98,8 @@ class HostSnapshot:
             slab_sizes.append(used)
             slabs = [torch.empty(max(1, n), dtype=torch.uint8, pin_memory=self.cuda) for n in slab_sizes]
             if not self.cuda:
-                for slab in slabs:  # fault the pages in now (this runs ahead of the first checkpoint)
-                    slab.zero_()
+                for page_in in slabs:  # fault the pages in now (this runs ahead of the first checkpoint)
+                    page_in.zero_()
             buffers = []
             for (slab, offset), nbytes, (shape, dtype, _) in zip(places, sizes, layout, strict=True):
                 if nbytes:

@@ -13,7 +13,6 @@ worker.
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import time
@@ -37,9 +36,14 @@ class Event:
         return json.dumps(body, separators=(",", ":"), sort_keys=True)
 
 
-@functools.cache
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
 def _field_names(cls: type) -> tuple[str, ...]:
-    return tuple(f.name for f in fields(cls))
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
+    return names
 
 
 @dataclass(frozen=True)
