@@ -36,10 +36,11 @@ def test_gpu_ladder_runs_end_to_end_on_a_cpu(tmp_path: Path) -> None:
     assert all(row["tokens_per_s"] > 0 for row in result["rungs"])
     curves = result["curves"]
     assert [len(curves[k]) for k in ("reference", "fast", "defaults")] == [3, 3, 3]
-    # Same initial weights, seed and data: on a CPU (fp32 everywhere) the fast path at the
-    # reference's micro-batch follows the reference to rounding, step after step.
-    assert all(abs(a - b) < 1e-3 for a, b in zip(curves["reference"], curves["fast"], strict=True))
+    # Same initial weights, seed and data: the fast path at the reference's micro-batch (bf16
+    # autocast runs on a CPU too) stays within the stated tolerance of the reference at every step.
+    assert all(abs(a - b) < 0.05 for a, b in zip(curves["reference"], curves["fast"], strict=True))
     assert result["comparisons"]["fast"]["within_tolerance"]
+    assert result["comparisons"]["fast"]["tolerance"] == 0.05
     assert result["best_rung"]["rung"] in rungs
     assert "| rung | micro-batch | tokens/s | MFU | peak memory |" in r.stdout
     assert "| step | reference (fp32) | fast (same micro-batch) | defaults |" in r.stdout
