@@ -135,7 +135,10 @@ def run_worker(args: argparse.Namespace, folder: Path, budget: float) -> dict[st
     proc.wait()
     records += asm.flush()
     stderr.close()
-    return summarize_worker(records, proc.returncode, time.monotonic() - started, killed, args)
+    summary = summarize_worker(records, proc.returncode, time.monotonic() - started, killed, args)
+    # The worker's log (the fast-path choices, warnings, a traceback) goes away with the temp folder.
+    summary["stderr_tail"] = (folder / "worker.stderr.log").read_text(errors="replace")[-4000:]
+    return summary
 
 
 def summarize_worker(
