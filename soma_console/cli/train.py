@@ -112,6 +112,13 @@ class _Progress:
                 f"data {rec.data}"
             )
             say(f"checkpoints go to {rec.checkpoint_dir}")
+            fast = rec.fast or {}
+            reasons = fast.get("reasons") or {}
+            if rec.device.startswith("cuda") and reasons:
+                say(
+                    f"fast path: micro-batch {fast.get('micro_batch')} x {fast.get('grad_accum')} "
+                    f"({reasons.get('micro_batch', '')}); compile {reasons.get('compile', '')}"
+                )
         elif isinstance(rec, ev.Step):
             p.update(self.task, completed=rec.step, loss=f"{rec.loss:.4f}", rate=f"{rec.tokens_per_s:,.0f}")
         elif isinstance(rec, ev.CheckpointSaved):
@@ -190,9 +197,18 @@ async def _drive(run_dir: Path, spec: TrainSpec, resume: bool, raw: bool) -> tup
     help="The fast path (bf16, SDPA, fused Adam, ...): auto = on with a GPU.",
 )
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True)
-@click.option("--compile", "use_compile", is_flag=True, help="torch.compile the training step.")
+@click.option(
+    "--compile/--no-compile",
+    "use_compile",
+    default=None,
+    help="torch.compile the training step (default: on a GPU when the run is long enough to repay it).",
+)
 @click.option("--pos-ids", is_flag=True, help="Train with the tokenizer's pos_ids (as on-chain scoring).")
-@click.option("--auto-micro-batch", is_flag=True, help="Find the largest micro-batch that fits the GPU.")
+@click.option(
+    "--auto-micro-batch/--no-auto-micro-batch",
+    default=None,
+    help="Find the largest micro-batch that fits the GPU (default: on a GPU unless --micro-batch is given).",
+)
 @click.option("--log-every", type=int, default=1, show_default=True, help="Steps between loss reports.")
 @click.option("--resume", is_flag=True, help="Continue the run from its newest complete checkpoint.")
 @click.option("--json", "raw", is_flag=True, help="Print the worker's event lines instead of a progress bar.")
@@ -232,9 +248,11 @@ def train(app: AppContext, **opts: Any) -> None:
             fast=FastOptions(
                 mode=opts["fast_mode"],
                 precision=opts["precision"],
-                compile=opts["use_compile"],
+                compile=_switch(opts["use_compile"]),
                 pos_ids=opts["pos_ids"],
-                auto_micro_batch=opts["auto_micro_batch"],
+                auto_micro_batch=_switch(
+                    opts["auto_micro_batch"], default="off" if opts["micro_batch"] else "auto"
+                ),
                 log_every=opts["log_every"],
             ),
             learning_rate=opts["learning_rate"],
@@ -308,6 +326,11 @@ def _data_arg(data: str) -> str:
             hint="Use builtin, fineweb, or an existing file or folder.",
         )
     return str(path.resolve())
+
+
+def _switch(flag: bool | None, default: str = "auto") -> str:
+    """A --x/--no-x flag as a FastOptions switch: on, off, or the default when not given."""
+    return default if flag is None else ("on" if flag else "off")
 
 
 def _resume_spec(run_dir: Path, opts: dict[str, Any]) -> TrainSpec:
