@@ -139,7 +139,7 @@ def queue(app: AppContext, show_all: bool, as_json: bool) -> None:
     """Every commit waiting for its reveal, with its window and countdowns."""
 
     async def job(lc: Lifecycle) -> tuple[list[Any], list[str], int]:
-        snap = await lc.session.snapshot()
+        snap = await lc.session.head()  # windows need the clock; reconcile reads models if it must
         changes = await lc.reconcile(snap)
         return lc.queue(snap, time.time()), changes, snap.epoch
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from soma_console.core.actions import ActionResult
 from soma_console.core.chain_errors import ChainError
+from soma_console.core.chainstate import ChainSnapshot
 from soma_console.core.lifecycle import Lifecycle
 from soma_console.core.reveal_queue import OPEN, WAITING, format_countdown
 from soma_console.errors import UserError
@@ -77,11 +78,9 @@ class Autopilot:
 
     async def round(self) -> list[ActionResult]:
         """One pass: settle, reveal what is due, warn about what is closing."""
-        snap = await self.lc.session.snapshot()
-        for line in await self.lc.reconcile(snap):
-            self.say("alarm" if line.startswith("MISSED") else "info", line)
-            if line.startswith("MISSED"):
-                await self.alert(line)
+        # The small read only: the model list (as big as the network) must never hold up a reveal.
+        snap = await self.lc.session.head()
+        await self._settle(snap, read_models=False)
         now = self.clock()
         entries = self.lc.queue(snap, now)
         results: list[ActionResult] = []
@@ -95,7 +94,10 @@ class Autopilot:
             else:
                 self.say("info", f"{result.summary} ({result.digest})")
                 results.append(result)
-                entries = self.lc.queue(await self.lc.session.snapshot(), self.clock())
+                entries = self.lc.queue(await self.lc.session.head(), self.clock())
+        # Now that nothing is due, settle what the reveal path skipped (revealed elsewhere,
+        # missed) from the model list, or from the epochs when the list cannot be read.
+        await self._settle(await self.lc.session.head(), read_models=True)
         for e in entries:
             if e.alarm and (e.intent_id, e.state) not in self._alarmed:
                 self._alarmed.add((e.intent_id, e.state))
@@ -108,6 +110,12 @@ class Autopilot:
         if failure is not None:
             raise failure
         return results
+
+    async def _settle(self, snap: ChainSnapshot, *, read_models: bool) -> None:
+        for line in await self.lc.reconcile(snap, read_models=read_models):
+            self.say("alarm" if line.startswith("MISSED") else "info", line)
+            if line.startswith("MISSED"):
+                await self.alert(line)
 
     def next_delay(self, ok: bool) -> float:
         snap = self.lc.session.latest

@@ -37,6 +37,12 @@ class ChainTimeout(ChainError):
     kind = "Timeout"
 
 
+class ModelListUnavailable(ChainError):
+    """The chain answers (its clock was read) but its model list could not be read."""
+
+    kind = "ModelListUnavailable"
+
+
 class TransactionFailed(ChainError):
     """The chain executed the transaction and it failed with ``kind``."""
 
