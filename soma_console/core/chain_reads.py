@@ -73,6 +73,12 @@ def grpc_target(rpc_url: str) -> tuple[str, bool]:
     return f"{host}:{port}", secure
 
 
+def _size(n: int) -> str:
+    if n < 1024:
+        return f"{n} bytes"
+    return f"{n / MIB:,.1f} MiB".replace(".0 MiB", " MiB") if n >= MIB else f"{n / 1024:,.0f} KiB"
+
+
 def read_error(exc: BaseException, *, url: str, what: str, timeout: float, limit: int) -> ChainError:
     """A gRPC failure of one of our reads as one sentence a person can act on."""
     import grpc
@@ -87,9 +93,9 @@ def read_error(exc: BaseException, *, url: str, what: str, timeout: float, limit
     details = (exc.details() if hasattr(exc, "details") else None) or ""
     if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
         m = _TOO_LARGE_RE.search(details)
-        size = f"{int(m.group(1)) / MIB:,.1f} MiB" if m else "larger than the limit"
+        size = f"is {_size(int(m.group(1)))}, more than" if m else "is larger than"
         return StateTooLarge(
-            f"the chain's {what} is {size}, more than the {limit / MIB:,.0f} MiB this console accepts.",
+            f"the chain's {what} {size} the {_size(limit)} this console accepts.",
             hint="Raise chain.max_state_mib in config.toml.",
         )
     if code == grpc.StatusCode.UNAVAILABLE:
@@ -184,7 +190,7 @@ class RpcReader:
         ledger, _ = self._stubs()
         req = svc.GetEpochRequest(read_mask=field_mask_pb2.FieldMask(paths=list(STATE_MASK)))
         started = time.perf_counter()
-        resp = await self._call("system state (the model list)", ledger.GetEpoch, req, timeout)
+        resp = await self._call("system state", ledger.GetEpoch, req, timeout)
         self.last_state_seconds = time.perf_counter() - started
         if not resp.epoch.HasField("system_state"):
             raise ChainError(f"the chain at {self.rpc_url} sent no system state.")
