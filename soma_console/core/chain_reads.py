@@ -194,7 +194,9 @@ class RpcReader:
         self.last_state_seconds = time.perf_counter() - started
         if not resp.epoch.HasField("system_state"):
             raise ChainError(f"the chain at {self.rpc_url} sent no system state.")
-        return resp.epoch.system_state
+        state = resp.epoch.system_state
+        self.last_state_bytes = state.ByteSize()
+        return state
 
     async def balance(self, address: str, *, timeout: float | None = None) -> int:
         from soma_console.devnet.proto import services_pb2 as svc

@@ -31,7 +31,6 @@ from soma_console.core.actions import ActionPlan, ActionResult
 from soma_console.core.chain import ChainSession
 from soma_console.core.chain_errors import SHANNONS_PER_SOMA, ChainError, RevealTooEarly, soma
 from soma_console.core.chainstate import ChainSnapshot, ModelRow, TxResult
-from soma_console.core.commit_prep import _committed_use, prepare_artifact, resolve_checkpoint
 from soma_console.core.encoding import b58decode
 from soma_console.core.faults import fault_point
 from soma_console.core.journal import Artifact, Intent, Journal
@@ -220,6 +219,8 @@ class Lifecycle:
         """Check, encrypt, upload and verify the checkpoint; say what committing it would send."""
         progress = progress or _quiet
         self._writable("commit")
+        from soma_console.core.commit_prep import resolve_checkpoint  # storage, httpx: commits only
+
         source = resolve_checkpoint(checkpoint, self.ctx.home.runs_dir)
         snap = await self._fresh()
         await self.reconcile(snap)
@@ -314,6 +315,8 @@ class Lifecycle:
                 ("Commission", f"{commission} bps ({commission / 100:g}%)"),
                 ("Create fee", f"{soma(fee)} (simulated)"),
             ]
+        from soma_console.core.commit_prep import prepare_artifact
+
         artifact = await prepare_artifact(
             self.journal,
             source,
@@ -422,6 +425,8 @@ class Lifecycle:
         artifact = self.journal.artifact(int(p["artifact_id"]))
         if artifact is None:
             raise UserError("the prepared artifact is gone from the journal; plan the commit again.")
+        from soma_console.core.commit_prep import _committed_use
+
         used = _committed_use(self.journal, artifact)
         if used is not None:
             raise UserError(f"this checkpoint was already committed to {used}.")

@@ -1,0 +1,246 @@
+"""Every command on a big network: N active models with 2048-float embeddings.
+
+    python -m bench.big_network [--models 10000] [--signers 16] [--repeat 3] [--json out.json]
+
+Starts a devnet (epochs on request), fills it with ``--models`` active models through the real
+SDK (created, committed, revealed: ``bench.active_models``), trains a tiny run for a checkpoint,
+then times the real ``soma-console`` in subprocesses, as a user runs it: ``wallet faucet``,
+``models --json``, ``commit``, ``queue --json``, ``reveal`` (after the boundary), each with its
+peak RSS (``ru_maxrss`` of that process, from ``wait4``). The console is measured in its own
+process too (``console-probe``): headless Textual at 160x48 on the live services, from start to
+the first full model list in the Models pane, then ``ModelsPane.show`` for a refresh with a
+newly read snapshot in which nothing changed, and one in which every stake changed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.active_models import fill_active
+from bench.devnet_bench import admin, fund, start_devnet
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run_measured(home: Path, *args: str) -> tuple[float, float, str]:
+    """(wall seconds, peak RSS MiB, stdout) of one ``soma-console`` run (RSS from ``wait4``)."""
+    return spawn_measured([sys.executable, "-m", "soma_console", "--home", str(home), *args])
+
+
+def spawn_measured(argv: list[str]) -> tuple[float, float, str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    t = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        pid = os.posix_spawn(
+            sys.executable,
+            argv,
+            env,
+            file_actions=[
+                (os.POSIX_SPAWN_DUP2, out.fileno(), 1),
+                (os.POSIX_SPAWN_DUP2, err.fileno(), 2),
+            ],
+        )
+        _, status, usage = os.wait4(pid, 0)
+        wall = time.perf_counter() - t
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(argv[2:])} failed:\n{stderr}")
+    return wall, usage.ru_maxrss / 1024, stdout
+
+
+def write_home(home: Path, urls: dict[str, str]) -> str:
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "config.toml").write_text(
+        '[chain]\ndefault = "devnet"\n\n[chain.profiles.devnet]\n'
+        f'rpc_url = "{urls["rpc_url"]}"\nfaucet_url = "{urls["faucet_url"]}"\n'
+        f'admin_url = "{urls["admin_url"]}"\nblob_url = "{urls["blob_url"]}"\nis_devnet = true\n',
+        encoding="utf-8",
+    )
+    _, _, out = run_measured(home, "wallet", "new", "--json")
+    return str(json.loads(out)["address"])
+
+
+def train_tiny(home: Path) -> list[Path]:
+    run_measured(
+        home,
+        "train",
+        "--preset",
+        "tiny",
+        "--steps",
+        "6",
+        "--checkpoint-every",
+        "2",
+        "--data",
+        "builtin",
+        "--run",
+        "big",
+        "--micro-batch",
+        "2",
+        "--grad-accum",
+        "1",
+        "--json",
+    )
+    return sorted(home.rglob("checkpoint-*.safetensors"))
+
+
+def summary(samples: list[tuple[float, float]]) -> dict[str, Any]:
+    walls = [w for w, _ in samples]
+    return {
+        "wall_s_median": round(statistics.median(walls), 2),
+        "wall_s_max": round(max(walls), 2),
+        "peak_rss_mib": round(max(r for _, r in samples), 1),
+        "runs": len(samples),
+    }
+
+
+async def console_probe(home: Path, models: int) -> dict[str, Any]:
+    """Run in its own process: the console on live services until the Models pane holds the list."""
+    from soma_console.config import Settings
+    from soma_console.context import AppContext
+    from soma_console.core.live_services import LiveServices
+    from soma_console.tui.app import ConsoleApp
+
+    t0 = time.perf_counter()
+    ctx = AppContext.create(home=str(home))
+    services = LiveServices.open(ctx)
+    services.session.poll_interval = 3600  # this probe drives the reads itself
+    app = ConsoleApp(services, settings=Settings(raw={}), cursor_blink=False)
+    out: dict[str, Any] = {}
+    async with app.run_test(size=(160, 48)) as pilot:
+        while len(app.models.models) < models:
+            await pilot.pause(0.01)
+            if time.perf_counter() - t0 > 600:
+                raise SystemExit("the Models pane did not fill in 10 minutes")
+        await pilot.pause()
+        out["first_full_list_s"] = round(time.perf_counter() - t0, 2)
+        out["rows"] = len(app.models.models)
+        session = services.session
+        reads, shows, repaints = [], [], []
+        for _ in range(5):
+            t = time.perf_counter()
+            snap = await session.snapshot()
+            reads.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            app.models.show(snap)
+            shows.append(time.perf_counter() - t)
+            await pilot.pause()
+            repaints.append(time.perf_counter() - t)
+        out["read_full_state_ms"] = {
+            "median": round(1000 * statistics.median(reads)),
+            "max": round(1000 * max(reads)),
+        }
+        out["refresh_unchanged_ms"] = {
+            "median": round(1000 * statistics.median(shows)),
+            "max": round(1000 * max(shows)),
+        }
+        out["refresh_unchanged_with_repaint_ms"] = {"median": round(1000 * statistics.median(repaints))}
+        out["response_mb"] = round((session.reader.last_state_bytes or 0) / 1e6, 1)
+        t = time.perf_counter()
+        head = await session.head()
+        out["read_clock_ms"] = round(1000 * (time.perf_counter() - t), 1)
+        assert not head.registry_ok
+    await services.stop()
+    return out
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "models": args.models,
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        proc, urls = start_devnet(Path(tmp) / "state")
+        try:
+
+            def advance() -> int:
+                return int.from_bytes(admin(urls["admin_url"], "AdvanceEpoch", b"")[:8], "little")
+
+            home = Path(tmp) / "home"
+            address = write_home(home, urls)
+            fund(urls, address, 20)
+            checkpoints = train_tiny(home)
+            t = time.perf_counter()
+            asyncio.run(
+                fill_active(
+                    urls["rpc_url"],
+                    lambda a, s: fund(urls, a, s),
+                    advance,
+                    count=args.models,
+                    signers=args.signers,
+                    progress=lambda line: print(line, flush=True),
+                )
+            )
+            fill = time.perf_counter() - t
+            result["fill"] = {
+                "seconds": round(fill, 1),
+                "transactions_per_s": round(3 * args.models / fill, 1),
+            }
+            print("filled:", result["fill"], flush=True)
+            reps = args.repeat
+            result["wallet_faucet"] = summary(
+                [run_measured(home, "wallet", "faucet", "--json")[:2] for _ in range(reps)]
+            )
+            models = [run_measured(home, "models", "--json") for _ in range(reps)]
+            listed = json.loads(models[-1][2])["models"]
+            assert sum(1 for m in listed if m["status"] == "active") >= args.models
+            result["models_json"] = summary([m[:2] for m in models])
+            result["models_json"]["bytes"] = len(models[-1][2])
+            commit = run_measured(home, "commit", str(checkpoints[0]), "--yes", "--json")
+            result["commit"] = summary([commit[:2]])
+            result["queue_json"] = summary([run_measured(home, "queue", "--json")[:2] for _ in range(reps)])
+            advance()
+            reveal = run_measured(home, "reveal", "--yes", "--json")
+            assert json.loads(reveal[2])["revealed"], reveal[2]
+            result["reveal"] = summary([reveal[:2]])
+            # More reveals for a median: commit the next checkpoints as updates, one epoch each.
+            model_id = json.loads(commit[2])["model_id"]
+            more = []
+            for ckpt in checkpoints[1:reps]:
+                run_measured(home, "commit", str(ckpt), "--model", model_id, "--yes", "--json")
+                advance()
+                more.append(run_measured(home, "reveal", "--yes", "--json")[:2])
+            result["reveal"] = summary([reveal[:2], *more])
+            probes = []
+            for _ in range(args.console_runs):
+                wall, rss, out = spawn_measured(
+                    [sys.executable, "-m", "bench.big_network", "console-probe", str(home), str(args.models)]
+                )
+                probes.append({**json.loads(out), "peak_rss_mib": round(rss, 1), "process_s": round(wall, 2)})
+            result["console"] = probes
+        finally:
+            proc.kill()
+            proc.wait()
+    return result
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "console-probe":
+        print(json.dumps(asyncio.run(console_probe(Path(sys.argv[2]), int(sys.argv[3])))))
+        return
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--models", type=int, default=10_000)
+    parser.add_argument("--signers", type=int, default=16)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--console-runs", type=int, default=2)
+    parser.add_argument("--json", default=str(REPO / "bench" / "out" / "big_network.json"))
+    args = parser.parse_args()
+    result = measure(args)
+    print(json.dumps(result, indent=2))
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
