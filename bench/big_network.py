@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.active_models import fill_active
-from bench.devnet_bench import admin, fund, start_devnet
+from bench.devnet_bench import fund, start_devnet
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -61,6 +61,7 @@ def spawn_measured(argv: list[str]) -> tuple[float, float, str]:
 
 
 def write_home(home: Path, urls: dict[str, str]) -> str:
+    """The owner's home, pointed at this devnet (ports change between runs); its wallet address."""
     home.mkdir(parents=True, exist_ok=True)
     (home / "config.toml").write_text(
         '[chain]\ndefault = "devnet"\n\n[chain.profiles.devnet]\n'
@@ -68,31 +69,45 @@ def write_home(home: Path, urls: dict[str, str]) -> str:
         f'admin_url = "{urls["admin_url"]}"\nblob_url = "{urls["blob_url"]}"\nis_devnet = true\n',
         encoding="utf-8",
     )
-    _, _, out = run_measured(home, "wallet", "new", "--json")
+    if not list(home.rglob("signer.key")):
+        run_measured(home, "wallet", "new", "--json")
+    _, _, out = run_measured(home, "wallet", "show", "--json")
     return str(json.loads(out)["address"])
 
 
-def train_tiny(home: Path) -> list[Path]:
+def train_tiny(home: Path, checkpoints: int) -> list[Path]:
+    """A fresh tiny run (its checkpoints were never committed) with ``checkpoints`` checkpoints."""
+    run = f"big-{int(time.time())}"
     run_measured(
         home,
         "train",
         "--preset",
         "tiny",
         "--steps",
-        "6",
+        str(2 * checkpoints),
         "--checkpoint-every",
         "2",
         "--data",
         "builtin",
         "--run",
-        "big",
+        run,
         "--micro-batch",
         "2",
         "--grad-accum",
         "1",
         "--json",
     )
-    return sorted(home.rglob("checkpoint-*.safetensors"))
+    return sorted(p for p in home.rglob("checkpoint-*.safetensors") if run in str(p))
+
+
+def admin_call(urls: dict[str, str], method: str, timeout: float = 1800) -> bytes:
+    import grpc
+
+    with grpc.insecure_channel(urls["admin_url"].removeprefix("http://")) as ch:
+        call = ch.unary_unary(
+            f"/admin.Admin/{method}", request_serializer=lambda b: b, response_deserializer=lambda b: b
+        )
+        return bytes(call(b"", timeout=timeout))
 
 
 def summary(samples: list[tuple[float, float]]) -> dict[str, Any]:
@@ -160,17 +175,29 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "models": args.models,
     }
-    with tempfile.TemporaryDirectory() as tmp:
-        proc, urls = start_devnet(Path(tmp) / "state")
-        try:
+    out = Path(args.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
 
-            def advance() -> int:
-                return int.from_bytes(admin(urls["admin_url"], "AdvanceEpoch", b"")[:8], "little")
+    def save() -> None:
+        out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
 
-            home = Path(tmp) / "home"
-            address = write_home(home, urls)
-            fund(urls, address, 20)
-            checkpoints = train_tiny(home)
+    root = Path(args.state) if args.state else Path(tempfile.mkdtemp(prefix="big-network-"))
+    home, marker = root / "home", root / "filled.json"
+    proc, urls = start_devnet(root / "state")
+    try:
+
+        def advance() -> int:
+            t = time.perf_counter()
+            epoch = int.from_bytes(admin_call(urls, "AdvanceEpoch")[:8], "little")
+            result.setdefault("advance_epoch_s", []).append(round(time.perf_counter() - t, 1))
+            return epoch
+
+        address = write_home(home, urls)
+        fund(urls, address, 20)
+        reps = args.repeat
+        checkpoints = train_tiny(home, reps)
+        filled = json.loads(marker.read_text()) if marker.exists() else None
+        if filled is None:
             t = time.perf_counter()
             asyncio.run(
                 fill_active(
@@ -183,45 +210,50 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                 )
             )
             fill = time.perf_counter() - t
-            result["fill"] = {
+            filled = {
+                "models": args.models,
                 "seconds": round(fill, 1),
                 "transactions_per_s": round(3 * args.models / fill, 1),
             }
-            print("filled:", result["fill"], flush=True)
-            reps = args.repeat
-            result["wallet_faucet"] = summary(
-                [run_measured(home, "wallet", "faucet", "--json")[:2] for _ in range(reps)]
-            )
-            models = [run_measured(home, "models", "--json") for _ in range(reps)]
-            listed = json.loads(models[-1][2])["models"]
-            assert sum(1 for m in listed if m["status"] == "active") >= args.models
-            result["models_json"] = summary([m[:2] for m in models])
-            result["models_json"]["bytes"] = len(models[-1][2])
-            commit = run_measured(home, "commit", str(checkpoints[0]), "--yes", "--json")
-            result["commit"] = summary([commit[:2]])
-            result["queue_json"] = summary([run_measured(home, "queue", "--json")[:2] for _ in range(reps)])
-            advance()
-            reveal = run_measured(home, "reveal", "--yes", "--json")
-            assert json.loads(reveal[2])["revealed"], reveal[2]
-            result["reveal"] = summary([reveal[:2]])
-            # More reveals for a median: commit the next checkpoints as updates, one epoch each.
-            model_id = json.loads(commit[2])["model_id"]
-            more = []
-            for ckpt in checkpoints[1:reps]:
+            marker.write_text(json.dumps(filled), encoding="utf-8")
+        result["fill"] = filled
+        print("filled:", filled, flush=True)
+        save()
+        result["wallet_faucet"] = summary(
+            [run_measured(home, "wallet", "faucet", "--json")[:2] for _ in range(reps)]
+        )
+        save()
+        models = [run_measured(home, "models", "--json") for _ in range(reps)]
+        listed = json.loads(models[-1][2])["models"]
+        assert sum(1 for m in listed if m["status"] == "active") >= args.models
+        result["models_json"] = {**summary([m[:2] for m in models]), "stdout_bytes": len(models[-1][2])}
+        save()
+        commit = run_measured(home, "commit", str(checkpoints[0]), "--yes", "--json")
+        result["commit"] = summary([commit[:2]])
+        result["queue_json"] = summary([run_measured(home, "queue", "--json")[:2] for _ in range(reps)])
+        save()
+        model_id = json.loads(commit[2])["model_id"]
+        reveals = []
+        for i, ckpt in enumerate(checkpoints):
+            if i:  # more reveals for a median: the next checkpoints as updates, one epoch each
                 run_measured(home, "commit", str(ckpt), "--model", model_id, "--yes", "--json")
-                advance()
-                more.append(run_measured(home, "reveal", "--yes", "--json")[:2])
-            result["reveal"] = summary([reveal[:2], *more])
-            probes = []
-            for _ in range(args.console_runs):
-                wall, rss, out = spawn_measured(
-                    [sys.executable, "-m", "bench.big_network", "console-probe", str(home), str(args.models)]
-                )
-                probes.append({**json.loads(out), "peak_rss_mib": round(rss, 1), "process_s": round(wall, 2)})
+            advance()
+            wall, rss, text = run_measured(home, "reveal", "--yes", "--json")
+            assert json.loads(text)["revealed"], text
+            reveals.append((wall, rss))
+            result["reveal"] = summary(reveals)
+            save()
+        probes = []
+        for _ in range(args.console_runs):
+            wall, rss, text = spawn_measured(
+                [sys.executable, "-m", "bench.big_network", "console-probe", str(home), str(args.models)]
+            )
+            probes.append({**json.loads(text), "peak_rss_mib": round(rss, 1), "process_s": round(wall, 2)})
             result["console"] = probes
-        finally:
-            proc.kill()
-            proc.wait()
+            save()
+    finally:
+        proc.kill()
+        proc.wait()
     return result
 
 
@@ -234,12 +266,11 @@ def main() -> None:
     parser.add_argument("--signers", type=int, default=16)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--console-runs", type=int, default=2)
+    parser.add_argument("--state", help="keep the devnet and the owner's home here; a rerun skips the fill")
     parser.add_argument("--json", default=str(REPO / "bench" / "out" / "big_network.json"))
     args = parser.parse_args()
     result = measure(args)
     print(json.dumps(result, indent=2))
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ from soma_console.core.chain_errors import (
     NodeUnreachable,
     translate,
 )
-from soma_console.core.chain_reads import DEFAULT_MAX_STATE_BYTES, RpcReader
+from soma_console.core.chain_reads import DEFAULT_MAX_STATE_BYTES, RpcReader, decode_system_state
 from soma_console.core.chainstate import (
     ChainParams,
     ChainSnapshot,
@@ -50,6 +50,8 @@ log = logging.getLogger(__name__)
 
 Listener = Callable[[ChainSnapshot | None, ChainError | None], None]
 SHANNONS = 1_000_000_000
+# The poller spends at most 1/REGISTRY_SHARE of its time reading the model list.
+REGISTRY_SHARE = 10.0
 
 
 def balance_to_shannons(value: Any) -> int | None:
@@ -95,6 +97,8 @@ class ChainSession:
         self.reader = RpcReader(profile.rpc_url, timeout=timeout, max_state_bytes=max_state_bytes)
         self._clock_failed = False
         self._registry_error: ChainError | None = None
+        self._registry_due = 0.0  # time.monotonic() at which the poller reads the model list again
+        self._registry_forced = False
 
     def __repr__(self) -> str:
         return f"ChainSession({self.profile.name!r}, {self.profile.rpc_url!r})"
@@ -196,12 +200,19 @@ class ChainSession:
 
     async def snapshot(self) -> ChainSnapshot:
         """The full read: the system state with every model (and the wallet's balance)."""
-        state_task = asyncio.ensure_future(self._read(self.reader.system_state()))
+        state_task = asyncio.ensure_future(self._read(self.reader.system_state_bytes()))
         balance = await self._balance()
-        state = await state_task
-        snap = snapshot_from_state_msg(
-            state, chain=self.profile.name, address=self.address, balance=balance, taken_at=self.clock()
-        )
+        raw = await state_task
+        taken_at = self.clock()
+
+        def decode() -> ChainSnapshot:
+            state = decode_system_state(raw, url=self.profile.rpc_url)
+            return snapshot_from_state_msg(
+                state, chain=self.profile.name, address=self.address, balance=balance, taken_at=taken_at
+            )
+
+        # Decoding 10,000 models takes a few hundred milliseconds: not on the event loop.
+        snap = await asyncio.to_thread(decode)
         self.latest = snap
         self.last_error = None
         return snap
@@ -322,6 +333,10 @@ class ChainSession:
             self._publish(head, None)
             return head
         self._publish(head, self._registry_error)
+        now = time.monotonic()
+        if not self._registry_forced and now < self._registry_due:
+            return head
+        self._registry_forced = False
         try:
             snap = await self.snapshot()
         except ChainError as exc:
@@ -330,12 +345,17 @@ class ChainSession:
             )
             self._publish(self.latest, self._registry_error)
             return None
+        finally:
+            # The model list grows with the network (about a second for 10,000 active models):
+            # polls read it at most a tenth of the time; the clock is read at every poll.
+            self._registry_due = now + REGISTRY_SHARE * (time.monotonic() - now)
         self._registry_error = None
         self._publish(snap, None)
         return snap
 
     def wake(self) -> None:
-        """Ask the poller to read now (after a transaction, say)."""
+        """Ask the poller to read now, the model list included (after a transaction, say)."""
+        self._registry_forced = True
         self._poll_wakeup.set()
 
     def start_polling(self) -> None:
