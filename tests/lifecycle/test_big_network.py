@@ -23,6 +23,7 @@ from soma_console.tui.app import ConsoleApp
 from tests.conftest import assert_one_line_error
 from tests.devnet_fixture import Devnet
 from tests.lifecycle.conftest import Owner, audit_secrets, make_owner, write_chain_config
+from tests.tui.helpers import screen_text
 
 pytestmark = pytest.mark.slow
 
@@ -46,9 +47,9 @@ def _revealed(owner: Owner) -> list[str]:
     ]
 
 
-async def _console(owner: Owner, *, until: Any) -> list[str]:
+async def _console(owner: Owner, *, until: Any) -> tuple[list[str], str]:
     """Open the console (autopilot on) on the owner's home, as ``soma-console`` would with its
-    config.toml, and wait until ``until(app)``; returns the errors the console showed."""
+    config.toml, and wait until ``until(app)``; returns the errors it showed and its screen."""
     ctx = replace(AppContext.create(home=str(owner.home)), chain=owner.chain.profile)
     services = LiveServices.open(ctx, signer=load_signer(ctx.home))
     services.session.poll_interval = 0.5
@@ -62,7 +63,7 @@ async def _console(owner: Owner, *, until: Any) -> list[str]:
                     break
             else:
                 raise AssertionError(f"the console did not get there in time; errors: {app.errors}")
-            return [str(e) for e in app.errors]
+            return [str(e) for e in app.errors], screen_text(app)
     finally:
         await services.stop()
 
@@ -103,7 +104,8 @@ def test_every_command_works_with_1000_active_models(
     assert r.returncode == 0, r.output
     assert _revealed(headless) == [committed["b"]]
     # and the console's autopilot, which says in one sentence why the list is missing.
-    errors = asyncio.run(_console(console, until=lambda app: _revealed(console) == [committed["c"]]))
+    errors, screen = asyncio.run(_console(console, until=lambda app: _revealed(console) == [committed["c"]]))
+    assert "connected, no model list" in screen and "offline" not in screen
     assert errors and all("model list" in e and "MiB" in e for e in errors), errors
     assert not any("MetadataMap" in e or "status:" in e for e in errors)
 
@@ -114,6 +116,6 @@ def test_every_command_works_with_1000_active_models(
         assert mine["embedding_matches"] is True
         assert o.json("queue")["entries"] == []
     # With the list readable, the whole of it reaches the console's Models pane.
-    errors = asyncio.run(_console(cli, until=lambda app: len(app.models.models) >= ACTIVE + 3))
-    assert errors == []
+    errors, screen = asyncio.run(_console(cli, until=lambda app: len(app.models.models) >= ACTIVE + 3))
+    assert errors == [] and "● connected" in screen
     audit_secrets(cli, remember_secret)
