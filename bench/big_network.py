@@ -183,7 +183,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
 
     root = Path(args.state) if args.state else Path(tempfile.mkdtemp(prefix="big-network-"))
     home, marker = root / "home", root / "filled.json"
-    proc, urls = start_devnet(root / "state")
+    proc, urls = start_devnet(root / "state", wait_s=600)  # a filled state takes a while to load
     try:
 
         def advance() -> int:

@@ -202,11 +202,11 @@ class ChainSession:
         """The full read: the system state with every model (and the wallet's balance)."""
         state_task = asyncio.ensure_future(self._read(self.reader.system_state_bytes()))
         balance = await self._balance()
-        raw = await state_task
+        held = [await state_task]  # handed over, so that the 85 MB are freed once decoded
         taken_at = self.clock()
 
         def decode() -> ChainSnapshot:
-            state = decode_system_state(raw, url=self.profile.rpc_url)
+            state = decode_system_state(held.pop(), url=self.profile.rpc_url)
             return snapshot_from_state_msg(
                 state, chain=self.profile.name, address=self.address, balance=balance, taken_at=taken_at
             )

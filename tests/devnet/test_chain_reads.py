@@ -13,8 +13,37 @@ from soma_console.config import ChainProfile
 from soma_console.core.chain import ChainSession
 from soma_console.core.chain_errors import NodeUnreachable
 from soma_console.core.chain_reads import StateTooLarge
-from soma_console.core.chainstate import ChainSnapshot, parse_system_state
+from soma_console.core.chainstate import ChainSnapshot, Manifest, ModelRow, parse_system_state
+from soma_console.core.encoding import b58decode
+from soma_console.core.lifecycle import same_commitment
 from tests.devnet.helpers import commit, funded, make_weights, reveal
+
+
+def _raw(digest: str | None) -> bytes | None:
+    if digest is None:
+        return None
+    return bytes.fromhex(digest) if len(digest) == 64 else b58decode(digest)
+
+
+def _digests_as_bytes(row: ModelRow) -> Any:
+    def manifest(m: Manifest | None) -> Any:
+        return None if m is None else (m.url, _raw(m.checksum), m.size)
+
+    pending = row.pending_update
+    return replace(
+        row,
+        weights_commitment=_raw(row.weights_commitment),
+        embedding_commitment=_raw(row.embedding_commitment),
+        manifest=manifest(row.manifest),
+        pending_update=None
+        if pending is None
+        else (
+            pending.commit_epoch,
+            _raw(pending.weights_commitment),
+            _raw(pending.embedding_commitment),
+            manifest(pending.manifest),
+        ),
+    )
 
 
 async def _every_state(devnet: Any) -> tuple[Any, Any, dict[str, str]]:
@@ -55,9 +84,17 @@ async def test_the_model_list_matches_the_sdk_model_for_model(devnet: Any) -> No
         theirs.epoch_start_ms,
         theirs.params,
     )
-    # Only the owner's models carry their embedding in our list; everything else is identical.
-    expected = tuple(m if m.is_owned_by(address) else replace(m, embedding=None) for m in theirs.models)
-    assert ours.models == expected
+    # Only the owner's models carry their embedding in our list, and digests come as hex, not
+    # Base58; everything else is identical.
+    expected = tuple(
+        _digests_as_bytes(m if m.is_owned_by(address) else replace(m, embedding=None)) for m in theirs.models
+    )
+    assert tuple(_digests_as_bytes(m) for m in ours.models) == expected
+    assert all(
+        same_commitment(a.weights_commitment, b.weights_commitment)
+        for a, b in zip(ours.models, theirs.models, strict=True)
+        if b.weights_commitment is not None
+    )
     states = {m.model_id: m.status for m in ours.models}
     assert {states[ids[s]] for s in ("created", "pending", "active", "inactive")} == {
         "created",
