@@ -32,12 +32,12 @@ from bench.devnet_bench import fund, start_devnet
 REPO = Path(__file__).resolve().parent.parent
 
 
-def run_measured(home: Path, *args: str) -> tuple[float, float, str]:
-    """(wall seconds, peak RSS MiB, stdout) of one ``soma-console`` run (RSS from ``wait4``)."""
+def run_measured(home: Path, *args: str) -> tuple[float, float, str, float]:
+    """(wall seconds, peak RSS MiB, stdout, CPU seconds) of one ``soma-console`` run (``wait4``)."""
     return spawn_measured([sys.executable, "-m", "soma_console", "--home", str(home), *args])
 
 
-def spawn_measured(argv: list[str]) -> tuple[float, float, str]:
+def spawn_measured(argv: list[str]) -> tuple[float, float, str, float]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     t = time.perf_counter()
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
@@ -57,7 +57,7 @@ def spawn_measured(argv: list[str]) -> tuple[float, float, str]:
         stdout, stderr = out.read(), err.read()
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{' '.join(argv[2:])} failed:\n{stderr}")
-    return wall, usage.ru_maxrss / 1024, stdout
+    return wall, usage.ru_maxrss / 1024, stdout, usage.ru_utime + usage.ru_stime
 
 
 def write_home(home: Path, urls: dict[str, str]) -> str:
@@ -71,7 +71,7 @@ def write_home(home: Path, urls: dict[str, str]) -> str:
     )
     if not list(home.rglob("signer.key")):
         run_measured(home, "wallet", "new", "--json")
-    _, _, out = run_measured(home, "wallet", "show", "--json")
+    out = run_measured(home, "wallet", "show", "--json")[2]
     return str(json.loads(out)["address"])
 
 
@@ -91,6 +91,8 @@ def train_tiny(home: Path, checkpoints: int) -> list[Path]:
         "builtin",
         "--run",
         run,
+        "--seed",  # new weights each run: the same weights are never committed twice
+        str(int(time.time())),
         "--micro-batch",
         "2",
         "--grad-accum",
@@ -110,14 +112,21 @@ def admin_call(urls: dict[str, str], method: str, timeout: float = 1800) -> byte
         return bytes(call(b"", timeout=timeout))
 
 
-def summary(samples: list[tuple[float, float]]) -> dict[str, Any]:
-    walls = [w for w, _ in samples]
+def summary(samples: list[tuple[float, float, str, float, float]]) -> dict[str, Any]:
+    """Samples: (wall, RSS, stdout, CPU of the command, CPU the node spent meanwhile)."""
     return {
-        "wall_s_median": round(statistics.median(walls), 2),
-        "wall_s_max": round(max(walls), 2),
-        "peak_rss_mib": round(max(r for _, r in samples), 1),
+        "wall_s_median": round(statistics.median(s[0] for s in samples), 2),
+        "wall_s_max": round(max(s[0] for s in samples), 2),
+        "cpu_s_median": round(statistics.median(s[3] for s in samples), 2),
+        "node_cpu_s_median": round(statistics.median(s[4] for s in samples), 2),
+        "peak_rss_mib": round(max(s[1] for s in samples), 1),
         "runs": len(samples),
     }
+
+
+def process_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def console_probe(home: Path, models: int) -> dict[str, Any]:
@@ -192,6 +201,11 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             result.setdefault("advance_epoch_s", []).append(round(time.perf_counter() - t, 1))
             return epoch
 
+        def timed(*cli: str) -> tuple[float, float, str, float, float]:
+            before = process_cpu(proc.pid)
+            wall, rss, text, cpu = run_measured(home, *cli)
+            return wall, rss, text, cpu, process_cpu(proc.pid) - before
+
         address = write_home(home, urls)
         fund(urls, address, 20)
         reps = args.repeat
@@ -219,18 +233,16 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         result["fill"] = filled
         print("filled:", filled, flush=True)
         save()
-        result["wallet_faucet"] = summary(
-            [run_measured(home, "wallet", "faucet", "--json")[:2] for _ in range(reps)]
-        )
+        result["wallet_faucet"] = summary([timed("wallet", "faucet", "--json") for _ in range(reps)])
         save()
-        models = [run_measured(home, "models", "--json") for _ in range(reps)]
+        models = [timed("models", "--json") for _ in range(reps)]
         listed = json.loads(models[-1][2])["models"]
         assert sum(1 for m in listed if m["status"] == "active") >= args.models
-        result["models_json"] = {**summary([m[:2] for m in models]), "stdout_bytes": len(models[-1][2])}
+        result["models_json"] = {**summary(models), "stdout_bytes": len(models[-1][2])}
         save()
-        commit = run_measured(home, "commit", str(checkpoints[0]), "--yes", "--json")
-        result["commit"] = summary([commit[:2]])
-        result["queue_json"] = summary([run_measured(home, "queue", "--json")[:2] for _ in range(reps)])
+        commit = timed("commit", str(checkpoints[0]), "--yes", "--json")
+        result["commit"] = summary([commit])
+        result["queue_json"] = summary([timed("queue", "--json") for _ in range(reps)])
         save()
         model_id = json.loads(commit[2])["model_id"]
         reveals = []
@@ -238,14 +250,14 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             if i:  # more reveals for a median: the next checkpoints as updates, one epoch each
                 run_measured(home, "commit", str(ckpt), "--model", model_id, "--yes", "--json")
             advance()
-            wall, rss, text = run_measured(home, "reveal", "--yes", "--json")
-            assert json.loads(text)["revealed"], text
-            reveals.append((wall, rss))
+            sample = timed("reveal", "--yes", "--json")
+            assert json.loads(sample[2])["revealed"], sample[2]
+            reveals.append(sample)
             result["reveal"] = summary(reveals)
             save()
         probes = []
         for _ in range(args.console_runs):
-            wall, rss, text = spawn_measured(
+            wall, rss, text, _cpu = spawn_measured(
                 [sys.executable, "-m", "bench.big_network", "console-probe", str(home), str(args.models)]
             )
             probes.append({**json.loads(text), "peak_rss_mib": round(rss, 1), "process_s": round(wall, 2)})
