@@ -27,6 +27,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from soma_console.config import ChainProfile
@@ -43,6 +44,7 @@ from soma_console.core.chainstate import (
     ChainSnapshot,
     TxResult,
     parse_effects,
+    reuse_unchanged,
     snapshot_from_state_msg,
 )
 
@@ -204,12 +206,14 @@ class ChainSession:
         balance = await self._balance()
         held = [await state_task]  # handed over, so that the 85 MB are freed once decoded
         taken_at = self.clock()
+        before = self.latest.models if self.latest is not None else ()
 
         def decode() -> ChainSnapshot:
             state = decode_system_state(held.pop(), url=self.profile.rpc_url)
-            return snapshot_from_state_msg(
+            snap = snapshot_from_state_msg(
                 state, chain=self.profile.name, address=self.address, balance=balance, taken_at=taken_at
             )
+            return replace(snap, models=reuse_unchanged(snap.models, before))
 
         # Decoding 10,000 models takes a few hundred milliseconds: not on the event loop.
         snap = await asyncio.to_thread(decode)

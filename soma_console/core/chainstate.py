@@ -520,3 +520,22 @@ def snapshot_from_state_msg(
         balance=balance,
         protocol_version=_opt(state, "protocol_version"),
     )
+
+
+def reuse_unchanged(rows: tuple[ModelRow, ...], before: tuple[ModelRow, ...]) -> tuple[ModelRow, ...]:
+    """``rows`` with every model equal to its previous reading replaced by that very object (and
+    the previous tuple itself when nothing changed), so that views can tell "unchanged" by
+    identity. Meant to run where the list is decoded, off the event loop."""
+    if not before:
+        return rows
+    old = {m.model_id: m for m in before}
+    out = []
+    same = len(rows) == len(before)
+    for row in rows:
+        prev = old.get(row.model_id)
+        if prev is not None and prev == row:
+            out.append(prev)
+        else:
+            out.append(row)
+            same = False
+    return before if same else tuple(out)

@@ -920,7 +920,10 @@ class Lifecycle:
         opened = [
             i
             for i in open_intents
-            if i.state == "confirmed" and i.commit_epoch is not None and snap.epoch > i.commit_epoch
+            if i.kind == "commit"
+            and i.state == "confirmed"
+            and i.commit_epoch is not None
+            and snap.epoch > i.commit_epoch
         ]
         if opened and not snap.registry_ok and read_models:
             try:
