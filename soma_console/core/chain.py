@@ -204,7 +204,7 @@ class ChainSession:
         """The full read: the system state with every model (and the wallet's balance)."""
         state_task = asyncio.ensure_future(self._read(self.reader.system_state_bytes()))
         balance = await self._balance()
-        held = [await state_task]  # handed over, so that the 85 MB are freed once decoded
+        held = [await state_task]  # handed over, so that the ~90 MB are freed once decoded
         taken_at = self.clock()
         before = self.latest.models if self.latest is not None else ()
 

@@ -10,7 +10,7 @@ full node serves), on a channel whose receive limit is set for the whole system 
   reveal path needs nothing else.
 * **the registry** (``GetEpoch`` with ``system_state``): every model. The chain offers no smaller
   way to read models (they live inside the system state; GetEpoch's mask does not reach into it),
-  so this read is as large as the network: about 8.5 KB per active model.
+  so this read is as large as the network: about 9 KB per active model.
 * **the balance** (``StateService.GetBalance``).
 
 The SDK still signs, builds and sends transactions; nothing here needs it.
@@ -28,7 +28,7 @@ from urllib.parse import urlparse
 from soma_console.core.chain_errors import ChainError, ChainTimeout, NodeUnreachable
 
 MIB = 1024 * 1024
-# A whole system state with 10,000 active models is ~85 MB; leave room for the network to grow.
+# A whole system state with 10,000 active models is ~90 MB; leave room for the network to grow.
 DEFAULT_MAX_STATE_BYTES = 1024 * MIB
 CLOCK_MASK = ("epoch", "start", "protocol_config")
 STATE_MASK = ("epoch", "start", "system_state")
@@ -199,7 +199,7 @@ class RpcReader:
 
     async def system_state_bytes(self, *, timeout: float | None = None) -> bytes:
         """The current ``GetEpochResponse`` with the whole system state, still encoded: decode it
-        with :func:`decode_system_state`, off the event loop (85 MB at 10,000 active models)."""
+        with :func:`decode_system_state`, off the event loop (90 MB at 10,000 active models)."""
         from google.protobuf import field_mask_pb2
 
         from soma_console.devnet.proto import services_pb2 as svc

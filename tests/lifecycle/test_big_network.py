@@ -1,5 +1,5 @@
 """A network past the SDK's 4 MiB response limit: 1,000 active models with 2048-float embeddings
-(a system state of about 8.5 MB), each created, committed and revealed through the real SDK.
+(a system state of about 9 MB), each created, committed and revealed through the real SDK.
 
 Every command and the console must work on it, and a reveal must go through in its window even
 when the model list cannot be read at all (here: a receive limit of 1 MiB, set the way a user
@@ -92,7 +92,7 @@ def test_every_command_works_with_1000_active_models(
     devnet.advance()
     assert cli.json("queue")["entries"][0]["state"] == "open"
 
-    # From here the model list cannot be read at all (8.5 MB against a 1 MiB limit)...
+    # From here the model list cannot be read at all (9 MB against a 1 MiB limit)...
     for o in (cli, headless, console):
         _limit_state(o, 1)
     assert_one_line_error(cli.cli("models"), "MiB", "chain.max_state_mib")
