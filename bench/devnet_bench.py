@@ -27,7 +27,7 @@ from soma_sdk import Keypair, SomaClient
 REPO = Path(__file__).resolve().parent.parent
 
 
-def start_devnet(state: Path) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
+def start_devnet(state: Path, wait_s: float = 30.0) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
     out = state / "devnet.out"
     state.mkdir(parents=True, exist_ok=True)
     args = [
@@ -46,7 +46,7 @@ def start_devnet(state: Path) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     with open(out, "wb") as fh:
         proc = subprocess.Popen(args, stdout=fh, stderr=subprocess.DEVNULL, env=env, cwd=REPO)
-    for _ in range(1500):
+    for _ in range(int(wait_s / 0.02)):
         lines = out.read_text().splitlines()
         if lines:
             return proc, json.loads(lines[0])

@@ -184,6 +184,11 @@ class Settings:
     def rpc_timeout(self) -> float:
         return self.number("chain.timeout_seconds", 30.0, minimum=1.0)
 
+    @property
+    def max_state_bytes(self) -> int:
+        """The largest system state (every model included) a read accepts."""
+        return int(self.number("chain.max_state_mib", 1024.0, minimum=1.0) * 1024 * 1024)
+
     def chain_profiles(self) -> dict[str, ChainProfile]:
         profiles = dict(BUILTIN_CHAINS)
         custom = self.get("chain.profiles", {})

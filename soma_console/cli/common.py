@@ -18,6 +18,7 @@ def make_session(app: AppContext, *, address: str | None = None) -> ChainSession
         address=address,
         timeout=app.settings.rpc_timeout,
         poll_interval=app.settings.poll_seconds,
+        max_state_bytes=app.settings.max_state_bytes,
     )
 
 

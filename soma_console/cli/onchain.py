@@ -199,7 +199,7 @@ def queue(app: AppContext, show_all: bool, wide: bool, earlier: bool, as_json: b
         return
 
     async def job(lc: Lifecycle) -> tuple[list[Any], list[str], int]:
-        snap = await lc.session.snapshot()
+        snap = await lc.session.head()  # windows need the clock; reconcile reads models if it must
         changes = await lc.reconcile(snap)
         return lc.queue(snap, time.time()), changes, snap.epoch
 

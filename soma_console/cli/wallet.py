@@ -45,7 +45,7 @@ def wallet_show(app: AppContext, as_json: bool) -> None:
 
     async def job(session: ChainSession) -> dict[str, Any]:
         try:
-            snap = await session.snapshot()
+            snap = await session.head()
         except ChainError as exc:
             return {"balance": None, "chain_error": str(exc)}
         return {"balance": snap.balance, "epoch": snap.epoch, "chain_error": None}
@@ -73,9 +73,9 @@ def wallet_faucet(app: AppContext, as_json: bool) -> None:
     assert signer is not None
 
     async def job(session: ChainSession) -> dict[str, Any]:
-        before = (await session.snapshot()).balance
+        before = (await session.head()).balance
         await session.request_faucet(signer.address)
-        after = (await session.snapshot()).balance
+        after = (await session.head()).balance
         return {"before": before, "after": after}
 
     result = run_with_session(app, job, address=signer.address)

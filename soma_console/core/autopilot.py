@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from soma_console.core.actions import ActionResult
 from soma_console.core.chain_errors import ChainError
+from soma_console.core.chainstate import ChainSnapshot
 from soma_console.core.lifecycle import Lifecycle, cron_lifecycle
 from soma_console.core.reveal_queue import MISSED, OPEN, REVEALED, WAITING, format_countdown
 from soma_console.errors import UserError
@@ -82,11 +83,9 @@ class Autopilot:
 
     async def round(self) -> list[ActionResult]:
         """One pass: settle, reveal what is due, warn about what is closing."""
-        snap = await self.lc.session.snapshot()
-        for line in await self.lc.reconcile(snap):
-            self.say("alarm" if line.startswith("MISSED") else "info", line)
-            if line.startswith("MISSED"):
-                await self.alert(line)
+        # The small read only: the model list (as big as the network) must never hold up a reveal.
+        snap = await self.lc.session.head()
+        await self._settle(snap, read_models=False)
         now = self.clock()
         entries = self.lc.queue(snap, now)
         results: list[ActionResult] = []
@@ -100,7 +99,10 @@ class Autopilot:
             else:
                 self.say("info", f"{result.summary} ({result.digest})")
                 results.append(result)
-                entries = self.lc.queue(await self.lc.session.snapshot(), self.clock())
+                entries = self.lc.queue(await self.lc.session.head(), self.clock())
+        # Now that nothing is due, settle what the reveal path skipped (revealed elsewhere,
+        # missed) from the model list, or from the epochs when the list cannot be read.
+        await self._settle(await self.lc.session.head(), read_models=True)
         for e in entries:
             if e.alarm and (e.intent_id, e.state) not in self._alarmed:
                 self._alarmed.add((e.intent_id, e.state))
@@ -113,6 +115,12 @@ class Autopilot:
         if failure is not None:
             raise failure
         return results
+
+    async def _settle(self, snap: ChainSnapshot, *, read_models: bool) -> None:
+        for line in await self.lc.reconcile(snap, read_models=read_models):
+            self.say("alarm" if line.startswith("MISSED") else "info", line)
+            if line.startswith("MISSED"):
+                await self.alert(line)
 
     def next_delay(self, ok: bool) -> float:
         snap = self.lc.session.latest
@@ -239,7 +247,7 @@ async def run_reveal_round(
         except (ChainError, UserError) as exc:
             exc.add_note(json.dumps(said))
             raise
-        snap = lc.session.latest or await lc.session.snapshot()
+        snap = lc.session.latest or await lc.session.head()
         pending = [e.to_json() for e in lc.queue(snap, lc.clock()) if e.state not in (REVEALED, MISSED)]
     revealed = [r for res in results for r in res.data.get("revealed", [])]
     epoch_s = snap.epoch_duration_ms / 1000.0 if snap.epoch_duration_ms else None

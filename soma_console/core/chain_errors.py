@@ -37,6 +37,12 @@ class ChainTimeout(ChainError):
     kind = "Timeout"
 
 
+class ModelListUnavailable(ChainError):
+    """The chain answers (its clock was read) but its model list could not be read."""
+
+    kind = "ModelListUnavailable"
+
+
 class TransactionFailed(ChainError):
     """The chain executed the transaction and it failed with ``kind``."""
 
@@ -214,7 +220,68 @@ def translate(exc: BaseException, *, url: str = "", timeout: float | None = None
         return ChainTimeout(
             f"the chain at {url} did not answer in time.", hint="Retry; if it persists check the node."
         )
+    status = grpc_status(text)
+    if status is not None:
+        return _explain_status(*status, url=url)
     first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
     if len(first) > 300:
         first = first[:300] + "…"
     return ChainError(f"the chain call failed: {first}")
+
+
+# The SDK passes on a failed gRPC call as tonic's Debug text:
+# status: Internal, message: "…", details: [], metadata: MetadataMap { headers: {…} }
+_STATUS_RE = re.compile(r'status:\s*([A-Za-z]+),\s*message:\s*"((?:[^"\\]|\\.)*)"')
+_TOO_LARGE_RE = re.compile(r"found (\d+) bytes, the limit is:? (\d+) bytes")
+
+
+def grpc_status(text: str) -> tuple[str, str] | None:
+    """(code, message) from a raw tonic status text, or None if ``text`` is not one."""
+    m = _STATUS_RE.search(text)
+    if m is None:
+        return None
+    message = m.group(2).replace('\\"', '"').replace("\\\\", "\\").strip()
+    return m.group(1), message
+
+
+def _explain_status(code: str, message: str, *, url: str) -> ChainError:
+    where = f"the chain at {url}" if url else "the chain"
+    said = message.rstrip(".")
+    if len(said) > 200:
+        said = said[:200] + "…"
+    too_large = _TOO_LARGE_RE.search(message)
+    if too_large:
+        found, limit = (int(x) / (1024 * 1024) for x in too_large.groups())
+        return ChainError(
+            f"{where} answered with {found:,.1f} MiB, more than the {limit:,.0f} MiB the SOMA SDK accepts.",
+            hint="Update soma-console; if it is current, report this read as too big for the SDK.",
+        )
+    table: dict[str, tuple[str, str | None]] = {
+        "Internal": (
+            f"{where} failed while handling the request ({said}).",
+            "Retry; if it persists, tell its operator.",
+        ),
+        "Unknown": (
+            f"{where} failed while handling the request ({said}).",
+            "Retry; if it persists, tell its operator.",
+        ),
+        "NotFound": (f"{where} does not know what was asked for ({said}).", None),
+        "InvalidArgument": (f"{where} rejected the request ({said}).", None),
+        "FailedPrecondition": (f"{where} cannot do this now ({said}).", "Retry in a moment."),
+        "ResourceExhausted": (
+            f"{where} is overloaded or the answer is too big ({said}).",
+            "Retry in a moment.",
+        ),
+        "Unimplemented": (
+            f"{where} does not support this request ({said}).",
+            "Is it a SOMA full node of a compatible version?",
+        ),
+        "PermissionDenied": (f"{where} refused the request ({said}).", None),
+        "Unauthenticated": (f"{where} refused the request ({said}).", None),
+        "Aborted": (f"{where} aborted the request ({said}).", "Retry."),
+        "Cancelled": (f"the request to {where.removeprefix('the ')} was cancelled ({said}).", "Retry."),
+        "OutOfRange": (f"{where} could not answer this request ({said}).", None),
+        "DataLoss": (f"{where} lost data while answering ({said}).", "Tell its operator."),
+    }
+    message_text, hint = table.get(code, (f"{where} answered {code} ({said}).", None))
+    return ChainError(message_text, kind=code, hint=hint)

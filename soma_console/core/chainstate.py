@@ -298,6 +298,10 @@ class ChainSnapshot:
     address: str | None = None
     balance: int | None = None  # shannons
     protocol_version: int | None = None
+    # False when the model list was not read with this snapshot (the small read of the clock
+    # only): ``models`` then holds the last list read, possibly stale, or nothing. Never judge a
+    # model's on-chain state from such a snapshot.
+    registry_ok: bool = True
 
     @property
     def next_boundary_ms(self) -> int:
@@ -400,3 +404,138 @@ def parse_effects(effects: Any) -> TxResult:
         created=tuple(created),
         raw=effects,
     )
+
+
+# -- protobuf messages of the RPC (soma.rpc), as chain_reads returns them ----------------------
+
+
+def _opt(msg: Any, name: str) -> Any:
+    return getattr(msg, name) if msg.HasField(name) else None
+
+
+def _hex(msg: Any, name: str) -> str | None:
+    """A digest field as hex: Base58 in Python costs ~20 µs a digest, three a model, 10,000
+    models a poll; hex is C. ``lifecycle.same_commitment`` compares either form."""
+    return bytes(getattr(msg, name)).hex() if msg.HasField(name) else None
+
+
+def _manifest_msg(msg: Any) -> Manifest | None:
+    if msg.WhichOneof("version") is None:
+        return None
+    v1 = msg.v1
+    meta = v1.metadata.v1 if v1.HasField("metadata") and v1.metadata.HasField("v1") else None
+    return Manifest(
+        url=_opt(v1, "url"),
+        checksum=_hex(meta, "checksum") if meta is not None else None,
+        size=_opt(meta, "size") if meta is not None else None,
+    )
+
+
+def model_from_msg(model_id: str, m: Any, *, with_embedding: bool = False) -> ModelRow:
+    """One registry entry (``soma.rpc.Model``). The embedding (2048 floats) is decoded only when
+    asked for: the model list never needs it, and 10,000 of them would be 20 million floats.
+    Commitments and checksums come as hex (the SDK's shapes have them in Base58)."""
+    state = str(m.state).lower() if m.HasField("state") else ""
+    pending = None
+    if m.HasField("pending_update"):
+        p = m.pending_update
+        pending = PendingUpdate(
+            commit_epoch=_opt(p, "commit_epoch"),
+            weights_commitment=_hex(p, "weights_commitment"),
+            embedding_commitment=_hex(p, "embedding_commitment"),
+            manifest=_manifest_msg(p.manifest) if p.HasField("manifest") else None,
+        )
+    pool = m.staking_pool if m.HasField("staking_pool") else None
+    embedding = tuple(m.embedding) if with_embedding and len(m.embedding) else None
+    return ModelRow(
+        model_id=model_id if model_id.startswith("0x") else "0x" + model_id,
+        owner=str(m.owner).lower().removeprefix("0x"),
+        status=state if state in MODEL_STATES else "unknown",
+        architecture_version=_opt(m, "architecture_version"),
+        stake=_opt(pool, "soma_balance") if pool is not None else None,
+        commission_rate=_opt(m, "commission_rate"),
+        next_commission_rate=_opt(m, "next_epoch_commission_rate"),
+        commit_epoch=_opt(m, "commit_epoch"),
+        create_epoch=_opt(m, "create_epoch"),
+        has_pending_update=pending is not None,
+        pending_update=pending,
+        manifest=_manifest_msg(m.manifest) if m.HasField("manifest") else None,
+        weights_commitment=_hex(m, "weights_commitment"),
+        embedding_commitment=_hex(m, "embedding_commitment"),
+        embedding=embedding,
+    )
+
+
+def models_from_msg(registry: Any, *, embeddings_of: str | None = None) -> list[ModelRow]:
+    """Every model of a ``soma.rpc.ModelRegistry``, sorted by id; ``embeddings_of``: an owner
+    address whose models keep their embeddings."""
+    want = embeddings_of.lower().removeprefix("0x") if embeddings_of else None
+    rows = []
+    for model_id, m in registry.models.items():
+        try:
+            mine = want is not None and str(m.owner).lower().removeprefix("0x") == want
+            rows.append(model_from_msg(str(model_id), m, with_embedding=mine))
+        except Exception:  # a malformed entry degrades to an 'unknown' row, never a crash
+            rows.append(
+                ModelRow(
+                    model_id=str(model_id),
+                    owner="",
+                    status="unknown",
+                    architecture_version=None,
+                    stake=None,
+                    commission_rate=None,
+                    next_commission_rate=None,
+                )
+            )
+    rows.sort(key=lambda r: r.model_id)
+    return rows
+
+
+def snapshot_from_state_msg(
+    state: Any,
+    *,
+    chain: str,
+    address: str | None = None,
+    balance: int | None = None,
+    taken_at: float | None = None,
+) -> ChainSnapshot:
+    """A full snapshot from a ``soma.rpc.SystemState`` message."""
+    p = state.parameters
+    params = ChainParams(
+        epoch_duration_ms=_opt(p, "epoch_duration_ms"),
+        model_min_stake=_opt(p, "model_min_stake"),
+        model_architecture_version=_opt(p, "model_architecture_version"),
+        model_reveal_slash_rate_bps=_opt(p, "model_reveal_slash_rate_bps"),
+    )
+    models = models_from_msg(state.model_registry, embeddings_of=address)
+    return ChainSnapshot(
+        chain=chain,
+        taken_at=time.time() if taken_at is None else taken_at,
+        epoch=state.epoch,
+        epoch_start_ms=state.epoch_start_timestamp_ms,
+        epoch_duration_ms=params.epoch_duration_ms or 86_400_000,
+        params=params,
+        models=tuple(models),
+        address=address,
+        balance=balance,
+        protocol_version=_opt(state, "protocol_version"),
+    )
+
+
+def reuse_unchanged(rows: tuple[ModelRow, ...], before: tuple[ModelRow, ...]) -> tuple[ModelRow, ...]:
+    """``rows`` with every model equal to its previous reading replaced by that very object (and
+    the previous tuple itself when nothing changed), so that views can tell "unchanged" by
+    identity. Meant to run where the list is decoded, off the event loop."""
+    if not before:
+        return rows
+    old = {m.model_id: m for m in before}
+    out = []
+    same = len(rows) == len(before)
+    for row in rows:
+        prev = old.get(row.model_id)
+        if prev is not None and prev == row:
+            out.append(prev)
+        else:
+            out.append(row)
+            same = False
+    return before if same else tuple(out)

@@ -18,6 +18,7 @@ of a new one: a Created model left uncommitted is slashed two epochs later.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -31,7 +32,6 @@ from soma_console.core.actions import ActionPlan, ActionResult
 from soma_console.core.chain import ChainSession
 from soma_console.core.chain_errors import SHANNONS_PER_SOMA, ChainError, RevealTooEarly, soma
 from soma_console.core.chainstate import ChainSnapshot, ModelRow, TxResult
-from soma_console.core.commit_prep import _committed_use, prepare_artifact, resolve_checkpoint
 from soma_console.core.encoding import b58decode
 from soma_console.core.faults import fault_point
 from soma_console.core.journal import Artifact, Intent, Journal
@@ -56,6 +56,7 @@ from soma_console.core.txsend import (
 from soma_console.core.wallet import Signer
 from soma_console.errors import UsageError, UserError
 
+log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
 DEFAULT_COMMISSION_BPS = 1000
 MAX_COMMISSION_BPS = 10_000
@@ -219,6 +220,8 @@ class Lifecycle:
         """Check, encrypt, upload and verify the checkpoint; say what committing it would send."""
         progress = progress or _quiet
         self._writable("commit")
+        from soma_console.core.commit_prep import resolve_checkpoint  # storage, httpx: commits only
+
         source = resolve_checkpoint(checkpoint, self.ctx.home.runs_dir)
         snap = await self._fresh()
         await self.reconcile(snap)
@@ -313,6 +316,8 @@ class Lifecycle:
                 ("Commission", f"{commission} bps ({commission / 100:g}%)"),
                 ("Create fee", f"{soma(fee)} (simulated)"),
             ]
+        from soma_console.core.commit_prep import prepare_artifact
+
         artifact = await prepare_artifact(
             self.journal,
             source,
@@ -421,6 +426,8 @@ class Lifecycle:
         artifact = self.journal.artifact(int(p["artifact_id"]))
         if artifact is None:
             raise UserError("the prepared artifact is gone from the journal; plan the commit again.")
+        from soma_console.core.commit_prep import _committed_use
+
         used = _committed_use(self.journal, artifact)
         if used is not None:
             raise UserError(f"this checkpoint was already committed to {used}.")
@@ -475,7 +482,7 @@ class Lifecycle:
         fault_point("after_confirm")
         epoch = result.executed_epoch
         if epoch is None:
-            epoch = (await self._fresh()).epoch
+            epoch = (await self.session.head()).epoch
         self.journal.mark_confirmed(intent.id, digest=prepared.digest, commit_epoch=epoch, model_id=model_id)
         self._audit(
             "commit",
@@ -589,8 +596,10 @@ class Lifecycle:
     # -- reveal -------------------------------------------------------------------------------------
     async def plan_reveal(self, model_id: str | None = None) -> ActionPlan:
         self._writable("reveal")
-        snap = await self._fresh()
-        await self.reconcile(snap)
+        # Only the small read: a reveal depends on the epoch and its boundary, and on the journal;
+        # the model list (as big as the network) must never delay or block it.
+        snap = await self.session.head()
+        await self.reconcile(snap, read_models=False)
         now = self.clock()
         wanted = None if model_id is None else model_id_text(model_id_bytes(model_id))
         entries = [e for e in self.queue(snap, now) if wanted is None or e.model_id == wanted]
@@ -893,9 +902,14 @@ class Lifecycle:
         raise UserError(f"there is no action called {plan.action!r}.")
 
     # -- recovery -----------------------------------------------------------------------------------
-    async def reconcile(self, snap: ChainSnapshot | None = None) -> list[str]:
+    async def reconcile(self, snap: ChainSnapshot | None = None, *, read_models: bool = True) -> list[str]:
         """Settle intents a crash left in flight, from the chain's own record; one line per change.
-        ``snap``: a snapshot the caller just read (saves reading the system state again)."""
+        ``snap``: a snapshot the caller just read (saves reading the system state again).
+
+        Given only the clock (``snap.registry_ok`` False), a commit whose reveal window has opened
+        is settled from the model list, read once here (``read_models``), or, when that list
+        cannot be read, from the epochs alone; with ``read_models`` False (the reveal path, which
+        must not wait for the list) such commits are left for the next call."""
         changes: list[str] = []
         open_intents = self.journal.intents(
             chain=self.chain.name, kinds=("create", "commit"), states=("intent", "submitted", "confirmed")
@@ -904,12 +918,27 @@ class Lifecycle:
             return changes
         snap = snap or await self._fresh()
         now = self.clock()
+        opened = [
+            i
+            for i in open_intents
+            if i.kind == "commit"
+            and i.state == "confirmed"
+            and i.commit_epoch is not None
+            and snap.epoch > i.commit_epoch
+        ]
+        if opened and not snap.registry_ok and read_models:
+            try:
+                snap = await self._fresh()
+            except ChainError as exc:
+                log.info("settling from the epochs alone: %s", exc)
         for intent in sorted(open_intents, key=lambda i: i.id):
             intent = self.journal.intent(intent.id)
             if intent.state in ("intent", "submitted"):
                 line = await self._settle_sent(intent, snap, now)
-            else:
+            elif snap.registry_ok or read_models:
                 line = self._settle_window(intent, snap)
+            else:
+                line = None
             if line:
                 changes.append(line)
         return changes
@@ -944,24 +973,25 @@ class Lifecycle:
     def _settle_window(self, intent: Intent, snap: ChainSnapshot) -> str | None:
         if intent.kind != "commit" or intent.model_id is None or intent.commit_epoch is None:
             return None
-        row = snap.model(intent.model_id)
         artifact = self.journal.artifact(intent.artifact_id or 0)
-        if row is None:
+        row = snap.model(intent.model_id) if snap.registry_ok else None
+        if snap.registry_ok and row is None:
             # A confirmed commit to a model the chain does not know: the chain was reset (a fresh
             # devnet under the same name). Its window can never be met; say so rather than count down.
             self.journal.mark_missed(intent.id, "the chain no longer knows this model (was it reset?)")
             return f"model {_short(intent.model_id)} is gone from the chain (reset?); its commit is closed"
         if artifact is None:
             return None
-        mine_live = same_commitment(row.weights_commitment, artifact.commitment)
-        pending = row.pending_update
+        pending = row.pending_update if row is not None else None
         mine_pending = pending is not None and same_commitment(
             pending.weights_commitment, artifact.commitment
         )
         reveal_epoch = intent.commit_epoch + 1
-        if mine_live and row.status == "active" and not mine_pending:
-            self.journal.mark_revealed(intent.id, digest=None, epoch=reveal_epoch)
-            return f"the reveal of {_short(intent.model_id)} is on-chain (recovered)"
+        if row is not None:
+            mine_live = same_commitment(row.weights_commitment, artifact.commitment)
+            if mine_live and row.status == "active" and not mine_pending:
+                self.journal.mark_revealed(intent.id, digest=None, epoch=reveal_epoch)
+                return f"the reveal of {_short(intent.model_id)} is on-chain (recovered)"
         if snap.epoch > reveal_epoch:
             reason = (
                 "the reveal window closed without a reveal; the model was slashed"
@@ -972,6 +1002,7 @@ class Lifecycle:
             return f"MISSED: {reason} ({_short(intent.model_id)}, epoch {reveal_epoch})"
         if (
             intent.params.get("update")
+            and row is not None
             and pending is not None
             and not mine_pending
             and row.status == "active"
@@ -983,8 +1014,8 @@ class Lifecycle:
     # -- autopilot ----------------------------------------------------------------------------------
     async def autopilot_tick(self, snapshot: ChainSnapshot | None, now: float) -> list[ActionResult]:
         """Reveal every open window now. Returns what was sent."""
-        snap = snapshot or self.session.latest or await self._fresh()
-        await self.reconcile(snap)
+        snap = snapshot or self.session.latest or await self.session.head()
+        await self.reconcile(snap, read_models=False)
         if not any(e.actionable for e in self.queue(snap, now)):
             return []
         plan = await self.plan_reveal()
@@ -1004,7 +1035,12 @@ async def cron_lifecycle(home: Home, *, chain: str, persist: Callable[[], None])
     signer = load_signer(home)
     assert signer is not None
     journal = Journal.open(home.journal_path)
-    session = ChainSession(ctx.chain, address=signer.address, timeout=settings.rpc_timeout)
+    session = ChainSession(
+        ctx.chain,
+        address=signer.address,
+        timeout=settings.rpc_timeout,
+        max_state_bytes=settings.max_state_bytes,
+    )
     lc = Lifecycle(ctx, session, journal, signer)
     lc.persist = persist
     try:
@@ -1031,13 +1067,13 @@ async def run_cron_round(
     out: dict[str, Any] = {"revealed": [], "committed": None, "skipped": None}
     async with cron_lifecycle(home, chain=chain, persist=persist) as lc:
         session = lc.session
-        snap = await session.snapshot()
+        snap = await session.head()  # the reveal first, on the small read
         await lc.reconcile(snap)
         persist()
         if any(e.actionable for e in lc.queue(snap, lc.clock())):
             result = await lc.execute(await lc.plan_reveal())
             out["revealed"] = result.data.get("revealed", [])
-            snap = await session.snapshot()
+        snap = await session.snapshot()
         model_id = _cron_model(lc, snap)
         row = None if model_id is None else snap.model(model_id)
         if row is not None and row.status == "pending":
@@ -1049,7 +1085,7 @@ async def run_cron_round(
             out["committed"] = (await lc.execute(plan)).data
         out["pending"] = [
             e.to_json()
-            for e in lc.queue(await session.snapshot(), lc.clock())
+            for e in lc.queue(await session.head(), lc.clock())
             if e.state not in (REVEALED, MISSED)
         ]
         return out

@@ -31,7 +31,7 @@ from typing import Any, Protocol, cast
 from soma_console.context import AppContext
 from soma_console.core.actions import ActionPlan, ActionResult
 from soma_console.core.chain import ChainSession
-from soma_console.core.chain_errors import ChainError
+from soma_console.core.chain_errors import ChainError, ModelListUnavailable
 from soma_console.core.chain_identity import adopt_chain_identity
 from soma_console.core.chainstate import ChainSnapshot
 from soma_console.core.console_services import (
@@ -144,6 +144,7 @@ class LiveServices:
             timeout=ctx.settings.rpc_timeout,
             poll_interval=ctx.settings.poll_seconds,
             clock=clock,
+            max_state_bytes=ctx.settings.max_state_bytes,
         )
         self.lifecycle = Lifecycle(ctx, self.session, journal, signer)
         default = "tiny" if ctx.chain.is_devnet else "v1"
@@ -255,7 +256,9 @@ class LiveServices:
 
     def _on_poll(self, snap: ChainSnapshot | None, err: ChainError | None) -> None:
         self._publish(snap, err)
-        if err is None and snap is not None and self.autopilot.cached:
+        # A model list that cannot be read must not hold up a reveal: the clock is what counts.
+        clock_ok = err is None or isinstance(err, ModelListUnavailable)
+        if clock_ok and snap is not None and self.autopilot.cached:
             self._kick_autopilot(snap)
 
     # -- autopilot --------------------------------------------------------------------------------

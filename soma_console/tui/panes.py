@@ -458,6 +458,7 @@ class ModelsPane(Pane):
         self.models: dict[str, ModelRow] = {}
         self.all_rows: dict[str, Row] = {}
         self._cache: dict[str, tuple[ModelRow, Row]] = {}
+        self._shown: tuple[ModelRow, ...] | None = None
         self.filter_text = ""
 
     def compose(self) -> ComposeResult:
@@ -483,6 +484,9 @@ class ModelsPane(Pane):
 
     # data in
     def show(self, snap: ChainSnapshot) -> None:
+        if snap.models is self._shown and snap.address == self.address:
+            return  # the same list (a poll that read only the clock): nothing to compare
+        self._shown = snap.models
         self.address = snap.address
         self.models = {m.model_id: m for m in snap.models}
         rows: dict[str, Row] = {}

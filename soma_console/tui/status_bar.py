@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.widgets import Static
 
-from soma_console.core.chain_errors import ChainError, soma
+from soma_console.core.chain_errors import ChainError, ModelListUnavailable, soma
 from soma_console.core.chainstate import ChainSnapshot
 from soma_console.core.reveal_queue import format_countdown
 
@@ -59,7 +59,9 @@ def render_status(v: StatusView, width: int = 160) -> Text:
     else:
         out.append("no wallet ")
     out.append("│ ")
-    if v.error is not None:
+    if isinstance(v.error, ModelListUnavailable):  # the chain answers; its model list does not
+        out.append("● connected, no model list ", style="yellow")
+    elif v.error is not None:
         out.append("✗ offline", style="bold red")
         if width >= 120:
             out.append(f" ({v.error.message[:60]})", style="red")

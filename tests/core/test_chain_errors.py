@@ -49,3 +49,43 @@ def test_unreachable_node_suggests_the_devnet_locally() -> None:
     err = translate(RuntimeError('status: Unavailable, message: "tcp connect error"'), url=URL)
     assert isinstance(err, NodeUnreachable)
     assert "soma-console devnet" in (err.hint or "")
+
+
+# Raw tonic status text, as the SDK raises it for a failed gRPC call (the NotFound one recorded
+# from the SDK against the devnet; the others as the SDK formats every status).
+_TONIC = (
+    'status: {code}, message: "{message}", details: [], '
+    'metadata: MetadataMap {{ headers: {{"content-type": "application/grpc"}} }}'
+)
+
+
+def test_raw_grpc_status_text_becomes_one_sentence() -> None:
+    cases = {
+        ("NotFound", "object 0xabab not found"): "does not know what was asked for (object 0xabab not found)",
+        (
+            "Internal",
+            'devnet internal error: KeyError: \\"x\\"',
+        ): 'failed while handling the request (devnet internal error: KeyError: "x")',
+        ("InvalidArgument", "owner is missing"): "rejected the request (owner is missing)",
+        ("Unimplemented", ""): "does not support this request",
+    }
+    for (code, message), expected in cases.items():
+        err = translate(RuntimeError(_TONIC.format(code=code, message=message)), url=URL)
+        text = str(err)
+        assert expected in text, text
+        assert URL in text and "MetadataMap" not in text and "status:" not in text
+        assert "\n" not in text and err.kind == code
+
+
+def test_a_response_over_the_sdk_limit_says_how_big() -> None:
+    raw = _TONIC.format(
+        code="OutOfRange",
+        message="Error, decoded message length too large: found 8814064 bytes, the limit is: 4194304 bytes",
+    )
+    text = str(translate(RuntimeError(raw), url=URL))
+    assert "8.4 MiB, more than the 4 MiB the SOMA SDK accepts" in text and "MetadataMap" not in text
+
+
+def test_unavailable_status_text_is_still_unreachable() -> None:
+    err = translate(RuntimeError(_TONIC.format(code="Unavailable", message="tcp connect error")), url=URL)
+    assert isinstance(err, NodeUnreachable)
