@@ -122,11 +122,17 @@ class CommitPass:
         sent = [0]
 
         def sink(chunk: memoryview) -> None:
-            stream.write(chunk)
-            sent[0] += len(chunk)
-            if not half[0] and sent[0] * 2 >= size:
+            if not half[0] and (sent[0] + len(chunk)) * 2 >= size:
+                # The chunk that crosses the middle goes in two writes, with the crash test's
+                # fault point between them: a kill there leaves a genuinely partial upload.
                 half[0] = True
+                cut = max(0, size // 2 - sent[0])
+                stream.write(chunk[:cut])
                 fault_point("during_upload")
+                stream.write(chunk[cut:])
+            else:
+                stream.write(chunk)
+            sent[0] += len(chunk)
 
         try:
             with open_source(self.source) as inp:
