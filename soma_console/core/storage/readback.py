@@ -23,7 +23,7 @@ from soma_console.core.storage.common import MonotonicProgress, check_checksum, 
 from soma_console.core.storage.errors import NotReadable, WrongContent, WrongSize
 from soma_console.core.storage.retry import TRANSIENT_STATUS, RetryPolicy
 
-SEGMENT = 8 << 20
+SEGMENT = 4 << 20
 CONNECTIONS = 3
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 _REDIRECTS = 5

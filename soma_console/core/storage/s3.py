@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import queue
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -353,7 +354,8 @@ class S3Backend:
 
 class _S3Stream:
     """Parts of ``S3Transfer.stream_part_size`` go out as soon as they are filled, at most
-    ``stream_concurrency`` at once; ``write`` blocks when that many are in flight."""
+    ``stream_concurrency`` at once; ``write`` blocks when that many are in flight. An object of
+    one part or less goes up with a single PUT."""
 
     def __init__(self, backend: S3Backend, client: Any, key: str, url: str) -> None:
         self.url = url
@@ -362,29 +364,30 @@ class _S3Stream:
         self._bucket = backend.target.bucket
         self._upload_id: str | None = None
         self._part_size = backend.transfer.stream_part_size
-        self._pieces: list[bytes] = []
+        # One buffer filling and one per part in flight; a part's buffer comes back when it is sent.
+        self._free: queue.Queue[bytearray] = queue.Queue()
+        for _ in range(backend.transfer.stream_concurrency):
+            self._free.put(bytearray(self._part_size))
+        self._buffer = bytearray(self._part_size)
         self._filled = 0
         self._parts: list[Future[dict[str, Any]]] = []
-        self._slots = threading.BoundedSemaphore(backend.transfer.stream_concurrency)
         self._pool = ThreadPoolExecutor(
             max_workers=backend.transfer.stream_concurrency, thread_name_prefix="s3-part"
         )
 
     def write(self, data: memoryview) -> None:
         started = time.perf_counter()
-        self._pieces.append(bytes(data))
-        self._filled += len(data)
-        if self._filled > self._part_size:  # strictly more: a lone part goes up as one PUT
-            self._send(self._take(self._part_size))
+        while len(data):
+            if self._filled == self._part_size:  # full, and more is coming: send it
+                self._send()
+            n = min(len(data), self._part_size - self._filled)
+            self._buffer[self._filled : self._filled + n] = data[:n]
+            self._filled += n
+            data = data[n:]
         self.busy_seconds += time.perf_counter() - started
 
-    def _take(self, n: int) -> bytes:
-        joined = b"".join(self._pieces)
-        body, rest = joined[:n], joined[n:]
-        self._pieces, self._filled = ([rest] if rest else []), len(rest)
-        return body
-
-    def _send(self, body: bytes) -> None:
+    def _send(self) -> None:
+        """Send the filled buffer as the next part and take a free buffer (waits for one)."""
         for f in self._parts:
             if f.done() and f.exception() is not None:
                 self._raise(f.exception())
@@ -396,13 +399,16 @@ class _S3Stream:
                 self._upload_id = answer["UploadId"]
         except Exception as exc:
             self._raise(exc)
-        self._slots.acquire()
+        body, size = self._buffer, self._filled
         number = len(self._parts) + 1
-        future = self._pool.submit(self._upload_part, number, body)
-        future.add_done_callback(lambda _f: self._slots.release())
+        # botocore takes a bytearray as it is; only a short last part is copied out.
+        payload = body if size == len(body) else bytes(memoryview(body)[:size])
+        future = self._pool.submit(self._upload_part, number, payload)
+        future.add_done_callback(lambda _f: self._free.put(body))
         self._parts.append(future)
+        self._buffer, self._filled = self._free.get(), 0
 
-    def _upload_part(self, number: int, body: bytes) -> dict[str, Any]:
+    def _upload_part(self, number: int, body: bytes | bytearray) -> dict[str, Any]:
         resp = self._client.upload_part(
             Bucket=self._bucket, Key=self._key, UploadId=self._upload_id, PartNumber=number, Body=body
         )
@@ -418,13 +424,13 @@ class _S3Stream:
         started = time.perf_counter()
         try:
             if self._upload_id is None:
-                body = self._take(self._filled)
+                body = bytes(memoryview(self._buffer)[: self._filled])
                 self._client.put_object(
                     Bucket=self._bucket, Key=self._key, Body=body, **self._backend._extra()
                 )
             else:
                 if self._filled:
-                    self._send(self._take(self._filled))
+                    self._send()
                 parts = [f.result() for f in self._parts]
                 self._client.complete_multipart_upload(
                     Bucket=self._bucket,

@@ -26,7 +26,7 @@ from soma_console.core.weights.keys import raw_key
 from soma_console.core.weights.safetensors import TensorInfo
 from soma_console.secrets import Secret
 
-CHUNK = 4 << 20
+CHUNK = 2 << 20
 SLOTS = 4
 _INITIAL_COUNTER = bytes(16)
 # Bits that are all ones exactly when a float is NaN or +-Inf, per dtype (as unsigned ints).
