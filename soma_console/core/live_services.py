@@ -383,10 +383,15 @@ class LiveServices:
         model_id: str | None = None,
         commission_bps: int | None = None,
         stake_soma: float | None = None,
+        progress: Callable[[str], None] | None = None,
     ) -> ActionPlan:
         self._ready("commit")
         return await self.lifecycle.plan_commit(
-            checkpoint_path, model_id=model_id, commission_bps=commission_bps, stake_soma=stake_soma
+            checkpoint_path,
+            model_id=model_id,
+            commission_bps=commission_bps,
+            stake_soma=stake_soma,
+            progress=progress,
         )
 
     async def plan_reveal(self, model_id: str | None = None) -> ActionPlan:
