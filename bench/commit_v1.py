@@ -157,6 +157,9 @@ def main() -> None:
     parser.add_argument("--storage", default="devnet,s3")
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--smoke", action="store_true", help="A 26 MB V1-family checkpoint instead.")
+    parser.add_argument(
+        "--layers", type=int, default=None, help="V1 dimensions with this many layers (24: the real V1)."
+    )
     args = parser.parse_args()
     kinds = [k for k in args.storage.split(",") if k]
     free = shutil.disk_usage(args.dir).free
@@ -169,6 +172,10 @@ def main() -> None:
     try:
         started = time.perf_counter()
         dims = {"embedding_dim": 512, "num_layers": 2, "ffn": 2048, "vocab": 264} if args.smoke else None
+        if args.layers is not None:
+            from soma_console.core.weights.layout import v1_dims
+
+            dims = {**v1_dims(), "num_layers": args.layers}
         ckpt = build_checkpoint(root / "run" / "checkpoints", dims)
         results["checkpoint"] = {
             "bytes": ckpt.stat().st_size,
