@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -32,6 +33,7 @@ from soma_console.fsutil import PRIVATE_FILE_MODE, atomic_writer, ensure_dir
 from soma_console.secrets import Secret
 
 log = logging.getLogger(__name__)
+PENDING_PREFIX = "pending:"
 Progress = Callable[[str], None]
 ByteProgress = Callable[[int, int], None]
 Verify = Callable[[str, int, str], Awaitable[None]]
@@ -99,7 +101,7 @@ class CommitPass:
             chain=self.chain.name,
             source_path=str(self.source),
             source_size=size,
-            source_digest="",
+            source_digest=f"{PENDING_PREFIX}{os.getpid()}",  # who is streaming it, until it completes
             encrypted_path=None,
             size=0,
             commitment="",  # unfinished until the pass completes
@@ -277,3 +279,23 @@ class CommitPass:
         refreshed = self.journal.artifact(art.id)
         assert refreshed is not None
         return refreshed
+
+
+def abandoned(art: Artifact) -> bool:
+    """Whether an unfinished artifact's pass is over (its process is gone), not still running in
+    another process (a second commit from the same home, say the console and cron)."""
+    if not art.source_digest.startswith(PENDING_PREFIX):
+        return True
+    try:
+        pid = int(art.source_digest.removeprefix(PENDING_PREFIX))
+    except ValueError:
+        return True
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # it exists (owned by someone else)
+    return False

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import soma_console.core.weights as wts
 from soma_console.config import ChainProfile, Settings
-from soma_console.core.commit_pass import CommitPass, percent
+from soma_console.core.commit_pass import CommitPass, abandoned, percent
 from soma_console.core.faults import fault_point
 from soma_console.core.journal import Artifact, Journal
 from soma_console.core.storage import (
@@ -149,6 +149,8 @@ async def _clean_abandoned(journal: Journal, backend: StorageBackend, chain: str
     """Remove what an interrupted streamed attempt left: its partial upload, then its journal row
     (no intent can name it: intents are written only after an artifact is complete)."""
     for art in journal.pending_artifacts(chain=chain):
+        if not abandoned(art):
+            continue  # another process is streaming this one right now
         name = f"{art.key_commitment}.weights"
         discard = getattr(backend, "discard", None)
         if discard is not None and art.weights_url == backend.public_url(name):
