@@ -10,23 +10,32 @@ after a crash neither re-encrypts nor uploads twice.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import soma_console.core.weights as wts
 from soma_console.config import ChainProfile, Settings
+from soma_console.core.commit_pass import CommitPass, abandoned, percent
 from soma_console.core.faults import fault_point
 from soma_console.core.journal import Artifact, Journal
-from soma_console.core.storage import publish, resolve_storage, verify_public
+from soma_console.core.storage import (
+    PublicUrlError,
+    StorageBackend,
+    publish,
+    resolve_storage,
+    verify_public_fast,
+)
+from soma_console.core.storage.streaming import StreamingBackend
 from soma_console.errors import UserError
-from soma_console.fsutil import ensure_dir
 from soma_console.training.manifest import Manifest, list_checkpoints, read_manifest
 
 Progress = Callable[[str], None]
+log = logging.getLogger(__name__)
 
 # Intent states that mean "this artifact went (or may have gone) on-chain".
 _USED_STATES = ("intent", "submitted", "confirmed", "revealed", "missed")
@@ -106,19 +115,6 @@ def _committed_use(journal: Journal, artifact: Artifact) -> str | None:
     return None
 
 
-def _percent(progress: Progress, label: str) -> Callable[[int, int], None]:
-    """A byte-count callback that reports ``label NN%`` each time another tenth is done."""
-    shown = [-1]
-
-    def report(done: int, total: int) -> None:
-        pct = 100 * done // max(total, 1)
-        if pct // 10 != shown[0]:
-            shown[0] = pct // 10
-            progress(f"{label} {pct}%")
-
-    return report
-
-
 def _reusable_artifact(journal: Journal, digest: str, chain: str) -> Artifact | None:
     """An earlier, never committed artifact of the same weights; refuses weights already committed."""
     reusable: Artifact | None = None
@@ -129,9 +125,38 @@ def _reusable_artifact(journal: Journal, digest: str, chain: str) -> Artifact | 
                 f"this checkpoint was already committed to {used}.",
                 hint="Train further and commit a new checkpoint; the same weights are never committed twice.",
             )
-        if reusable is None and earlier.encrypted_path and os.path.isfile(earlier.encrypted_path):
+        local = bool(earlier.encrypted_path and os.path.isfile(earlier.encrypted_path))
+        if reusable is None and (local or earlier.weights_url):
             reusable = earlier
     return reusable
+
+
+def _same_file(journal: Journal, source: CheckpointSource, chain: str) -> bool:
+    """Whether an earlier, finished attempt started from this very file (then the file is hashed
+    first, to reuse that attempt or refuse a second commit of the same weights)."""
+    try:
+        size = source.weights.stat().st_size
+    except OSError:
+        return False
+    path = str(source.weights)
+    return any(
+        a.commitment and a.source_path == path and a.source_size == size
+        for a in journal.artifacts(chain=chain)
+    )
+
+
+async def _clean_abandoned(journal: Journal, backend: StorageBackend, chain: str, progress: Progress) -> None:
+    """Remove what an interrupted streamed attempt left: its partial upload, then its journal row
+    (no intent can name it: intents are written only after an artifact is complete)."""
+    for art in journal.pending_artifacts(chain=chain):
+        if not abandoned(art):
+            continue  # another process is streaming this one right now
+        name = f"{art.key_commitment}.weights"
+        discard = getattr(backend, "discard", None)
+        if discard is not None and art.weights_url == backend.public_url(name):
+            progress("removing an interrupted upload")
+            await asyncio.to_thread(discard, name)
+        journal.drop_artifact(art.id)
 
 
 async def prepare_artifact(
@@ -144,11 +169,16 @@ async def prepare_artifact(
     storage: str | None,
     progress: Progress,
 ) -> Artifact:
-    """Check, encrypt (key journaled), upload and verify; or reuse an earlier, unused attempt."""
+    """Check, encrypt (key journaled), upload and verify; or reuse an earlier, unused attempt.
+
+    A fresh commit reads the checkpoint once: one streamed pass checks it, hashes it, encrypts it
+    and feeds the upload. The key is journaled before the first byte is sent; a pass that stops
+    half-way (an error, a kill) leaves a journal row that the next attempt uses to clean up.
+    """
     embedding = check_embedding(source.manifest)
-    progress("checking weights")
-    report = await asyncio.to_thread(wts.check_weights, source.weights)
-    if not report.ok:
+    progress("checking the header and layout")
+    report, header, tensors = await asyncio.to_thread(wts.inspect_layout, source.weights)
+    if not report.ok or header is None:
         raise UserError(f"{source.weights.name} is not valid model weights: {report.problems[0]}")
     if report.architecture != "v1" and not chain.is_devnet:
         raise UserError(
@@ -156,65 +186,87 @@ async def prepare_artifact(
             f"the {chain.name} chain only scores V1 weights.",
             hint="Train with --preset v1; small presets are for the devnet only.",
         )
-    progress("hashing weights")
-    digest = await asyncio.to_thread(wts.file_digest, source.weights)
-    reusable = await asyncio.to_thread(_reusable_artifact, journal, digest, chain.name)
-    artifact = reusable or await _encrypt(
-        journal, source, digest, embedding, report.architecture, chain, artifacts_dir, progress
-    )
-    if artifact.weights_url and artifact.verified_at:
-        # An earlier attempt published it; prove the URL still serves exactly these bytes.
-        progress("verifying the public copy")
-        await verify_public(artifact.weights_url, artifact.size, artifact.commitment, None)
-        return artifact
     backend = resolve_storage(storage, settings=settings, chain=chain)
-    progress(f"uploading to {backend.describe()}")
-    assert artifact.encrypted_path is not None
-
-    verified = await publish(
-        backend,
-        Path(artifact.encrypted_path),
-        f"{artifact.commitment}.weights",
-        checksum=artifact.commitment,
-        upload_progress=_percent(progress, "uploading"),
-        verify_progress=_percent(progress, "verifying the public copy"),
+    await _clean_abandoned(journal, backend, chain.name, progress)
+    if await asyncio.to_thread(_same_file, journal, source, chain.name):
+        digest = await asyncio.to_thread(
+            wts.file_digest, source.weights, progress=percent(progress, "hashing weights", 10)
+        )
+        reusable = await asyncio.to_thread(_reusable_artifact, journal, digest, chain.name)
+        if reusable is not None:
+            return await _publish_reused(journal, reusable, source, backend, header, tensors, progress)
+    job = CommitPass(
+        journal, source.weights, chain, backend, header, tensors, embedding, report.architecture, progress
     )
-    journal.set_artifact_url(artifact.id, verified.url, verified=True)
-    fault_point("after_upload")
-    refreshed = journal.artifact(artifact.id)
-    assert refreshed is not None
-    return refreshed
+    if not isinstance(backend, StreamingBackend):
+        return await job.via_file(artifacts_dir)
+    artifact = await job.streamed(_verify_quietly(progress))
+    try:
+        await asyncio.to_thread(_reusable_artifact, journal, artifact.source_digest, chain.name)
+    except UserError:
+        # The same weights, under another path, were committed before: take this attempt back.
+        await job.forget(artifact, f"{artifact.key_commitment}.weights")
+        raise
+    return artifact
 
 
-async def _encrypt(
+async def _verify(url: str, size: int, commitment: str, progress: Progress) -> None:
+    progress("verifying the public copy")
+    started = time.perf_counter()
+    await verify_public_fast(url, size, commitment, progress=percent(progress, "verifying the public copy"))
+    log.info("read-back check: %d bytes in %.2f s", size, time.perf_counter() - started)
+
+
+def _verify_quietly(progress: Progress) -> Callable[[str, int, str], Awaitable[None]]:
+    async def verify(url: str, size: int, commitment: str) -> None:
+        await _verify(url, size, commitment, progress)
+
+    return verify
+
+
+async def _publish_reused(
     journal: Journal,
+    artifact: Artifact,
     source: CheckpointSource,
-    digest: str,
-    embedding: list[float],
-    architecture: str | None,
-    chain: ChainProfile,
-    artifacts_dir: Path,
+    backend: StorageBackend,
+    header: wts.Header,
+    tensors: dict[str, wts.TensorInfo],
     progress: Progress,
 ) -> Artifact:
-    key = wts.new_key()
-    dst = artifacts_dir / f"{digest[:20]}-{int(time.time())}.enc"
-
-    def run() -> wts.EncryptedWeights:
-        ensure_dir(artifacts_dir)
-        return wts.encrypt_file(source.weights, dst, key, progress=_percent(progress, "encrypting"))
-
-    enc = await asyncio.to_thread(run)
-    return journal.add_artifact(
-        chain=chain.name,
-        source_path=str(source.weights),
-        source_size=enc.source_size,
-        source_digest=digest,
-        encrypted_path=str(enc.path),
-        size=enc.size,
-        commitment=enc.commitment,
-        key_commitment=wts.key_commitment(key),
-        decryption_key=wts.key_to_b58(key),
-        embedding=embedding,
-        embedding_commitment=wts.embedding_commitment(embedding),
-        architecture=architecture,
+    """Finish an earlier attempt of the same weights: prove its public copy, or send it again."""
+    if artifact.weights_url:
+        try:
+            await _verify(artifact.weights_url, artifact.size, artifact.commitment, progress)
+        except PublicUrlError:
+            if artifact.verified_at or not isinstance(backend, StreamingBackend):
+                raise  # it was proven once and changed since: say so rather than paper over it
+        else:
+            journal.set_artifact_url(artifact.id, artifact.weights_url, verified=True)
+            return _reloaded(journal, artifact.id)
+    local = Path(artifact.encrypted_path) if artifact.encrypted_path else None
+    if local is not None and await asyncio.to_thread(local.is_file):
+        progress(f"uploading to {backend.describe()}")
+        verified = await publish(
+            backend,
+            local,
+            f"{artifact.commitment}.weights",
+            checksum=artifact.commitment,
+            upload_progress=percent(progress, "uploading", 10),
+            verify_progress=percent(progress, "verifying the public copy", 10),
+        )
+        journal.set_artifact_url(artifact.id, verified.url, verified=True)
+        fault_point("after_upload")
+        return _reloaded(journal, artifact.id)
+    if not isinstance(backend, StreamingBackend):
+        raise UserError("the earlier attempt's encrypted file is gone and its upload cannot be proven.")
+    # The same key over the same file gives the same ciphertext (CTR): send it again.
+    job = CommitPass(
+        journal, source.weights, None, backend, header, tensors, None, artifact.architecture, progress
     )
+    return await job.resend(artifact, _verify_quietly(progress))
+
+
+def _reloaded(journal: Journal, artifact_id: int) -> Artifact:
+    refreshed = journal.artifact(artifact_id)
+    assert refreshed is not None
+    return refreshed

@@ -193,9 +193,12 @@ class ConsoleServices(Protocol):
         model_id: str | None = None,
         commission_bps: int | None = None,
         stake_soma: float | None = None,
+        progress: Callable[[str], None] | None = None,
     ) -> ActionPlan:
         """What committing this checkpoint would send. ``model_id`` None: a new model (with the
-        configured default commission and stake unless given), else an update of that model."""
+        configured default commission and stake unless given), else an update of that model.
+        Preparing it (check, encrypt, upload, verify) reports each phase, with its bytes/s, to
+        ``progress``, possibly from a worker thread."""
         ...
 
     async def plan_reveal(self, model_id: str | None = None) -> ActionPlan:

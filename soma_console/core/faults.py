@@ -14,6 +14,7 @@ import signal
 ENV = "SOMA_CONSOLE_CRASH_AT"
 POINTS = (
     "after_intent",  # the commit intent is journaled, nothing sent
+    "during_upload",  # half the encrypted weights are sent, the pass still running
     "after_upload",  # the encrypted weights are public and verified
     "before_commit",  # a new model was created, its commit not sent yet
     "after_send",  # the commit transaction was handed to the node, its answer not read

@@ -565,6 +565,31 @@ class Journal:
                 (url, time.time() if verified else None, artifact_id),
             )
 
+    def complete_artifact(self, artifact_id: int, *, size: int, commitment: str, source_digest: str) -> None:
+        """Fill in what a streamed encryption learns only at its end (see :meth:`pending_artifacts`)."""
+        with self._tx() as c:
+            c.execute(
+                "UPDATE artifacts SET size = ?, commitment = ?, source_digest = ? WHERE id = ?",
+                (size, commitment, source_digest, artifact_id),
+            )
+
+    def pending_artifacts(self, *, chain: str) -> list[Artifact]:
+        """Artifacts whose key was journaled before a streamed encryption that never finished
+        (empty commitment): their upload may be partial, and no intent can name them."""
+        rows = self._query(
+            "SELECT * FROM artifacts WHERE chain = ? AND commitment = '' ORDER BY id", (chain,)
+        )
+        return [self._artifact(r) for r in rows]
+
+    def drop_artifact(self, artifact_id: int) -> bool:
+        """Forget an artifact no intent names (an abandoned attempt); False if one does."""
+        with self._tx() as c:
+            used = c.execute("SELECT 1 FROM intents WHERE artifact_id = ? LIMIT 1", (artifact_id,)).fetchone()
+            if used is not None:
+                return False
+            c.execute("DELETE FROM artifacts WHERE id = ?", (artifact_id,))
+        return True
+
     def set_artifact_encrypted_path(self, artifact_id: int, path: str | None) -> None:
         with self._tx() as c:
             c.execute("UPDATE artifacts SET encrypted_path = ? WHERE id = ?", (path, artifact_id))

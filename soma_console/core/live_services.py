@@ -395,12 +395,17 @@ class LiveServices:
         model_id: str | None = None,
         commission_bps: int | None = None,
         stake_soma: float | None = None,
+        progress: Callable[[str], None] | None = None,
     ) -> ActionPlan:
         self._ready("commit")
         if self._identity_task is not None:
             await asyncio.shield(self._identity_task)
         return await self.lifecycle.plan_commit(
-            checkpoint_path, model_id=model_id, commission_bps=commission_bps, stake_soma=stake_soma
+            checkpoint_path,
+            model_id=model_id,
+            commission_bps=commission_bps,
+            stake_soma=stake_soma,
+            progress=progress,
         )
 
     async def plan_reveal(self, model_id: str | None = None) -> ActionPlan:

@@ -777,7 +777,9 @@ class ConsoleApp(App[int]):
             self.notify("Select a checkpoint in the Checkpoints pane first (2 jumps there).", timeout=5)
             return
         path = checkpoint.path
-        self._plan_then_confirm("commit", lambda: self.services.plan_commit(path, model_id, None, None))
+        self._plan_then_confirm(
+            "commit", lambda: self.services.plan_commit(path, model_id, None, None, self._progress)
+        )
 
     def reveal_selected(self, model_id: str | None = None) -> None:
         if model_id is None:

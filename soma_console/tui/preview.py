@@ -901,6 +901,7 @@ class PreviewServices:
         model_id: str | None = None,
         commission_bps: int | None = None,
         stake_soma: float | None = None,
+        progress: Callable[[str], None] | None = None,
     ) -> ActionPlan:
         return self.world.plan_commit(checkpoint_path, model_id, commission_bps, stake_soma)
 

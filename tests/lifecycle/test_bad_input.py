@@ -156,3 +156,22 @@ def test_s3_upload_commits_and_a_url_serving_other_bytes_is_refused(
     good = f"s3://{bucket}/w?endpoint={moto_endpoint}"
     done = owner.json("commit", owner.checkpoint(2), "--storage", good, "--yes")
     assert done["weights_url"].startswith(f"{moto_endpoint}/{bucket}/w/")
+
+
+def test_weights_with_a_nan_are_refused_by_the_single_pass_and_leave_nothing(
+    owner: Owner, tmp_path: Path
+) -> None:
+    """The NaN/Inf scan runs inside the streamed pass, so the upload has begun when it is found:
+    the commit is refused, the upload dropped and the unfinished journal row removed."""
+    src = Path(owner.checkpoint(2))
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for f in (src, src.with_suffix(".json")):
+        (bad / f.name).write_bytes(f.read_bytes())
+    weights = bad / src.name
+    data = bytearray(weights.read_bytes())
+    data[-4:] = b"\x00\x00\xc0\x7f"  # the last float32 of the last tensor becomes NaN
+    weights.write_bytes(bytes(data))
+    assert_one_line_error(owner.cli("commit", str(weights), "--yes"), "NaN or Inf")
+    assert owner.journal_rows("artifacts") == []
+    assert owner.journal_rows("intents") == []

@@ -144,8 +144,11 @@ class FakeServices(PreviewServices):
         model_id: str | None = None,
         commission_bps: int | None = None,
         stake_soma: float | None = None,
+        progress: Callable[[str], None] | None = None,
     ) -> ActionPlan:
         self._call("plan_commit", checkpoint_path, model_id, commission_bps, stake_soma)
+        if progress is not None:
+            progress("checking the header and layout")
         return await super().plan_commit(checkpoint_path, model_id, commission_bps, stake_soma)
 
     async def plan_reveal(self, model_id: str | None = None) -> ActionPlan:

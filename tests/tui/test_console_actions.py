@@ -73,6 +73,8 @@ async def test_escape_cancels_a_commit_and_nothing_is_sent(
         await settle(pilot)
         await pilot.press("2", "c")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmPlanScreen))
+        # preparing the commit reports its phases where the console shows action progress
+        assert app.action_log.border_subtitle == "checking the header and layout"
         await pilot.press("escape")
         await settle(pilot)
         assert services.called("plan_commit") and services.called("execute") == []

@@ -26,7 +26,8 @@ from soma_console.core.storage.errors import (
     WrongSize,
 )
 from soma_console.core.storage.fetch import Verified, download, partial_path, verify_public
-from soma_console.core.storage.retry import RetryPolicy
+from soma_console.core.storage.readback import RangesUnsupported, verify_ranges
+from soma_console.core.storage.retry import RetryPolicy, within
 from soma_console.core.storage.spec import parse_storage_spec
 from soma_console.core.storage.targets import (
     DevnetTarget,
@@ -60,6 +61,7 @@ __all__ = [
     "publish",
     "resolve_storage",
     "verify_public",
+    "verify_public_fast",
 ]
 
 
@@ -114,3 +116,27 @@ async def publish(
     size = await asyncio.to_thread(upload_size, Path(path))
     url = await backend.upload(Path(path), object_name, upload_progress)
     return await verify_public(url, size, checksum, verify_timeout, progress=verify_progress, policy=policy)
+
+
+async def verify_public_fast(
+    url: str,
+    size: int,
+    checksum: str,
+    *,
+    progress: ProgressCallback | None = None,
+    policy: RetryPolicy | None = None,
+    timeout: float | None = None,
+) -> Verified:
+    """:func:`verify_public` with several Range requests in flight (see :mod:`.readback`); a
+    server that does not serve ranges gets the sequential check."""
+    policy = policy or RetryPolicy()
+    deadline = timeout if timeout is not None else policy.deadline_for(size)
+    try:
+        await within(
+            deadline,
+            f"reading back {display_url(url)}",
+            asyncio.to_thread(verify_ranges, url, size, checksum, progress=progress, policy=policy),
+        )
+    except RangesUnsupported:
+        return await verify_public(url, size, checksum, timeout, progress=progress, policy=policy)
+    return Verified(url=url, size=size, checksum=checksum)

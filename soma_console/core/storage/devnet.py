@@ -22,6 +22,7 @@ from soma_console.core.storage.common import (
 from soma_console.core.storage.errors import StorageError
 from soma_console.core.storage.httpio import make_client, put_file
 from soma_console.core.storage.retry import RetryPolicy, within
+from soma_console.core.storage.streaming import DevnetPutStream, UploadStream
 from soma_console.core.storage.targets import DevnetTarget
 
 
@@ -42,6 +43,17 @@ class DevnetBlobBackend:
 
     def public_url(self, object_name: str) -> str:
         return self._target.public_url(object_name)
+
+    def open_stream(self, object_name: str, size: int) -> UploadStream:
+        """A streamed PUT (blocking; see :mod:`.streaming`). The store keeps nothing of a short body."""
+        name = check_object_name(object_name)
+        return DevnetPutStream(
+            self._target.blob_url, self.public_url(name), name, size, timeout=self.policy.read_timeout
+        )
+
+    def discard(self, object_name: str) -> None:
+        """Nothing to do: the store writes an upload under its name only once it is complete, and
+        a complete object nothing was committed with harms no one on a development chain."""
 
     async def upload(self, path: Path, object_name: str, progress: ProgressCallback | None = None) -> str:
         name = check_object_name(object_name)

@@ -16,10 +16,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import queue
 import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import boto3
 import botocore.exceptions
@@ -73,6 +76,10 @@ class S3Transfer:
     part_size: int = 64 * MiB
     multipart_threshold: int = 64 * MiB
     concurrency: int = 4
+    # The commit's streamed upload holds its parts in memory: 8 MiB parts (605 for a V1
+    # checkpoint), two in flight and one filling, keep that under 32 MiB.
+    stream_part_size: int = 8 * MiB
+    stream_concurrency: int = 2
 
 
 class _Reporter(BaseSubscriber):
@@ -225,6 +232,37 @@ class S3Backend:
         future = manager.upload(str(path), self._target.bucket, key, extra_args=extra, subscribers=[reporter])
         return manager, future
 
+    # -- streamed upload (the commit's encryption pass feeds it) ---------------------------------
+
+    def open_stream(self, object_name: str, size: int) -> _S3Stream:
+        """An upload that parts are sent to as they are produced (blocking). Objects up to one
+        part go up with a single PUT at the end, like the transfer manager does below its
+        multipart threshold."""
+        key = self._target.key(object_name)
+        return _S3Stream(self, self._get_client(), key, self.public_url(object_name))
+
+    def _extra(self) -> dict[str, str]:
+        extra: dict[str, str] = {"ContentType": "application/octet-stream"}
+        if self._target.acl:
+            extra["ACL"] = self._target.acl
+        return extra
+
+    def discard(self, object_name: str) -> None:
+        """Abort every unfinished multipart upload of ``object_name`` and delete the object if a
+        finished one exists (blocking; used for an attempt nothing was committed with)."""
+        key = self._target.key(object_name)
+        bucket = self._target.bucket
+        try:
+            client = self._get_client()
+            listing = client.list_multipart_uploads(Bucket=bucket, Prefix=key)
+            for upload in listing.get("Uploads", []):
+                if upload.get("Key") == key:
+                    client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload["UploadId"])
+            client.delete_object(Bucket=bucket, Key=key)
+        except Exception as exc:
+            log.debug("cleaning up %s failed", key, exc_info=True)
+            raise self._explain(exc, key) from None
+
     @staticmethod
     async def _abandon(starter: asyncio.Future[tuple[Any, Any]]) -> None:
         """Cancel the transfer and wait for its threads to wind down; a cancelled multipart upload
@@ -312,3 +350,108 @@ class S3Backend:
             f"uploading {where} to {endpoint} failed ({type(exc).__name__}).",
             hint="Run with -v for details, and check the storage spec.",
         )
+
+
+class _S3Stream:
+    """Parts of ``S3Transfer.stream_part_size`` go out as soon as they are filled, at most
+    ``stream_concurrency`` at once; ``write`` blocks when that many are in flight. An object of
+    one part or less goes up with a single PUT."""
+
+    def __init__(self, backend: S3Backend, client: Any, key: str, url: str) -> None:
+        self.url = url
+        self.busy_seconds = 0.0
+        self._backend, self._client, self._key = backend, client, key
+        self._bucket = backend.target.bucket
+        self._upload_id: str | None = None
+        self._part_size = backend.transfer.stream_part_size
+        # One buffer filling and one per part in flight; a part's buffer comes back when it is sent.
+        self._free: queue.Queue[bytearray] = queue.Queue()
+        for _ in range(backend.transfer.stream_concurrency):
+            self._free.put(bytearray(self._part_size))
+        self._buffer = bytearray(self._part_size)
+        self._filled = 0
+        self._parts: list[Future[dict[str, Any]]] = []
+        self._pool = ThreadPoolExecutor(
+            max_workers=backend.transfer.stream_concurrency, thread_name_prefix="s3-part"
+        )
+
+    def write(self, data: memoryview) -> None:
+        started = time.perf_counter()
+        while len(data):
+            if self._filled == self._part_size:  # full, and more is coming: send it
+                self._send()
+            n = min(len(data), self._part_size - self._filled)
+            self._buffer[self._filled : self._filled + n] = data[:n]
+            self._filled += n
+            data = data[n:]
+        self.busy_seconds += time.perf_counter() - started
+
+    def _send(self) -> None:
+        """Send the filled buffer as the next part and take a free buffer (waits for one)."""
+        for f in self._parts:
+            if f.done() and f.exception() is not None:
+                self._raise(f.exception())
+        try:
+            if self._upload_id is None:
+                answer = self._client.create_multipart_upload(
+                    Bucket=self._bucket, Key=self._key, **self._backend._extra()
+                )
+                self._upload_id = answer["UploadId"]
+        except Exception as exc:
+            self._raise(exc)
+        body, size = self._buffer, self._filled
+        number = len(self._parts) + 1
+        # botocore takes a bytearray as it is; only a short last part is copied out.
+        payload = body if size == len(body) else bytes(memoryview(body)[:size])
+        future = self._pool.submit(self._upload_part, number, payload)
+        future.add_done_callback(lambda _f: self._free.put(body))
+        self._parts.append(future)
+        self._buffer, self._filled = self._free.get(), 0
+
+    def _upload_part(self, number: int, body: bytes | bytearray) -> dict[str, Any]:
+        resp = self._client.upload_part(
+            Bucket=self._bucket, Key=self._key, UploadId=self._upload_id, PartNumber=number, Body=body
+        )
+        return {"PartNumber": number, "ETag": resp["ETag"]}
+
+    def _raise(self, exc: BaseException | None) -> NoReturn:
+        if isinstance(exc, StorageError):
+            raise exc
+        log.debug("uploading %s failed", self._key, exc_info=exc)
+        raise self._backend._explain(exc or RuntimeError(), self._key) from None
+
+    def finish(self, checksum: str) -> str:
+        started = time.perf_counter()
+        try:
+            if self._upload_id is None:
+                body = bytes(memoryview(self._buffer)[: self._filled])
+                self._client.put_object(
+                    Bucket=self._bucket, Key=self._key, Body=body, **self._backend._extra()
+                )
+            else:
+                if self._filled:
+                    self._send()
+                parts = [f.result() for f in self._parts]
+                self._client.complete_multipart_upload(
+                    Bucket=self._bucket,
+                    Key=self._key,
+                    UploadId=self._upload_id,
+                    MultipartUpload={"Parts": parts},
+                )
+        except Exception as exc:
+            self._raise(exc)
+        finally:
+            self._pool.shutdown(wait=True)
+        self.busy_seconds += time.perf_counter() - started
+        return self.url
+
+    def abort(self) -> None:
+        """Stop sending and abort the multipart upload, so no parts stay billed in the bucket."""
+        for f in self._parts:
+            f.cancel()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._upload_id is not None:
+            with contextlib.suppress(Exception):
+                self._client.abort_multipart_upload(
+                    Bucket=self._bucket, Key=self._key, UploadId=self._upload_id
+                )

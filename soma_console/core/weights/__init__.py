@@ -20,7 +20,15 @@ from soma_console.core.weights.keys import (
     read_key_file,
     write_key_file,
 )
-from soma_console.core.weights.layout import WeightsReport, check_weights, expected_layout, v1_dims
+from soma_console.core.weights.layout import (
+    WeightsReport,
+    check_weights,
+    expected_layout,
+    inspect_layout,
+    v1_dims,
+    with_nonfinite,
+)
+from soma_console.core.weights.safetensors import Header, TensorInfo
 from soma_console.core.weights.stream import (
     DEFAULT_CHUNK,
     EncryptedWeights,
@@ -33,6 +41,8 @@ __all__ = [
     "DEFAULT_CHUNK",
     "KEY_LEN",
     "EncryptedWeights",
+    "Header",
+    "TensorInfo",
     "WeightsReport",
     "check_weights",
     "decrypt_file",
@@ -40,6 +50,7 @@ __all__ = [
     "encrypt_file",
     "expected_layout",
     "file_digest",
+    "inspect_layout",
     "key_commitment",
     "key_from_b58",
     "key_to_b58",
@@ -47,5 +58,6 @@ __all__ = [
     "raw_key",
     "read_key_file",
     "v1_dims",
+    "with_nonfinite",
     "write_key_file",
 ]

@@ -10,7 +10,7 @@ one streamed pass over the values for NaN/Inf, never by building a 1.2 B-paramet
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -179,6 +179,16 @@ def check_weights(path: Path, *, scan_values: bool = True) -> WeightsReport:
     :class:`~soma_console.errors.UserError`. Everything else (bad offsets, truncation, missing or
     extra tensors, wrong shapes or dtypes, NaN/Inf values) is reported in ``problems``.
     """
+    report, header, tensors = inspect_layout(path)
+    if not scan_values or header is None:
+        return report
+    return with_nonfinite(report, nonfinite_counts(Path(path), header, tensors))
+
+
+def inspect_layout(path: Path) -> tuple[WeightsReport, Header | None, dict[str, TensorInfo]]:
+    """The header and layout half of :func:`check_weights` (no value is read), plus the parsed
+    header and tensors (``None`` and empty when the header does not describe a loadable file),
+    for a caller that scans the values in a pass of its own."""
     path = Path(path)
     header = read_header(path)
     report: dict[str, Any] = {"path": path, "size": header.file_size}
@@ -186,9 +196,10 @@ def check_weights(path: Path, *, scan_values: bool = True) -> WeightsReport:
         tensors = validate(header.raw, header.data_len)
     except HeaderError as exc:
         count = sum(1 for k in header.raw if k != "__metadata__")
-        return WeightsReport(
+        bad = WeightsReport(
             architecture=None, config={}, tensors=count, problems=(f"not loadable: {exc}",), **report
         )
+        return bad, None, {}
     report["tensors"] = len(tensors)
     report["parameters"] = sum(t.count for t in tensors.values())
     report["dtypes"] = tuple(sorted({t.dtype for t in tensors.values()}))
@@ -203,9 +214,14 @@ def check_weights(path: Path, *, scan_values: bool = True) -> WeightsReport:
         problems += layout_problems(tensors, dims)
         if not problems:
             architecture = "v1" if dims == v1_dims() else "small"
-    if scan_values:
-        bad = nonfinite_counts(path, header, tensors)
-        if bad:
-            listed = [f"{name} ({n})" for name, n in sorted(bad.items())]
-            problems.append(f"{len(bad)} tensor(s) hold NaN or Inf values: {_names(listed)}")
-    return WeightsReport(architecture=architecture, config=dims or {}, problems=tuple(problems), **report)
+    final = WeightsReport(architecture=architecture, config=dims or {}, problems=tuple(problems), **report)
+    return final, header, tensors
+
+
+def with_nonfinite(report: WeightsReport, bad: dict[str, int]) -> WeightsReport:
+    """``report`` plus the problem of the NaN/Inf values counted per tensor in ``bad``."""
+    if not bad:
+        return report
+    listed = [f"{name} ({n})" for name, n in sorted(bad.items())]
+    problem = f"{len(bad)} tensor(s) hold NaN or Inf values: {_names(listed)}"
+    return replace(report, problems=(*report.problems, problem))

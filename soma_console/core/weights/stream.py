@@ -193,7 +193,14 @@ def encrypt_file(
 
     On any failure neither ``dst`` nor a temp file is left behind.
     """
-    r = _crypt_pass(src, dst, key, encrypt=True, chunk_size=chunk_size, progress=progress)
+    from soma_console.core.weights.pipeline import encrypt_stream
+
+    if chunk_size <= 0:
+        raise ValueError("chunk_size must be positive")
+    total = check_source(src)
+    check_destination(src, dst)
+    with _open_source(src) as inp, atomic_writer(dst, mode=PRIVATE_FILE_MODE) as out:
+        r = encrypt_stream(inp, total, key, sink=out.write, progress=progress, chunk_size=chunk_size)
     return EncryptedWeights(
         path=Path(dst),
         size=r.size,
@@ -235,12 +242,16 @@ def decrypt_file(
     return r.size
 
 
-def file_digest(path: Path, *, chunk_size: int = DEFAULT_CHUNK) -> str:
+def file_digest(path: Path, *, chunk_size: int = DEFAULT_CHUNK, progress: Progress | None = None) -> str:
     """Blake2b-256 hex of a file, streamed."""
-    check_source(path, "file")
+    total = check_source(path, "file")
     h = _blake()
     buf = bytearray(chunk_size)
+    done = 0
     with open(path, "rb", buffering=0) as fh:
         while n := _read_full(fh, buf):
             h.update(memoryview(buf)[:n])
+            done += n
+            if progress is not None:
+                progress(done, max(total, done))
     return str(h.hexdigest())
