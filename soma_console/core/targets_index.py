@@ -190,6 +190,7 @@ class TargetIndex:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA busy_timeout=30000")
+        conn.execute("PRAGMA cache_size=-32768")  # 32 MiB of pages: the indexes of an epoch stay hot
         conn.executescript(_SCHEMA)
         conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
         return cls(path, conn)
@@ -374,10 +375,10 @@ class TargetIndex:
                 return []
             marks = ",".join("?" * len(ids))
             where += (
-                f" AND (t.winning_model_id IN ({marks}) OR EXISTS (SELECT 1 FROM target_models m"
-                f" WHERE m.chain=t.chain AND m.target_id=t.target_id AND m.model_id IN ({marks})))"
+                f" AND t.target_id IN (SELECT target_id FROM target_models WHERE chain=? AND model_id IN ({marks})"
+                f" UNION SELECT target_id FROM targets WHERE chain=? AND winning_model_id IN ({marks}))"
             )
-            args.extend(ids + ids)
+            args.extend([chain, *ids, chain, *ids])
         return self._records(chain, where, args, limit)
 
     def wins(self, chain: str, model_ids: Iterable[str] | None = None) -> list[TargetRecord]:
