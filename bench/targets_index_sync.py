@@ -6,7 +6,8 @@ The pages are built in-process in the SDK's Target shape (without embeddings, as
 mask asks), so the figures are the index's own cost: parsing, SQLite writes (one transaction per
 page with the cursor, synchronous=FULL) and the sweep that closes a pass. Reported: first sync
 (every target new), a second sync (every target already known), a sync after 10% of the targets
-were claimed (times exclude building the pages), the peak Python allocation during a sync (tracemalloc) and the file's size.
+were claimed (times exclude building the pages), the peak Python allocation during a sync
+(tracemalloc) and the file's size.
 """
 
 from __future__ import annotations
@@ -44,9 +45,14 @@ def main() -> None:
         filled = live[tid] != "open"
         chosen = r.sample(models, 3)
         return SimpleNamespace(
-            id=tid, generation_epoch=100, status=live[tid], model_ids=chosen,
-            winning_model_id=chosen[0] if filled else None, reward_pool=12_685_185,
-            distance_threshold=0.978, bond_amount=66_560 if filled else 0,
+            id=tid,
+            generation_epoch=100,
+            status=live[tid],
+            model_ids=chosen,
+            winning_model_id=chosen[0] if filled else None,
+            reward_pool=12_685_185,
+            distance_threshold=0.978,
+            bond_amount=66_560 if filled else 0,
             submitter="0x" + "ab" * 32 if filled else None,
         )
 
@@ -56,9 +62,9 @@ def main() -> None:
     async def fetch(listing: str, token: str | None) -> tuple[list[Any], str | None]:
         t0 = time.perf_counter()
         if token is None:  # a listing starts: snapshot its ids once, like the node's index
-            listed[listing] = (
-                [t for t in ids if (live[t] == "open") == (listing == "open")] if listing != "claimable" else []
-            )
+            is_open = listing == "open"
+            chosen = [t for t in ids if (live[t] == "open") == is_open]
+            listed[listing] = chosen if listing != "claimable" else []
         rows = listed[listing]
         start = int(token or 0)
         page = [target(t) for t in rows[start : start + args.page]]

@@ -31,7 +31,10 @@ LISTINGS = ("open", "filled", "claimable")
 LIVE_STATUSES = ("open", "filled", "claimable")
 GONE_STATUSES = ("claimed", "gone")
 # The fields a sync needs: no embedding (8 KB a target on a 2048-wide chain), no data URL.
-READ_MASK = "id,status,model_ids,winning_model_id,reward_pool,distance_threshold,generation_epoch,bond_amount,submitter"
+READ_MASK = (
+    "id,status,model_ids,winning_model_id,reward_pool,distance_threshold,generation_epoch,"
+    "bond_amount,submitter"
+)
 PAGE_SIZE = 1000
 OWNER_SHARE_BPS = 4975
 CLAIMER_SHARE_BPS = 50
@@ -360,7 +363,7 @@ class TargetIndex:
         limit: int | None = None,
     ) -> list[TargetRecord]:
         """Targets of ``chain``; ``model_ids`` keeps those assigned to or won by one of them."""
-        where, args = "", []
+        where, args = "", list[Any]()
         if epoch is not None:
             where += " AND t.generation_epoch=?"
             args.append(epoch)
@@ -375,7 +378,8 @@ class TargetIndex:
                 return []
             marks = ",".join("?" * len(ids))
             where += (
-                f" AND t.target_id IN (SELECT target_id FROM target_models WHERE chain=? AND model_id IN ({marks})"
+                " AND t.target_id IN (SELECT target_id FROM target_models"
+                f" WHERE chain=? AND model_id IN ({marks})"
                 f" UNION SELECT target_id FROM targets WHERE chain=? AND winning_model_id IN ({marks}))"
             )
             args.extend([chain, *ids, chain, *ids])
@@ -414,7 +418,9 @@ class TargetIndex:
 
     def count(self, chain: str, *, epoch: int | None = None) -> int:
         if epoch is None:
-            return int(self._conn.execute("SELECT count(*) FROM targets WHERE chain=?", (chain,)).fetchone()[0])
+            return int(
+                self._conn.execute("SELECT count(*) FROM targets WHERE chain=?", (chain,)).fetchone()[0]
+            )
         return int(
             self._conn.execute(
                 "SELECT count(*) FROM targets WHERE chain=? AND generation_epoch=?", (chain, epoch)

@@ -28,9 +28,15 @@ class Listing:
         for i in range(n):
             tid = f"0x{epoch:04x}{i:06x}"
             self.targets[tid] = SimpleNamespace(
-                id=tid, generation_epoch=epoch, status="open", model_ids=list(models),
-                winning_model_id=None, reward_pool=1000 + i, distance_threshold=0.5,
-                bond_amount=0, submitter=None,
+                id=tid,
+                generation_epoch=epoch,
+                status="open",
+                model_ids=list(models),
+                winning_model_id=None,
+                reward_pool=1000 + i,
+                distance_threshold=0.5,
+                bond_amount=0,
+                submitter=None,
             )
 
     async def fetch(self, listing: str, token: str | None) -> tuple[list[Any], str | None]:
@@ -62,7 +68,12 @@ async def test_a_pass_indexes_every_listing_and_a_second_pass_marks_deleted_winn
     assert report.newly_gone == 2
     assert len(index.targets("c")) == 23  # live ones only by default
     (kept,) = index.wins("c", ["0xb2"])
-    assert (kept.target_id, kept.status, kept.gone_epoch, kept.model_ids) == (won.id, "claimed", 5, ("0xa1", "0xb2", "0xc3"))
+    assert (kept.target_id, kept.status, kept.gone_epoch, kept.model_ids) == (
+        won.id,
+        "claimed",
+        5,
+        ("0xa1", "0xb2", "0xc3"),
+    )
     assert index.targets("c", status="gone")[0].target_id == lost.id
     stats = index.model_stats("c")
     assert stats["0xb2"] == {"assigned": 25, "won": 1, "earned_shannons": owner_share(1004)}

@@ -1,0 +1,106 @@
+"""What the owner's models were assigned, won and earned, read from the target index.
+
+``sync_targets`` brings the index up to date through the session (the one place the chain is read
+for targets); everything else here is a pure read of the index and the claims journal, so the
+console can refresh its Earnings pane without touching the network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from soma_console.core.chain import ChainSession
+from soma_console.core.claims import ClaimBook
+from soma_console.core.targets_index import (
+    SyncReport,
+    TargetIndex,
+    TargetRecord,
+    owner_share,
+    sdk_page_fetcher,
+)
+
+SETTLED = ("done", "elsewhere")
+
+
+async def sync_targets(
+    session: ChainSession, index: TargetIndex, *, on_page: Callable[[int], None] | None = None
+) -> tuple[int, SyncReport]:
+    """One complete index pass at the chain's current epoch; returns (epoch, report)."""
+    epoch = (session.latest or await session.snapshot()).epoch
+    report = await index.sync(session.profile.name, sdk_page_fetcher(session.call), epoch, on_page=on_page)
+    return epoch, report
+
+
+def is_claimed(t: TargetRecord, book: ClaimBook | None, chain: str) -> bool:
+    if t.status == "claimed":
+        return True
+    row = book.get(chain, t.target_id) if book is not None else None
+    return row is not None and row.state in SETTLED
+
+
+def earnings_report(
+    index: TargetIndex, chain: str, model_ids: Iterable[str], *, book: ClaimBook | None = None
+) -> dict[str, Any]:
+    """The ``earnings --json`` document: every win of ``model_ids``, totals and a per-epoch series."""
+    wins = []
+    by_epoch: dict[int, dict[str, int]] = {}
+    total = claimable_now = pending = 0
+    for t in index.wins(chain, model_ids):
+        share = owner_share(t.reward_pool)
+        claimed = is_claimed(t, book, chain)
+        wins.append(
+            {
+                "target_id": t.target_id,
+                "model_id": t.winning_model_id,
+                "generation_epoch": t.generation_epoch,
+                "reward_shannons": t.reward_pool,
+                "owner_share_shannons": share,
+                "claimable_from_epoch": t.claimable_from_epoch,
+                "claimed": claimed,
+            }
+        )
+        row = by_epoch.setdefault(
+            t.generation_epoch, {"wins": 0, "earned_shannons": 0, "pending_shannons": 0}
+        )
+        row["wins"] += 1
+        if claimed:
+            total += share
+            row["earned_shannons"] += share
+        else:
+            pending += share
+            row["pending_shannons"] += share
+            if t.status == "claimable":
+                claimable_now += share
+    return {
+        "wins": wins,
+        "total_earned_shannons": total,
+        "pending_shannons": pending,
+        "claimable_now_shannons": claimable_now,
+        "by_epoch": [{"epoch": e, **v} for e, v in sorted(by_epoch.items())],
+    }
+
+
+def model_table(index: TargetIndex, chain: str, epoch: int, model_ids: Iterable[str]) -> list[dict[str, Any]]:
+    """Per model this epoch: assigned, share of all targets, filled, won, win rate; plus all-time earnings."""
+    ids = list(model_ids)
+    this_epoch = index.targets(chain, epoch=epoch, include_gone=True)
+    total = len(this_epoch)
+    stats_all = index.model_stats(chain)
+    rows = []
+    for mid in ids:
+        assigned = [t for t in this_epoch if mid in t.model_ids]
+        filled = [t for t in assigned if t.winning_model_id is not None]
+        won = [t for t in filled if t.winning_model_id == mid]
+        rows.append(
+            {
+                "model_id": mid,
+                "assigned": len(assigned),
+                "share": (len(assigned) / total) if total else 0.0,
+                "filled": len(filled),
+                "won": len(won),
+                "win_rate": (len(won) / len(filled)) if filled else 0.0,
+                "earned_shannons": stats_all.get(mid, {}).get("earned_shannons", 0),
+            }
+        )
+    return rows

@@ -1,0 +1,94 @@
+"""Earnings end to end: a tiny model trained, committed and revealed on a devnet running its built-in
+submitter and the tiny preset, assigned targets, winning, claimed at generation epoch + 2 through
+``soma-console claim``, and its wins still listed after the chain deleted the targets."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.devnet_fixture import Devnet, _new_devnet
+from tests.lifecycle.conftest import Owner, make_owner
+
+
+@pytest.fixture
+def submitter_devnet(tmp_path: Path) -> Iterator[Devnet]:
+    yield from _new_devnet(tmp_path / "devnet", extra_args=("--model-preset", "tiny", "--submitter"))
+
+
+def _balance(owner: Owner) -> int:
+    return int(owner.json("wallet", "show")["balance"])
+
+
+def _wait_for_wins(owner: Owner, timeout: float = 240.0) -> list[dict[str, Any]]:
+    deadline = time.time() + timeout
+    while True:
+        wins = owner.json("earnings")["wins"]
+        if wins:
+            return wins
+        assert time.time() < deadline, owner.chain.log_text[-3000:]
+        time.sleep(3)
+
+
+def test_a_tiny_model_is_assigned_wins_and_its_owner_claims_exactly_the_share(
+    tmp_path: Path, submitter_devnet: Devnet, tiny_run: Path
+) -> None:
+    owner = make_owner(tmp_path, submitter_devnet, tiny_run)
+    model_id = owner.json("commit", owner.checkpoint(2), "--yes")["model_id"].lower()
+    submitter_devnet.advance()
+    owner.json("reveal", "--yes")
+    epoch = submitter_devnet.advance()  # the boundary draws targets for the active model
+
+    mine = owner.json("targets", "--mine", "--epoch", str(epoch))
+    assert mine and all(model_id in t["model_ids"] for t in mine)
+    assert set(mine[0]) == {
+        "target_id",
+        "generation_epoch",
+        "status",
+        "model_ids",
+        "winning_model_id",
+        "reward_pool",
+        "distance_threshold",
+    }
+    wins = _wait_for_wins(owner)
+    assert {w["model_id"] for w in wins} == {model_id}
+    assert all(w["claimable_from_epoch"] == epoch + 2 and not w["claimed"] for w in wins)
+    filled = owner.json("targets", "--mine", "--status", "filled")
+    assert {t["target_id"] for t in filled} >= {w["target_id"] for w in wins}
+
+    # generation epoch + 1: nothing claimable yet, and nothing is sent
+    submitter_devnet.advance()
+    early = owner.cli("claim", "--all", "--yes")
+    assert early.returncode != 0 and "claimable" in early.stderr and "Traceback" not in early.stderr
+    submitter_devnet.advance()
+    report = owner.json("earnings")
+    due = [w for w in report["wins"] if w["generation_epoch"] == epoch]
+    assert report["claimable_now_shannons"] == sum(w["owner_share_shannons"] for w in due)
+
+    before = _balance(owner)
+    result = owner.json("claim", "--all", "--yes")
+    assert sorted(c["target_id"] for c in result["claimed"]) == sorted(w["target_id"] for w in due)
+    for c in result["claimed"]:
+        w = next(w for w in due if w["target_id"] == c["target_id"])
+        assert c["owner_share_shannons"] == w["reward_shannons"] * 4975 // 10_000
+        assert c["claimer_fee_shannons"] == w["reward_shannons"] * 50 // 10_000
+    gained = sum(c["owner_share_shannons"] + c["claimer_fee_shannons"] for c in result["claimed"])
+    # the owner signed the claims: share + claimer fee, net of the fees charged
+    assert _balance(owner) - before == gained - result["fees_shannons"]
+    assert result["fees_shannons"] > 0
+
+    # the targets are gone from the chain; the wins are still listed, now claimed
+    live = {t["target_id"] for t in owner.json("targets")}
+    assert not live & {c["target_id"] for c in result["claimed"]}
+    after = owner.json("earnings")
+    claimed = {w["target_id"] for w in after["wins"] if w["claimed"]}
+    assert claimed == {c["target_id"] for c in result["claimed"]}
+    assert after["total_earned_shannons"] == sum(c["owner_share_shannons"] for c in result["claimed"])
+    assert any(e["epoch"] == epoch and e["earned_shannons"] > 0 for e in after["by_epoch"])
+    # claiming again sends nothing
+    again = owner.cli("claim", "--all", "--yes")
+    assert again.returncode != 0 and "has a claimable win" in again.stderr
