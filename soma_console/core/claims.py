@@ -24,6 +24,7 @@ from soma_console.core import txdata
 from soma_console.core.actions import ActionPlan
 from soma_console.core.chain import SHANNONS, ChainSession
 from soma_console.core.chain_errors import ChainError
+from soma_console.core.faults import fault_point
 from soma_console.core.targets_index import TargetIndex, TargetRecord, claimer_fee, owner_share
 from soma_console.core.txsend import Prepared, TxSender, failure_kind, lookup_transaction
 from soma_console.core.wallet import Signer
@@ -261,9 +262,12 @@ class Claimer:
 
             def journal(prepared: Prepared, t: TargetRecord = t) -> None:
                 self.book.record_sent(self.chain, t, prepared.digest, self.signer.address)
+                fault_point("claim_before_send")
 
             prepared, result = await self.sender.send(
-                txdata.ClaimRewards(bytes.fromhex(t.target_id[2:])), before_send=journal
+                txdata.ClaimRewards(bytes.fromhex(t.target_id[2:])),
+                before_send=journal,
+                after_send=lambda: fault_point("claim_after_send"),
             )
             kind = failure_kind(result)
             state = "done" if result.ok else ("elsewhere" if kind == "TargetNotFound" else "failed")

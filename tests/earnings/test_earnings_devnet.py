@@ -4,6 +4,7 @@ submitter and the tiny preset, assigned targets, winning, claimed at generation 
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,14 +35,13 @@ def _wait_for_wins(owner: Owner, timeout: float = 240.0) -> list[dict[str, Any]]
         time.sleep(3)
 
 
-def test_a_tiny_model_is_assigned_wins_and_its_owner_claims_exactly_the_share(
-    tmp_path: Path, submitter_devnet: Devnet, tiny_run: Path
-) -> None:
-    owner = make_owner(tmp_path, submitter_devnet, tiny_run)
+def _claimable(tmp_path: Path, chain: Devnet, run: Path) -> tuple[Owner, int, list[dict[str, Any]]]:
+    """Train (the fixture's run), commit, reveal, be assigned and win; return at generation epoch + 2."""
+    owner = make_owner(tmp_path, chain, run)
     model_id = owner.json("commit", owner.checkpoint(2), "--yes")["model_id"].lower()
-    submitter_devnet.advance()
+    chain.advance()
     owner.json("reveal", "--yes")
-    epoch = submitter_devnet.advance()  # the boundary draws targets for the active model
+    epoch = chain.advance()  # the boundary draws targets for the active model
 
     mine = owner.json("targets", "--mine", "--epoch", str(epoch))
     assert mine and all(model_id in t["model_ids"] for t in mine)
@@ -61,14 +61,20 @@ def test_a_tiny_model_is_assigned_wins_and_its_owner_claims_exactly_the_share(
     assert {t["target_id"] for t in filled} >= {w["target_id"] for w in wins}
 
     # generation epoch + 1: nothing claimable yet, and nothing is sent
-    submitter_devnet.advance()
+    chain.advance()
     early = owner.cli("claim", "--all", "--yes")
     assert early.returncode != 0 and "claimable" in early.stderr and "Traceback" not in early.stderr
-    submitter_devnet.advance()
+    chain.advance()
     report = owner.json("earnings")
     due = [w for w in report["wins"] if w["generation_epoch"] == epoch]
-    assert report["claimable_now_shannons"] == sum(w["owner_share_shannons"] for w in due)
+    assert due and report["claimable_now_shannons"] == sum(w["owner_share_shannons"] for w in due)
+    return owner, epoch, due
 
+
+def test_a_tiny_model_is_assigned_wins_and_its_owner_claims_exactly_the_share(
+    tmp_path: Path, submitter_devnet: Devnet, tiny_run: Path
+) -> None:
+    owner, epoch, due = _claimable(tmp_path, submitter_devnet, tiny_run)
     before = _balance(owner)
     result = owner.json("claim", "--all", "--yes")
     assert sorted(c["target_id"] for c in result["claimed"]) == sorted(w["target_id"] for w in due)
@@ -92,3 +98,41 @@ def test_a_tiny_model_is_assigned_wins_and_its_owner_claims_exactly_the_share(
     # claiming again sends nothing
     again = owner.cli("claim", "--all", "--yes")
     assert again.returncode != 0 and "has a claimable win" in again.stderr
+
+
+def _claim_rows(owner: Owner) -> list[dict[str, Any]]:
+    con = sqlite3.connect(owner.home / "targets.sqlite")
+    con.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in con.execute("SELECT * FROM claims ORDER BY updated_at")]
+    finally:
+        con.close()
+
+
+def test_a_kill_during_a_claim_leaves_no_double_claim_and_nothing_lost(
+    tmp_path: Path, submitter_devnet: Devnet, tiny_run: Path
+) -> None:
+    owner, _, due = _claimable(tmp_path, submitter_devnet, tiny_run)
+    before = _balance(owner)
+    crash = {"SOMA_CONSOLE_CRASH_AT": "claim_before_send"}
+    r = owner.cli("claim", "--all", "--yes", "--json", env=crash)
+    assert r.returncode == -9
+    [row] = _claim_rows(owner)
+    assert row["state"] == "sent" and row["digest"]
+    assert _balance(owner) == before  # journaled, never sent
+
+    r = owner.cli("claim", "--all", "--yes", "--json", env={"SOMA_CONSOLE_CRASH_AT": "claim_after_send"})
+    assert r.returncode == -9
+    [row] = _claim_rows(owner)
+    assert row["state"] == "sent"  # the chain has it; the journal does not know yet
+
+    finished = owner.json("claim", "--all", "--yes")
+    rows = _claim_rows(owner)
+    assert sorted(r["target_id"] for r in rows) == sorted(w["target_id"] for w in due)
+    assert all(r["state"] == "done" and r["fee"] > 0 for r in rows)  # settled, none failed
+    first = rows[0]["target_id"]
+    assert first not in {c["target_id"] for c in finished["claimed"]}  # not sent a second time
+    gained = sum(w["owner_share_shannons"] + w["reward_shannons"] * 50 // 10_000 for w in due)
+    assert _balance(owner) - before == gained - sum(r["fee"] for r in rows)
+    due_ids = {w["target_id"] for w in due}
+    assert {w["target_id"] for w in owner.json("earnings")["wins"] if w["claimed"]} == due_ids
