@@ -136,3 +136,21 @@ def test_a_kill_during_a_claim_leaves_no_double_claim_and_nothing_lost(
     assert _balance(owner) - before == gained - sum(r["fee"] for r in rows)
     due_ids = {w["target_id"] for w in due}
     assert {w["target_id"] for w in owner.json("earnings")["wins"] if w["claimed"]} == due_ids
+
+
+def test_autopilot_claims_the_wins_due_at_generation_epoch_plus_two(
+    tmp_path: Path, submitter_devnet: Devnet, tiny_run: Path
+) -> None:
+    owner, _, due = _claimable(tmp_path, submitter_devnet, tiny_run)
+    before = _balance(owner)
+    r = owner.cli("autopilot", "--once", "--yes")
+    assert r.returncode == 0, r.output
+    assert f"claimed {len(due)} win" in r.stderr
+    rows = _claim_rows(owner)
+    assert sorted(r["target_id"] for r in rows) == sorted(w["target_id"] for w in due)
+    gained = sum(w["owner_share_shannons"] + w["reward_shannons"] * 50 // 10_000 for w in due)
+    assert _balance(owner) - before == gained - sum(r["fee"] for r in rows)
+    # a second round in the same epoch sends nothing
+    r = owner.cli("autopilot", "--once", "--yes")
+    assert r.returncode == 0 and "claimed" not in r.stderr, r.output
+    assert len(_claim_rows(owner)) == len(due)
