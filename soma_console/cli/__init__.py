@@ -43,6 +43,7 @@ COMMANDS: dict[str, str] = {
     "targets": "soma_console.cli.earnings:targets",
     "earnings": "soma_console.cli.earnings:earnings",
     "claim": "soma_console.cli.earnings:claim",
+    "stake": "soma_console.cli.earnings:stake",
 }
 
 

@@ -192,3 +192,78 @@ def claim(app: AppContext, target_ids: tuple[str, ...], claim_all: bool, yes: bo
         f"{len(result['claimed'])} claimed, fees {soma(result['fees_shannons'])} "
         f"({time.time() - started:.1f} s)."
     )
+
+
+@click.group()
+def stake() -> None:
+    """The wallet's stake positions (StakedSoma receipts) per model."""
+
+
+@stake.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the positions as JSON.")
+@click.pass_obj
+def stake_list(app: AppContext, as_json: bool) -> None:
+    """Every StakedSoma receipt the wallet holds, with the model it stakes."""
+    from soma_console.cli.common import run_with_session
+    from soma_console.core.stakes import list_positions
+
+    signer = load_signer(app.home)
+    assert signer is not None
+    positions = run_with_session(app, lambda s: list_positions(s, signer.address), address=signer.address)
+    if as_json:
+        print_json([p.to_json() for p in positions])
+        return
+    if not positions:
+        stdout_console().print("The wallet holds no stake receipts.")
+        return
+    print_table(
+        [
+            {
+                "receipt": p.receipt_id,
+                "model": p.model_id or "(not a model)",
+                "principal": soma(p.principal),
+                "since epoch": p.activation_epoch,
+            }
+            for p in positions
+        ],
+        ["receipt", "model", "principal", "since epoch"],
+        title="Stake positions",
+    )
+
+
+@stake.command("withdraw")
+@click.argument("receipt")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+@click.pass_obj
+def stake_withdraw(app: AppContext, receipt: str, yes: bool, as_json: bool) -> None:
+    """Withdraw the stake receipt RECEIPT (its principal returns to the wallet)."""
+    from soma_console.cli.common import run_with_session
+    from soma_console.core.stakes import list_positions, plan_withdraw
+
+    app.require_writable("stake withdraw")
+    signer = load_signer(app.home)
+    assert signer is not None
+    wanted = receipt.lower() if receipt.lower().startswith("0x") else "0x" + receipt.lower()
+
+    async def job(session: Any) -> dict[str, Any]:
+        positions = await list_positions(session, signer.address)
+        match = [p for p in positions if p.receipt_id == wanted]
+        if not match:
+            raise UserError(
+                f"the wallet holds no stake receipt {wanted}; `soma-console stake list` shows them."
+            )
+        snap = await session.snapshot()
+        row = snap.model(match[0].model_id) if match[0].model_id else None
+        plan = plan_withdraw(match[0], row.stake if row is not None else None)
+        con = stderr_console() if as_json else stdout_console()
+        con.print(plan.render_text(), markup=False, highlight=False)
+        confirm("Send this?", yes=yes)
+        result = await session.transact("withdraw_stake", signer.keypair, wanted)
+        return {"receipt_id": wanted, "principal_shannons": match[0].principal, "digest": result.digest}
+
+    out = run_with_session(app, job, address=signer.address)
+    if as_json:
+        print_json(out)
+        return
+    stdout_console().print(f"Withdrew {soma(out['principal_shannons'])}; digest {out['digest']}.")

@@ -53,7 +53,8 @@ class ClaimError(UserError):
 
 
 def soma(shannons: int) -> str:
-    return f"{shannons / SHANNONS:,.9f} SOMA".rstrip("0").rstrip(".") if shannons else "0 SOMA"
+    text = f"{shannons / SHANNONS:,.9f}".rstrip("0").rstrip(".")
+    return f"{text} SOMA"
 
 
 @dataclass(frozen=True)
