@@ -267,3 +267,28 @@ def stake_withdraw(app: AppContext, receipt: str, yes: bool, as_json: bool) -> N
         print_json(out)
         return
     stdout_console().print(f"Withdrew {soma(out['principal_shannons'])}; digest {out['digest']}.")
+
+
+@stake.command("what-if")
+@click.argument("model_id")
+@click.argument("extra_soma", type=float)
+@click.option("--json", "as_json", is_flag=True, help="Print the estimate as JSON.")
+@click.pass_obj
+def stake_what_if(app: AppContext, model_id: str, extra_soma: float, as_json: bool) -> None:
+    """How MODEL_ID's share of this epoch's targets would change with EXTRA_SOMA more stake."""
+    from soma_console.cli.common import run_with_session
+    from soma_console.core.chain import SHANNONS
+    from soma_console.core.stake_whatif import stake_whatif
+
+    if extra_soma < 0:
+        raise UserError("the extra stake must be zero or more SOMA.")
+    extra = round(extra_soma * SHANNONS)
+    out = run_with_session(app, lambda s: stake_whatif(s, model_id, extra)).to_json()
+    if as_json:
+        print_json(out)
+        return
+    stdout_console().print(
+        f"Epoch {out['epoch']}: {out['assigned_now']} of {out['targets']} targets ({out['share_now']:.1%}) "
+        f"with {soma(out['stake_shannons'])}; with +{soma(extra)}: {out['assigned_after']} "
+        f"({out['share_after']:.1%}). An estimate from this epoch's targets."
+    )
