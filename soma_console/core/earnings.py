@@ -7,7 +7,9 @@ console can refresh its Earnings pane without touching the network.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from soma_console.core.chain import ChainSession
@@ -104,3 +106,43 @@ def model_table(index: TargetIndex, chain: str, epoch: int, model_ids: Iterable[
             }
         )
     return rows
+
+
+@dataclass(frozen=True)
+class EarningsView:
+    """Everything the console's Earnings screen shows, computed off the UI loop."""
+
+    chain: str
+    epoch: int
+    models: list[dict[str, Any]]
+    report: dict[str, Any]
+    claimable: list[dict[str, Any]]  # unclaimed wins with the epoch each becomes claimable
+    synced: bool
+
+
+def build_view(
+    index_path: Path, chain: str, epoch: int, my_models: Iterable[str], *, synced: bool = True
+) -> EarningsView:
+    """Read the index file (never the network); safe to run in a worker thread."""
+    index = TargetIndex.open(index_path)
+    try:
+        ids = [m.lower() for m in my_models]
+        book = ClaimBook(index)
+        report = earnings_report(index, chain, ids, book=book)
+        models = model_table(index, chain, epoch, ids)
+    finally:
+        index.close()
+    pending = [w for w in report["wins"] if not w["claimed"]]
+    return EarningsView(chain, epoch, models, report, pending, synced)
+
+
+BARS = " ▁▂▃▄▅▆▇█"
+
+
+def epoch_chart(by_epoch: Sequence[dict[str, Any]], width: int) -> str:
+    """Earnings (claimed + pending) per epoch as one line of block characters, newest at the right."""
+    values = [int(e["earned_shannons"]) + int(e.get("pending_shannons", 0)) for e in by_epoch][-width:]
+    if not values:
+        return ""
+    top = max(values) or 1
+    return "".join(BARS[min(8, -(-v * 8 // top))] if v else BARS[0] for v in values)

@@ -39,6 +39,7 @@ from soma_console.core.console_services import (
     ProgressCallback,
     RunInfo,
 )
+from soma_console.core.earnings import EarningsView, build_view
 from soma_console.core.journal import AuditEntry, Intent, Journal
 from soma_console.core.lifecycle import Lifecycle
 from soma_console.core.live_runs import LocalRuns, ModalRuns, check_train_spec, merge_runs
@@ -224,6 +225,14 @@ class LiveServices:
     # -- chain ------------------------------------------------------------------------------------
     def latest_chain(self) -> ChainSnapshot | None:
         return self.session.latest
+
+    def earnings_view(self) -> EarningsView | None:
+        """The Earnings screen's data from the local target index (call it from a worker thread)."""
+        snap = self.session.latest
+        path = self.ctx.home.data_dir / "targets.sqlite"
+        if snap is None or not self.address or not path.exists():
+            return None
+        return build_view(path, self.ctx.chain.name, snap.epoch, [m.model_id for m in snap.mine()])
 
     def subscribe_chain(self, listener: ChainListener) -> Callable[[], None]:
         with self._listeners_lock:

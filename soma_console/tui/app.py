@@ -315,6 +315,12 @@ class MainScreen(Screen[None]):
     def action_help(self) -> None:
         self.console.show_help()
 
+    def action_earnings(self) -> None:
+        from soma_console.tui.earnings_pane import EarningsScreen
+
+        load = getattr(self.console.services, "earnings_view", None)
+        self.console.push_screen(EarningsScreen(load if load is not None else lambda: None))
+
     def on_training_pane_run_selected(self, event: TrainingPane.RunSelected) -> None:
         self.console.follow(event.run)
 
