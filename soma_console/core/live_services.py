@@ -33,13 +33,15 @@ from soma_console.core.actions import ActionPlan, ActionResult
 from soma_console.core.chain import ChainSession
 from soma_console.core.chain_errors import ChainError
 from soma_console.core.chainstate import ChainSnapshot
+from soma_console.core.claims import Claimer
+from soma_console.core.claims import soma as soma_text
 from soma_console.core.console_services import (
     ChainListener,
     CheckpointInfo,
     ProgressCallback,
     RunInfo,
 )
-from soma_console.core.earnings import EarningsView, build_view
+from soma_console.core.earnings import EarningsView, build_view, sync_targets
 from soma_console.core.journal import AuditEntry, Intent, Journal
 from soma_console.core.lifecycle import Lifecycle
 from soma_console.core.live_runs import LocalRuns, ModalRuns, check_train_spec, merge_runs
@@ -52,6 +54,7 @@ from soma_console.core.reveal_queue import (
     build_queue,
     entry_for,
 )
+from soma_console.core.targets_index import TargetIndex
 from soma_console.core.wallet import Signer, load_signer
 from soma_console.errors import ReadOnlyError, UserError
 from soma_console.fsutil import atomic_write_text
@@ -414,8 +417,45 @@ class LiveServices:
         self._ready("deactivate")
         return await self.lifecycle.plan_deactivate(model_id)
 
+    async def plan_claim(self) -> ActionPlan:
+        """Sync the target index, settle unsettled claims, and plan claiming every claimable win."""
+        self._ready("claim")
+        assert self.signer is not None
+        index = TargetIndex.open(self.ctx.home.data_dir / "targets.sqlite")
+        try:
+            claimer = Claimer(self.session, index, self.signer, self.ctx.chain.name)
+            await claimer.settle_pending()
+            await sync_targets(self.session, index)
+            snap = self.session.latest or await self.session.snapshot()
+            due = await claimer.candidates(None, [m.model_id.lower() for m in snap.mine()])
+            if not due:
+                raise UserError("none of your models has a claimable win now.")
+            return await claimer.plan(due, {m.model_id.lower(): m.owner for m in snap.models})
+        finally:
+            index.close()
+
+    async def _execute_claim(self, plan: ActionPlan, progress: ProgressCallback) -> ActionResult:
+        assert self.signer is not None
+        index = TargetIndex.open(self.ctx.home.data_dir / "targets.sqlite")
+        try:
+            claimer = Claimer(self.session, index, self.signer, self.ctx.chain.name)
+            out = await claimer.execute(plan, progress)
+        finally:
+            index.close()
+        n = len(out["claimed"])
+        share = sum(c["owner_share_shannons"] for c in out["claimed"])
+        return ActionResult(
+            action="claim",
+            ok=n == len(plan.payload),
+            summary=f"claimed {n} of {len(plan.payload)} wins ({soma_text(share)} to the owners)",
+            digest=out["claimed"][-1]["digest"] if out["claimed"] else None,
+            data=out,
+        )
+
     async def execute(self, plan: ActionPlan, progress: ProgressCallback) -> ActionResult:
         self._ready(plan.action)
+        if plan.action == "claim":
+            return await self._execute_claim(plan, progress)
         return await self.lifecycle.execute(plan, progress)
 
 

@@ -775,6 +775,14 @@ class ConsoleApp(App[int]):
         path = checkpoint.path
         self._plan_then_confirm("commit", lambda: self.services.plan_commit(path, model_id, None, None))
 
+    def claim_wins(self) -> None:
+        """Plan claiming every claimable win of the wallet's models; a typed word confirms."""
+        planner = getattr(self.services, "plan_claim", None)
+        if planner is None:
+            self.notify("Claiming is not available here; use `soma-console claim`.", timeout=5)
+            return
+        self._plan_then_confirm("claim", planner)
+
     def reveal_selected(self, model_id: str | None = None) -> None:
         if model_id is None:
             entry = self.queue_pane.selected()

@@ -32,6 +32,7 @@ class EarningsScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[Any]] = [
         Binding("escape,e", "dismiss", "Close"),
         Binding("r", "reload", "Reload"),
+        Binding("c", "claim", "Claim"),
     ]
     DEFAULT_CSS = """
     EarningsScreen { align: center middle; }
@@ -50,7 +51,7 @@ class EarningsScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="earnings-box") as box:
             box.border_title = "Earnings"
-            box.border_subtitle = "Esc close · r reload"
+            box.border_subtitle = "c claim · r reload · Esc close"
             yield Static("reading the target index…", id="earnings-summary")
             yield DataTable(id="earnings-models", cursor_type="row", zebra_stripes=False)
             yield Static("", id="earnings-chart")
@@ -68,6 +69,11 @@ class EarningsScreen(ModalScreen[None]):
     async def _load(self) -> None:
         view = await asyncio.to_thread(self.load)
         self.show(view)
+
+    def action_claim(self) -> None:
+        claim = getattr(self.app, "claim_wins", None)
+        if claim is not None:
+            claim()
 
     def action_reload(self) -> None:
         self.run_worker(self._load(), exclusive=True)

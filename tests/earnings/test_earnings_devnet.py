@@ -154,3 +154,38 @@ def test_autopilot_claims_the_wins_due_at_generation_epoch_plus_two(
     r = owner.cli("autopilot", "--once", "--yes")
     assert r.returncode == 0 and "claimed" not in r.stderr, r.output
     assert len(_claim_rows(owner)) == len(due)
+
+
+def test_the_consoles_claim_plans_exact_payouts_and_its_earnings_view_keeps_the_win(
+    tmp_path: Path, submitter_devnet: Devnet, tiny_run: Path
+) -> None:
+    import asyncio
+
+    from soma_console.context import AppContext
+    from soma_console.core.live_services import LiveServices
+
+    owner, epoch, due = _claimable(tmp_path, submitter_devnet, tiny_run)
+    before = _balance(owner)
+
+    async def main() -> tuple[Any, Any, Any]:
+        services = LiveServices.open(AppContext.create(home=str(owner.home)))
+        try:
+            await services.session.snapshot()
+            plan = await services.plan_claim()
+            result = await services.execute(plan, lambda line: None)
+            await services.session.snapshot()
+            return plan, result, services.earnings_view()
+        finally:
+            await services.session.close()
+            services.journal.close()
+
+    plan, result, view = asyncio.run(main())
+    assert plan.confirm_word == "claim" and len(plan.payload) == len(due)
+    text = plan.render_text()
+    owners = sum(w["owner_share_shannons"] for w in due)
+    assert f"{owners / 1e9:,.9f}".rstrip("0").rstrip(".") + " SOMA" in text and "fees" in text
+    assert result.ok and len(result.data["claimed"]) == len(due)
+    gained = owners + sum(w["reward_shannons"] * 50 // 10_000 for w in due)
+    assert _balance(owner) - before == gained - result.data["fees_shannons"]
+    assert view is not None and view.report["total_earned_shannons"] == owners
+    assert view.claimable == [] and any(e["epoch"] == epoch for e in view.report["by_epoch"])

@@ -71,3 +71,51 @@ async def test_earnings_without_an_index_says_what_to_run(make_app: AppFactory) 
         await settle(pilot)
         await pilot.press("e")
         await wait_for(pilot, lambda: "soma-console earnings" in screen_text(app))
+
+
+async def test_c_in_earnings_plans_a_claim_and_sends_only_after_the_typed_word(
+    tmp_path: Path, make_app: AppFactory, services: FakeServices
+) -> None:
+    from soma_console.core.actions import ActionResult
+    from soma_console.core.claims import ClaimPlanItem, plan_claims
+    from soma_console.core.targets_index import TargetRecord
+    from soma_console.tui.dialogs import ConfirmPlanScreen
+    from tests.tui.test_console_actions import type_text
+
+    path = await _index(tmp_path)
+    target = TargetRecord("0x0005000001", 5, "claimable", ("0xa1", MINE), MINE, 12_685_185, 0.5)
+    plan = plan_claims(
+        "devnet",
+        [ClaimPlanItem(target, "ab" * 32, owner_share(12_685_185), 63_425, 7_342, None)],
+        claimer="cd" * 32,
+    )
+    sent: list[object] = []
+
+    async def plan_claim() -> object:
+        return plan
+
+    async def execute(p: object, progress: object) -> ActionResult:
+        sent.append(p)
+        return ActionResult(action="claim", ok=True, summary="claimed 1 of 1 wins")
+
+    services.earnings_view = lambda: build_view(path, "devnet", 7, [MINE])  # type: ignore[attr-defined]
+    services.plan_claim = plan_claim  # type: ignore[attr-defined]
+    services.execute = execute  # type: ignore[method-assign]
+    app = make_app()
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await settle(pilot)
+        await pilot.press("e")
+        await wait_for(pilot, lambda: "per epoch" in screen_text(app))
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmPlanScreen))
+        text = screen_text(app)
+        assert "0.006310879 SOMA" in text  # the owner share, exactly
+        await type_text(pilot, "yes")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "Nothing was sent" in screen_text(app) and sent == []
+        await pilot.press(*["backspace"] * 3)
+        await type_text(pilot, "claim")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert sent == [plan]
