@@ -6,8 +6,9 @@ The pages are built in-process in the SDK's Target shape (without embeddings, as
 mask asks), so the figures are the index's own cost: parsing, SQLite writes (one transaction per
 page with the cursor, synchronous=FULL) and the sweep that closes a pass. Reported: first sync
 (every target new), a second sync (every target already known), a sync after 10% of the targets
-were claimed (times exclude building the pages), the peak Python allocation during a sync
-(tracemalloc) and the file's size.
+were claimed (times exclude building the pages), the Earnings screen's data for 3 models
+(``build_view``: what the console computes on each refresh, in a worker thread), the peak
+Python allocation during a sync (tracemalloc) and the file's size.
 """
 
 from __future__ import annotations
@@ -100,6 +101,12 @@ def main() -> None:
         out["mine_5_models_s"] = round(time.perf_counter() - t0, 3)
         out["mine_rows"] = len(mine)
         out["models_with_stats"] = len(stats)
+        from soma_console.core.earnings import build_view
+
+        t0 = time.perf_counter()
+        view = build_view(Path(tmp) / "targets.sqlite", "bench", 100, models[:3])
+        out["earnings_view_3_models_s"] = round(time.perf_counter() - t0, 3)
+        out["earnings_view_wins"] = len(view.report["wins"])
         out["file_mib"] = round(sum(p.stat().st_size for p in Path(tmp).iterdir()) / 2**20, 1)
         index.close()
     print(json.dumps(out, indent=2))

@@ -84,25 +84,26 @@ def earnings_report(
 
 
 def model_table(index: TargetIndex, chain: str, epoch: int, model_ids: Iterable[str]) -> list[dict[str, Any]]:
-    """Per model this epoch: assigned, share of all targets, filled, won, win rate; plus all-time earnings."""
-    ids = list(model_ids)
-    this_epoch = index.targets(chain, epoch=epoch, include_gone=True)
-    total = len(this_epoch)
-    stats_all = index.model_stats(chain)
+    """Per model this epoch: assigned, share of all targets, filled, won, win rate; plus all it earned."""
+    ids = [m.lower() for m in model_ids]
+    total = index.count(chain, epoch=epoch)
+    counts = index.epoch_counts(chain, epoch, ids)
+    earned: dict[str, int] = {}
+    for t in index.wins(chain, ids):
+        key = t.winning_model_id or ""
+        earned[key] = earned.get(key, 0) + owner_share(t.reward_pool)
     rows = []
     for mid in ids:
-        assigned = [t for t in this_epoch if mid in t.model_ids]
-        filled = [t for t in assigned if t.winning_model_id is not None]
-        won = [t for t in filled if t.winning_model_id == mid]
+        assigned, filled, won = counts.get(mid, (0, 0, 0))
         rows.append(
             {
                 "model_id": mid,
-                "assigned": len(assigned),
-                "share": (len(assigned) / total) if total else 0.0,
-                "filled": len(filled),
-                "won": len(won),
-                "win_rate": (len(won) / len(filled)) if filled else 0.0,
-                "earned_shannons": stats_all.get(mid, {}).get("earned_shannons", 0),
+                "assigned": assigned,
+                "share": (assigned / total) if total else 0.0,
+                "filled": filled,
+                "won": won,
+                "win_rate": (won / filled) if filled else 0.0,
+                "earned_shannons": earned.get(mid, 0),
             }
         )
     return rows

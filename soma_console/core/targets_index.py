@@ -416,6 +416,23 @@ class TargetIndex:
             row["won"], row["earned_shannons"] = n, int(reward or 0)
         return stats
 
+    def epoch_counts(
+        self, chain: str, epoch: int, model_ids: Iterable[str]
+    ) -> dict[str, tuple[int, int, int]]:
+        """Per model of ``model_ids``: (assigned, filled, won) among the targets of ``epoch``."""
+        ids = [m for m in (_hex(x) for x in model_ids) if m is not None]
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self._conn.execute(
+            "SELECT m.model_id, count(*), sum(t.winning_model_id IS NOT NULL),"
+            " sum(t.winning_model_id = m.model_id) FROM target_models m JOIN targets t"
+            " ON t.chain=m.chain AND t.target_id=m.target_id"
+            f" WHERE m.chain=? AND m.model_id IN ({marks}) AND t.generation_epoch=? GROUP BY m.model_id",
+            [chain, *ids, epoch],
+        )
+        return {mid: (int(a), int(f or 0), int(w or 0)) for mid, a, f, w in rows}
+
     def count(self, chain: str, *, epoch: int | None = None) -> int:
         if epoch is None:
             return int(
