@@ -30,6 +30,7 @@ from typing import Any, Protocol, cast
 
 from soma_console.context import AppContext
 from soma_console.core.actions import ActionPlan, ActionResult
+from soma_console.core.autoclaim import AutoClaim
 from soma_console.core.chain import ChainSession
 from soma_console.core.chain_errors import ChainError
 from soma_console.core.chainstate import ChainSnapshot
@@ -164,6 +165,8 @@ class LiveServices:
         self._autopilot_said: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._started = False
+        self._index_task: asyncio.Task[None] | None = None
+        self._index_epoch: int | None = None
 
     @classmethod
     def open(
@@ -215,9 +218,10 @@ class LiveServices:
                 self._unsubscribe = None
             task, self._autopilot_task = self._autopilot_task, None
             jobs: list[Any] = [self.session.close(), self.modal.stop()]
-            if task is not None:
-                task.cancel()
-                jobs.append(task)
+            for t in (task, self._index_task):
+                if t is not None:
+                    t.cancel()
+                    jobs.append(t)
             await asyncio.wait_for(asyncio.gather(*jobs, return_exceptions=True), STOP_TIMEOUT_S)
         except BaseException:  # never raise out of stop: the console is on its way out
             log.exception("stopping the live services")
@@ -260,6 +264,38 @@ class LiveServices:
         self._publish(snap, err)
         if err is None and snap is not None and self.autopilot.cached:
             self._kick_autopilot(snap)
+        if err is None and snap is not None:
+            self._kick_index(snap)
+
+    # -- target index (Earnings) ------------------------------------------------------------------
+    def _kick_index(self, snap: ChainSnapshot) -> None:
+        """Once per epoch: sync the target index; with autopilot on, also claim what is due."""
+        if self._loop is None or self._index_epoch == snap.epoch:
+            return
+        if self._index_task is not None and not self._index_task.done():
+            return
+        self._index_task = self._loop.create_task(self._index_round(snap.epoch), name="target-index")
+
+    async def _index_round(self, epoch: int) -> None:
+        path = self.ctx.home.data_dir / "targets.sqlite"
+        try:
+            index = await asyncio.to_thread(TargetIndex.open, path)
+        except Exception:
+            log.info("cannot open the target index", exc_info=True)
+            return
+        try:
+            if self.autopilot.cached and self.signer is not None and not self.readonly:
+                await AutoClaim(self.session, index, self.signer).round(lambda level, msg: log.info(msg))
+            else:
+                await sync_targets(self.session, index)
+            self._index_epoch = epoch
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.info("target index round failed", exc_info=True)
+            self._autopilot_problem(f"earnings: {exc}")
+        finally:
+            await asyncio.to_thread(index.close)
 
     # -- autopilot --------------------------------------------------------------------------------
     def _kick_autopilot(self, snap: ChainSnapshot) -> None:

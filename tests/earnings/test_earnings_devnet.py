@@ -169,15 +169,23 @@ def test_the_consoles_claim_plans_exact_payouts_and_its_earnings_view_keeps_the_
 
     async def main() -> tuple[Any, Any, Any]:
         services = LiveServices.open(AppContext.create(home=str(owner.home)))
+        services.autopilot.set(False)
+        (owner.home / "targets.sqlite").unlink()  # the console syncs the index by itself
         try:
-            await services.session.snapshot()
+            await services.start()
+            for _ in range(300):
+                view = await asyncio.to_thread(services.earnings_view)
+                if view is not None and view.claimable:
+                    break
+                await asyncio.sleep(0.1)
+            assert view is not None, "the console did not sync the target index"
+            assert sorted(w["target_id"] for w in view.claimable) == sorted(w["target_id"] for w in due)
             plan = await services.plan_claim()
             result = await services.execute(plan, lambda line: None)
             await services.session.snapshot()
             return plan, result, services.earnings_view()
         finally:
-            await services.session.close()
-            services.journal.close()
+            await services.stop()
 
     plan, result, view = asyncio.run(main())
     assert plan.confirm_word == "claim" and len(plan.payload) == len(due)
