@@ -14,6 +14,7 @@ from soma_console.cli.output import stderr_console
 from soma_console.context import AppContext
 from soma_console.core.autoclaim import AutoClaim
 from soma_console.core.autopilot import Autopilot, AutopilotConfig, TrainRound
+from soma_console.core.chain_identity import adopt_chain_identity
 from soma_console.core.journal import Journal
 from soma_console.core.lifecycle import Lifecycle
 from soma_console.core.targets_index import TargetIndex
@@ -108,6 +109,7 @@ def autopilot(
             loop.add_signal_handler(sig, stop.set)
         say("info", f"autopilot on {app.chain.name} for {signer.address}; Ctrl-C stops it")
         try:
+            await adopt_chain_identity(session, journal)
             claims = AutoClaim(session, index, signer) if index is not None else None
             await Autopilot(
                 Lifecycle(app, session, journal, signer), config, say, train=train, claims=claims

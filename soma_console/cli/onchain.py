@@ -8,21 +8,26 @@ a transaction prints its plan and asks first (``--yes`` skips the question, for 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
-from soma_console.cli.common import make_session
+from soma_console.cli.common import make_session, short_model_id
 from soma_console.cli.output import confirm, print_json, print_table, stderr_console, stdout_console
 from soma_console.context import AppContext
 from soma_console.core.actions import ActionPlan, ActionResult
+from soma_console.core.amounts import parse_bps, parse_soma
 from soma_console.core.chain_errors import RevealTooEarly, soma
+from soma_console.core.chain_identity import adopt_chain_identity
 from soma_console.core.journal import Journal
 from soma_console.core.lifecycle import Lifecycle
 from soma_console.core.reveal_queue import format_countdown
 from soma_console.core.wallet import load_signer
+from soma_console.errors import UserError
 from soma_console.secrets import redact
 
 T = TypeVar("T")
@@ -38,6 +43,7 @@ def with_lifecycle(
         journal = Journal.open(app.home.ensure().journal_path)
         session = make_session(app, address=signer.address if signer else None)
         try:
+            await adopt_chain_identity(session, journal)
             return await job(Lifecycle(app, session, journal, signer))
         finally:
             await session.close()
@@ -87,12 +93,53 @@ def _print_result(result: ActionResult, as_json: bool) -> None:
         con.print(f"digest  {result.digest}")
 
 
+# -- ids as tables print them ------------------------------------------------------------------------
+_HEX_PREFIX = re.compile(r"(?:0x)?([0-9a-f]{4,63})")
+_CHECKPOINT_REF = re.compile(r"(?P<run>[^/@]+)@(?P<step>\d+|final)")
+
+
+async def full_model_id(lc: Lifecycle, text: str) -> str:
+    """``text`` as a whole model id: a full id as it is, a short one (the tables' ``0x`` and 12
+    hex digits, or any unique prefix) looked up among the chain's models."""
+    match = _HEX_PREFIX.fullmatch(text.strip().lower())
+    if match is None:
+        return text  # whole ids and anything else: the planner checks them
+    prefix = match.group(1)
+    snap = await lc.session.snapshot()
+    hits = sorted(
+        {m.model_id for m in snap.models if m.model_id.lower().removeprefix("0x").startswith(prefix)}
+    )
+    if len(hits) == 1:
+        return hits[0]
+    if not hits:
+        raise UserError(f"no model id starts with {text}.", hint="See `soma-console models`.")
+    raise UserError(f"{text} is the start of {len(hits)} model ids; type more of it.")
+
+
+def checkpoint_path(app: AppContext, text: str) -> str:
+    """``RUN@STEP`` (as ``checkpoints`` prints it) or ``RUN@final`` as the checkpoint's file;
+    anything else as it is."""
+    match = _CHECKPOINT_REF.fullmatch(text.strip())
+    if match is None or Path(text).expanduser().exists():
+        return text
+    cdir = app.home.runs_dir / match["run"] / "checkpoints"
+    step = match["step"]
+    name = "model-final.safetensors" if step == "final" else f"checkpoint-{int(step):08d}.safetensors"
+    if not (cdir / name).is_file():
+        raise UserError(
+            f"there is no checkpoint {text}.", hint="See `soma-console checkpoints` for the ones there are."
+        )
+    return str(cdir / name)
+
+
 # -- commit ---------------------------------------------------------------------------------------
 @click.command()
 @click.argument("checkpoint")
 @click.option("--model", "model_id", help="Commit an update to this model (default: a new model).")
-@click.option("--commission", "commission", type=int, help="Commission for a new model, in bps (0..10000).")
-@click.option("--stake", "stake", type=float, help="Stake for a new model, in SOMA (default: the minimum).")
+@click.option(
+    "--commission", "commission_text", help="Commission for a new model: bps (250) or percent (2.5%)."
+)
+@click.option("--stake", "stake_text", help="Stake for a new model, in SOMA (default: the minimum).")
 @click.option("--storage", help="Where the encrypted weights go (see docs/storage.md; default per chain).")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
@@ -101,19 +148,23 @@ def commit(
     app: AppContext,
     checkpoint: str,
     model_id: str | None,
-    commission: int | None,
-    stake: float | None,
+    commission_text: str | None,
+    stake_text: str | None,
     storage: str | None,
     yes: bool,
     as_json: bool,
 ) -> None:
     """Encrypt, upload and commit CHECKPOINT (a .safetensors file, its manifest, or a run name)."""
     app.require_writable("commit")
+    commission = None if commission_text is None else parse_bps(commission_text)
+    stake = None if stake_text is None else parse_soma(stake_text)
+
+    checkpoint = checkpoint_path(app, checkpoint)
 
     async def job(lc: Lifecycle) -> ActionResult:
         plan = await lc.plan_commit(
             checkpoint,
-            model_id=model_id,
+            model_id=None if model_id is None else await full_model_id(lc, model_id),
             commission_bps=commission,
             stake_soma=stake,
             storage=storage,
@@ -133,10 +184,19 @@ def commit(
 # -- queue ----------------------------------------------------------------------------------------
 @click.command()
 @click.option("--all", "show_all", is_flag=True, help="Include revealed and missed commits.")
+@click.option("--wide", is_flag=True, help="Show model ids whole.")
+@click.option(
+    "--earlier",
+    is_flag=True,
+    help="The journal's commits on earlier networks of this chain name (before a reset); offline.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the queue as JSON.")
 @click.pass_obj
-def queue(app: AppContext, show_all: bool, as_json: bool) -> None:
+def queue(app: AppContext, show_all: bool, wide: bool, earlier: bool, as_json: bool) -> None:
     """Every commit waiting for its reveal, with its window and countdowns."""
+    if earlier:
+        _earlier_commits(app, wide=wide, as_json=as_json)
+        return
 
     async def job(lc: Lifecycle) -> tuple[list[Any], list[str], int]:
         snap = await lc.session.snapshot()
@@ -145,7 +205,7 @@ def queue(app: AppContext, show_all: bool, as_json: bool) -> None:
 
     entries, changes, epoch = with_lifecycle(app, job, signer_required=False)
     if not show_all:
-        entries = [e for e in entries if e.state not in ("revealed", "missed", "failed")]
+        entries = [e for e in entries if e.state not in ("revealed", "missed", "overwritten", "failed")]
     for line in changes:
         stderr_console().print(f"[yellow]{redact(line)}[/]")
     if as_json:
@@ -156,7 +216,7 @@ def queue(app: AppContext, show_all: bool, as_json: bool) -> None:
         return
     rows = [
         {
-            "model": e.model_id,
+            "model": short_model_id(e.model_id, wide=wide),
             "kind": e.kind,
             "commit": e.commit_epoch,
             "reveal": e.reveal_epoch,
@@ -170,7 +230,58 @@ def queue(app: AppContext, show_all: bool, as_json: bool) -> None:
         rows,
         ["model", "kind", "commit", "reveal", "state", "opens in", "closes in"],
         title=f"Reveal queue (epoch {epoch})",
+        keep=("model",),
     )
+
+
+def _earlier_commits(app: AppContext, *, wide: bool, as_json: bool) -> None:
+    """Commits the journal set aside when this chain name started answering as another network:
+    the record, read from the journal alone (that network is gone)."""
+    path = app.home.journal_path
+    if not path.exists():
+        rows: list[Any] = []
+    else:
+        with Journal.open(path, create=False) as journal:
+            prefix = f"{app.chain.name}~"
+            rows = [
+                i
+                for chain in journal.chains()
+                if chain.startswith(prefix)
+                for i in journal.intents(chain=chain, kinds=("commit",))
+            ]
+    if as_json:
+        print_json(
+            {
+                "entries": [
+                    {
+                        "chain": i.chain,
+                        "intent_id": i.id,
+                        "model_id": i.model_id,
+                        "commit_epoch": i.commit_epoch,
+                        "state": i.state,
+                        "revealed_epoch": i.revealed_epoch,
+                        "digest": i.digest,
+                        "error": i.error,
+                    }
+                    for i in rows
+                ]
+            }
+        )
+        return
+    if not rows:
+        stdout_console().print(f"No commits from earlier networks named {app.chain.name}.")
+        return
+    table = [
+        {
+            "network": i.chain,
+            "model": short_model_id(i.model_id, wide=wide),
+            "commit": i.commit_epoch,
+            "state": i.state,
+            "revealed": i.revealed_epoch,
+        }
+        for i in rows
+    ]
+    print_table(table, list(table[0]), title="Commits on earlier networks (journal only)", keep=("model",))
 
 
 # -- reveal ---------------------------------------------------------------------------------------
@@ -200,12 +311,13 @@ def reveal(app: AppContext, model_id: str | None, wait: bool, yes: bool, as_json
         asked = False
         while True:
             try:
-                plan = await lc.plan_reveal(model_id)
+                plan = await lc.plan_reveal(None if model_id is None else await full_model_id(lc, model_id))
             except RevealTooEarly as exc:
                 if not wait:
                     raise
                 if not asked:
-                    stderr_console().print(f"{redact(str(exc))}")
+                    # Its message, not its hint: the hint says to wait, which is what happens now.
+                    stderr_console().print(redact(exc.message), markup=False, highlight=False)
                     confirm("Wait, then reveal?", yes=yes)
                     asked = True
                 snap = lc.session.latest
@@ -222,9 +334,10 @@ def reveal(app: AppContext, model_id: str | None, wait: bool, yes: bool, as_json
 # -- models ---------------------------------------------------------------------------------------
 @click.command()
 @click.option("--mine", is_flag=True, help="Only models this wallet owns.")
+@click.option("--wide", is_flag=True, help="Show model ids and owners whole.")
 @click.option("--json", "as_json", is_flag=True, help="Print the models as JSON.")
 @click.pass_obj
-def models(app: AppContext, mine: bool, as_json: bool) -> None:
+def models(app: AppContext, mine: bool, wide: bool, as_json: bool) -> None:
     """Every model on the chain: status, stake, commission; yours marked."""
     signer = load_signer(app.home, required=mine)
     address = signer.address if signer else None
@@ -260,10 +373,11 @@ def models(app: AppContext, mine: bool, as_json: bool) -> None:
         return
     table = [
         {
-            "model": ("* " if r["mine"] else "  ") + r["model_id"],
-            "owner": (r.get("owner") or "")[:10],
+            "": "*" if r["mine"] else "",
+            "model": short_model_id(r["model_id"], wide=wide),
+            "owner": "you" if r["mine"] else short_model_id(r.get("owner"), wide=wide),
             "status": r.get("status"),
-            "arch": r.get("architecture_version"),
+            "arch": r.get("architecture"),
             "stake": soma(r.get("stake")),
             "commission": r.get("commission_rate"),
             "next": r.get("next_commission_rate"),
@@ -272,7 +386,9 @@ def models(app: AppContext, mine: bool, as_json: bool) -> None:
         }
         for r in rows
     ]
-    print_table(table, list(table[0]), title=f"Models (epoch {snap.epoch}; * = yours)")
+    print_table(
+        table, list(table[0]), title=f"Models (epoch {snap.epoch}; * = yours)", keep=("model", "owner")
+    )
 
 
 def _same_embedding(a: list[float], b: tuple[float, ...]) -> bool:
@@ -309,26 +425,40 @@ _yes = click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 _json = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 
 
-@model.command("commission")
+# A negative number is a value to refuse in words, not an unknown option.
+_NUMBERS = {"ignore_unknown_options": True}
+
+
+@model.command("commission", context_settings=_NUMBERS)
 @click.argument("model_id")
-@click.argument("bps", type=int)
+@click.argument("rate", metavar="BPS")
 @_yes
 @_json
 @click.pass_obj
-def model_commission(app: AppContext, model_id: str, bps: int, yes: bool, as_json: bool) -> None:
-    """Set MODEL_ID's commission to BPS (0..10000; effective next epoch)."""
-    _simple(app, "commission", lambda lc: lc.plan_commission(model_id, bps), yes, as_json)
+def model_commission(app: AppContext, model_id: str, rate: str, yes: bool, as_json: bool) -> None:
+    """Set MODEL_ID's commission to BPS: basis points (250) or percent (2.5%), effective next epoch."""
+    bps = parse_bps(rate)
+
+    async def plan(lc: Lifecycle) -> ActionPlan:
+        return await lc.plan_commission(await full_model_id(lc, model_id), bps)
+
+    _simple(app, "commission", plan, yes, as_json)
 
 
-@model.command("stake")
+@model.command("stake", context_settings=_NUMBERS)
 @click.argument("model_id")
-@click.argument("amount", type=float)
+@click.argument("amount_text", metavar="AMOUNT")
 @_yes
 @_json
 @click.pass_obj
-def model_stake(app: AppContext, model_id: str, amount: float, yes: bool, as_json: bool) -> None:
+def model_stake(app: AppContext, model_id: str, amount_text: str, yes: bool, as_json: bool) -> None:
     """Add AMOUNT SOMA of stake to MODEL_ID."""
-    _simple(app, "stake", lambda lc: lc.plan_stake(model_id, amount), yes, as_json)
+    amount = parse_soma(amount_text)
+
+    async def plan(lc: Lifecycle) -> ActionPlan:
+        return await lc.plan_stake(await full_model_id(lc, model_id), amount)
+
+    _simple(app, "stake", plan, yes, as_json)
 
 
 @model.command("deactivate")
@@ -338,4 +468,8 @@ def model_stake(app: AppContext, model_id: str, amount: float, yes: bool, as_jso
 @click.pass_obj
 def model_deactivate(app: AppContext, model_id: str, yes: bool, as_json: bool) -> None:
     """Deactivate MODEL_ID (irreversible)."""
-    _simple(app, "deactivate", lambda lc: lc.plan_deactivate(model_id), yes, as_json)
+
+    async def plan(lc: Lifecycle) -> ActionPlan:
+        return await lc.plan_deactivate(await full_model_id(lc, model_id))
+
+    _simple(app, "deactivate", plan, yes, as_json)

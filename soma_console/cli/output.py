@@ -119,13 +119,40 @@ def confirm(question: str, *, yes: bool, expect: str | None = None) -> None:
 
 
 def print_table(
-    rows: Sequence[Mapping[str, Any]], columns: Sequence[str], *, title: str | None = None
+    rows: Sequence[Mapping[str, Any]],
+    columns: Sequence[str],
+    *,
+    title: str | None = None,
+    keep: Sequence[str] = (),
 ) -> None:
+    """A table on stdout that stays readable: the ``keep`` columns (ids and names people copy and
+    paste back) are never cut or wrapped; other long cells wrap. At a terminal the table fits its
+    width; into a pipe or a file it is as wide as it needs (nothing is cut for a script)."""
+    from rich import box
+    from rich.console import Console
+    from rich.measure import Measurement
     from rich.table import Table
 
-    table = Table(title=title, show_lines=False, header_style="bold")
-    for col in columns:
-        table.add_column(col)
-    for row in rows:
-        table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
-    stdout_console().print(table)
+    cells = [["" if row.get(c) is None else str(row.get(c)) for c in columns] for row in rows]
+    table = Table(
+        title=title,
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        header_style="bold",
+        pad_edge=False,
+        title_justify="left",
+    )
+    for i, col in enumerate(columns):
+        if col in keep:
+            widest = max([len(col), *(len(r[i]) for r in cells)])
+            table.add_column(col, no_wrap=True, min_width=widest)
+        else:  # long values wrap between words, never inside one
+            word = max([*(len(w) for w in col.split()), *(len(w) for r in cells for w in r[i].split())])
+            table.add_column(col, min_width=word)
+    for r in cells:
+        table.add_row(*r)
+    console = stdout_console()
+    if not console.is_terminal:
+        natural = Measurement.get(console, console.options.update_width(100_000), table).maximum
+        console = Console(highlight=False, soft_wrap=False, width=max(80, natural))
+    console.print(table)

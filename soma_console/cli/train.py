@@ -16,11 +16,12 @@ from typing import Any
 
 import click
 
+from soma_console.cli.common import checkpoint_ref
 from soma_console.cli.output import confirm, print_json, print_table, stdout_console
 from soma_console.context import AppContext
-from soma_console.errors import Aborted, UserError
+from soma_console.errors import Aborted, UsageError, UserError
 from soma_console.training import events as ev
-from soma_console.training.manifest import list_all_checkpoints, list_checkpoints
+from soma_console.training.manifest import list_all_checkpoints, list_checkpoints, one_per_checkpoint
 from soma_console.training.runs import (
     ACTIVE,
     EVENTS_FILE,
@@ -111,6 +112,13 @@ class _Progress:
                 f"data {rec.data}"
             )
             say(f"checkpoints go to {rec.checkpoint_dir}")
+            fast = rec.fast or {}
+            reasons = fast.get("reasons") or {}
+            if rec.device.startswith("cuda") and reasons:
+                say(
+                    f"fast path: micro-batch {fast.get('micro_batch')} x {fast.get('grad_accum')} "
+                    f"({reasons.get('micro_batch', '')}); compile {reasons.get('compile', '')}"
+                )
         elif isinstance(rec, ev.Step):
             p.update(self.task, completed=rec.step, loss=f"{rec.loss:.4f}", rate=f"{rec.tokens_per_s:,.0f}")
         elif isinstance(rec, ev.CheckpointSaved):
@@ -189,9 +197,18 @@ async def _drive(run_dir: Path, spec: TrainSpec, resume: bool, raw: bool) -> tup
     help="The fast path (bf16, SDPA, fused Adam, ...): auto = on with a GPU.",
 )
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True)
-@click.option("--compile", "use_compile", is_flag=True, help="torch.compile the training step.")
+@click.option(
+    "--compile/--no-compile",
+    "use_compile",
+    default=None,
+    help="torch.compile the training step (default: on a GPU when the run is long enough to repay it).",
+)
 @click.option("--pos-ids", is_flag=True, help="Train with the tokenizer's pos_ids (as on-chain scoring).")
-@click.option("--auto-micro-batch", is_flag=True, help="Find the largest micro-batch that fits the GPU.")
+@click.option(
+    "--auto-micro-batch/--no-auto-micro-batch",
+    default=None,
+    help="Find the largest micro-batch that fits the GPU (default: on a GPU unless --micro-batch is given).",
+)
 @click.option("--log-every", type=int, default=1, show_default=True, help="Steps between loss reports.")
 @click.option("--resume", is_flag=True, help="Continue the run from its newest complete checkpoint.")
 @click.option("--json", "raw", is_flag=True, help="Print the worker's event lines instead of a progress bar.")
@@ -231,9 +248,11 @@ def train(app: AppContext, **opts: Any) -> None:
             fast=FastOptions(
                 mode=opts["fast_mode"],
                 precision=opts["precision"],
-                compile=opts["use_compile"],
+                compile=_switch(opts["use_compile"]),
                 pos_ids=opts["pos_ids"],
-                auto_micro_batch=opts["auto_micro_batch"],
+                auto_micro_batch=_switch(
+                    opts["auto_micro_batch"], default="off" if opts["micro_batch"] else "auto"
+                ),
                 log_every=opts["log_every"],
             ),
             learning_rate=opts["learning_rate"],
@@ -300,7 +319,18 @@ def _see(run_dir: Path) -> str:
 def _data_arg(data: str) -> str:
     if data in ("builtin", "fineweb"):
         return data
-    return str(Path(data).expanduser().resolve())
+    path = Path(data).expanduser()
+    if not path.exists():  # refused before a run directory exists: no "failed" run is left behind
+        raise UsageError(
+            f"the data path {data} does not exist.",
+            hint="Use builtin, fineweb, or an existing file or folder.",
+        )
+    return str(path.resolve())
+
+
+def _switch(flag: bool | None, default: str = "auto") -> str:
+    """A --x/--no-x flag as a FastOptions switch: on, off, or the default when not given."""
+    return default if flag is None else ("on" if flag else "off")
 
 
 def _resume_spec(run_dir: Path, opts: dict[str, Any]) -> TrainSpec:
@@ -366,15 +396,18 @@ def runs(app: AppContext, as_json: bool) -> None:
     for m in remote:
         rows.append({**m, "step": f"-/{m['total_steps'] or '?'}"})
     print_table(
-        rows, ["run", "status", "step", "loss", "eval loss", "preset", "framework", "backend", "error"]
+        rows,
+        ["run", "status", "step", "loss", "eval loss", "preset", "framework", "backend", "error"],
+        keep=("run",),
     )
 
 
 @click.command()
 @click.option("--run", "run_name", help="Only this run.")
+@click.option("--wide", is_flag=True, help="Add each checkpoint's file path.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
-def checkpoints(app: AppContext, run_name: str | None, as_json: bool) -> None:
+def checkpoints(app: AppContext, run_name: str | None, wide: bool, as_json: bool) -> None:
     """List complete checkpoints (newest first): path, step, loss, eval loss, embedding size."""
     if run_name:
         run_dir = run_path(app.home.runs_dir, run_name)
@@ -383,19 +416,21 @@ def checkpoints(app: AppContext, run_name: str | None, as_json: bool) -> None:
         found = list_checkpoints(run_dir)
     else:
         found = list_all_checkpoints(app.home.runs_dir)
-    rows = [c.row() for c in found]
     if as_json:
-        print_json(rows)
+        print_json([c.row() for c in found])
         return
-    if not rows:
+    if not found:
         stdout_console().print("no checkpoints yet.")
         return
     table = []
-    for r in rows:
+    # One line per checkpoint: the final weights are the last step's file, marked "final".
+    for r in (c.row() for c in one_per_checkpoint(found)):
         cfg = r["config"]
         table.append(
             {
                 **r,
+                "checkpoint": checkpoint_ref(r["run"], r["step"]),
+                "step": f"{r['step']} final" if r["final"] else r["step"],
                 "loss": f"{r['loss']:.4f}" if r["loss"] is not None else None,
                 "eval_loss": f"{r['eval_loss']:.4f}" if r["eval_loss"] is not None else None,
                 "config": f"{r['architecture']} d{cfg.get('embedding_dim')} L{cfg.get('num_layers')} "
@@ -403,7 +438,8 @@ def checkpoints(app: AppContext, run_name: str | None, as_json: bool) -> None:
                 "size": f"{r['size'] / 1e6:.1f} MB",
             }
         )
-    print_table(table, ["run", "step", "loss", "eval_loss", "embedding_dim", "config", "size", "path"])
+    columns = ["checkpoint", "step", "loss", "eval_loss", "config", "size"] + (["path"] if wide else [])
+    print_table(table, columns, keep=("checkpoint", "path"))
 
 
 def _format_record(rec: ev.AnyRecord) -> str:

@@ -5,7 +5,8 @@ One loop, one ChainSession: each round reads the chain, settles the journal (``r
 reveals every open window, and raises the alarm for an open window with less than
 ``reveal_queue.ALARM_FRACTION`` of it left. Failures back off exponentially, but never past the
 point where an open window could close: while one is open the loop retries every few seconds.
-Optionally it runs train → commit rounds on a schedule (``TrainRound``).
+Optionally it runs train → commit rounds on a schedule (``TrainRound``). The Modal cron's reveal
+round (:func:`run_reveal_round`) is one such round on the cron's journal.
 """
 
 from __future__ import annotations
@@ -21,14 +22,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from soma_console.core.actions import ActionResult
 from soma_console.core.autoclaim import AutoClaim
 from soma_console.core.chain_errors import ChainError
-from soma_console.core.lifecycle import Lifecycle
-from soma_console.core.reveal_queue import OPEN, WAITING, format_countdown
+from soma_console.core.lifecycle import Lifecycle, cron_lifecycle
+from soma_console.core.reveal_queue import MISSED, OPEN, REVEALED, WAITING, format_countdown
 from soma_console.errors import UserError
 from soma_console.secrets import redact
+
+if TYPE_CHECKING:
+    from soma_console.config import Home
 
 log = logging.getLogger("soma_console.autopilot")
 
@@ -160,30 +165,7 @@ class Autopilot:
 
     async def alert(self, message: str) -> None:
         """Run the hook command and POST the webhook; a failing hook is reported, never fatal."""
-        if self.config.hook:
-            try:
-                proc = await asyncio.create_subprocess_exec(
-                    *shlex.split(self.config.hook),
-                    env={**os.environ, "SOMA_ALERT": message},
-                    stdout=asyncio.subprocess.DEVNULL,
-                    stderr=asyncio.subprocess.DEVNULL,
-                )
-                await asyncio.wait_for(proc.wait(), self.config.hook_timeout)
-            except (OSError, TimeoutError) as exc:
-                self.say("warn", f"the alert hook failed: {exc}")
-        if self.config.webhook:
-            import httpx
-
-            try:
-                async with httpx.AsyncClient(timeout=self.config.hook_timeout) as client:
-                    resp = await client.post(
-                        self.config.webhook,
-                        content=json.dumps({"text": message}),
-                        headers={"content-type": "application/json"},
-                    )
-                    resp.raise_for_status()
-            except httpx.HTTPError as exc:
-                self.say("warn", f"the alert webhook failed: {type(exc).__name__}")
+        await send_alert(self.config, message, self.say)
 
     async def maybe_train(self) -> None:
         t = self.train
@@ -208,6 +190,65 @@ class Autopilot:
         if t.model_id is None:
             t.model_id = result.model_id
         self.say("info", f"{result.summary} ({result.digest})")
+
+
+async def send_alert(config: AutopilotConfig, message: str, say: Say) -> None:
+    """Run ``config.hook`` (message in $SOMA_ALERT) and POST ``config.webhook``; failures are said, never
+    raised."""
+    if config.hook:
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *shlex.split(config.hook),
+                env={**os.environ, "SOMA_ALERT": message},
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
+            await asyncio.wait_for(proc.wait(), config.hook_timeout)
+        except (OSError, TimeoutError) as exc:
+            say("warn", f"the alert hook failed: {exc}")
+    if config.webhook:
+        import httpx
+
+        try:
+            async with httpx.AsyncClient(timeout=config.hook_timeout) as client:
+                resp = await client.post(
+                    config.webhook,
+                    content=json.dumps({"text": message}),
+                    headers={"content-type": "application/json"},
+                )
+                resp.raise_for_status()
+        except httpx.HTTPError as exc:
+            say("warn", f"the alert webhook failed: {type(exc).__name__}")
+
+
+async def run_reveal_round(
+    home: Home,
+    *,
+    chain: str,
+    persist: Callable[[], None],
+    hook: str | None = None,
+    webhook: str | None = None,
+) -> dict[str, Any]:
+    """One reveal round of the Modal cron (CPU only, on its own schedule): settle the journal, reveal
+    every open window, and raise the alarm (hook/webhook) for a window closing unrevealed or missed.
+    It is :meth:`Autopilot.round`, once, with the cron's journal; a failure raises after the alarms."""
+    said: list[dict[str, str]] = []
+
+    def say(level: str, message: str) -> None:
+        said.append({"level": level, "message": redact(message)})
+
+    async with cron_lifecycle(home, chain=chain, persist=persist) as lc:
+        pilot = Autopilot(lc, AutopilotConfig(hook=hook, webhook=webhook), say)
+        try:
+            results = await pilot.round()
+        except (ChainError, UserError) as exc:
+            exc.add_note(json.dumps(said))
+            raise
+        snap = lc.session.latest or await lc.session.snapshot()
+        pending = [e.to_json() for e in lc.queue(snap, lc.clock()) if e.state not in (REVEALED, MISSED)]
+    revealed = [r for res in results for r in res.data.get("revealed", [])]
+    epoch_s = snap.epoch_duration_ms / 1000.0 if snap.epoch_duration_ms else None
+    return {"revealed": revealed, "pending": pending, "said": said, "epoch_s": epoch_s}
 
 
 async def _next_target(run_dir: Path, steps: int) -> int:

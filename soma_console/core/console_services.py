@@ -81,6 +81,7 @@ class CheckpointInfo:
     size: int | None  # bytes
     status: str  # one of CHECKPOINT_STATUSES
     model_id: str | None = None  # the model it was committed to, if any
+    final: bool = False  # the run's final weights (model-final is the same file as the last step)
 
 
 def train_spec(

@@ -39,7 +39,7 @@ from soma_console.errors import UserError
 from soma_console.fsutil import PRIVATE_FILE_MODE, ensure_dir
 from soma_console.secrets import Secret
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 APPLICATION_ID = 0x534F4D41  # "SOMA": marks the file as ours
 
 INTENT_STATES = ("intent", "submitted", "confirmed", "revealed", "failed", "missed")
@@ -129,6 +129,16 @@ _MIGRATIONS: dict[int, str] = {
         digest TEXT,
         status TEXT NOT NULL,
         error TEXT
+    );
+    """,
+    # Which network each chain name was last used against (its chain identifier: the genesis
+    # checkpoint digest). Entries written against an earlier network of the same name (a devnet
+    # started over) are moved under an archive name when the identifier changes.
+    2: """
+    CREATE TABLE chain_identities (
+        chain TEXT PRIMARY KEY,
+        identifier TEXT NOT NULL,
+        adopted_at REAL NOT NULL
     );
     """,
 }
@@ -338,6 +348,56 @@ class Journal:
             else:
                 self._conn.execute("COMMIT")
         self._tighten_modes()
+
+    # -- chain identity ------------------------------------------------------------------------
+    def chain_identity(self, chain: str) -> str | None:
+        rows = self._query("SELECT identifier FROM chain_identities WHERE chain = ?", (chain,))
+        return str(rows[0]["identifier"]) if rows else None
+
+    def adopt_chain(self, chain: str, identifier: str) -> str | None:
+        """Record that ``chain`` now names the network whose chain identifier is ``identifier``.
+
+        When the journal last saw ``chain`` as a different network (a devnet started over, a
+        testnet reset), its artifacts, intents and audit entries belong to that other network:
+        they are moved, in one transaction, under the archive name ``chain~<old identifier>``,
+        where they stay readable (``--chain`` takes the archive name) but are no longer the
+        current chain's commits, queue or checkpoint marks. Returns the archive name then, else
+        None. Entries written before identities were recorded count as the first network seen.
+        """
+        identifier = identifier.strip()
+        if not identifier:
+            raise ValueError("a chain identifier cannot be empty")
+        with self._tx() as c:
+            row = c.execute("SELECT identifier FROM chain_identities WHERE chain = ?", (chain,)).fetchone()
+            now = time.time()
+            if row is None:
+                c.execute(
+                    "INSERT INTO chain_identities(chain, identifier, adopted_at) VALUES (?, ?, ?)",
+                    (chain, identifier, now),
+                )
+                return None
+            old = str(row[0])
+            if old == identifier:
+                return None
+            archive = f"{chain}~{old[:16]}"
+            for table in ("artifacts", "intents", "audit"):
+                c.execute(f"UPDATE {table} SET chain = ? WHERE chain = ?", (archive, chain))
+            c.execute(
+                "INSERT OR REPLACE INTO chain_identities(chain, identifier, adopted_at) VALUES (?, ?, ?)",
+                (archive, old, now),
+            )
+            c.execute(
+                "UPDATE chain_identities SET identifier = ?, adopted_at = ? WHERE chain = ?",
+                (identifier, now, chain),
+            )
+            return archive
+
+    def chains(self) -> list[str]:
+        """Every chain name with entries in the journal (archives of earlier networks included)."""
+        rows = self._query(
+            "SELECT chain FROM intents UNION SELECT chain FROM audit UNION SELECT chain FROM artifacts"
+        )
+        return sorted(str(r["chain"]) for r in rows)
 
     def _query(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with self._lock:

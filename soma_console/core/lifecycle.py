@@ -18,7 +18,8 @@ of a new one: a Created model left uncommitted is slashed two epochs later.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -990,6 +991,32 @@ class Lifecycle:
         return [await self.execute(plan)]
 
 
+@asynccontextmanager
+async def cron_lifecycle(home: Home, *, chain: str, persist: Callable[[], None]) -> AsyncIterator[Lifecycle]:
+    """The lifecycle a Modal cron round works with: the signer from ``SOMA_SECRET_KEY``, the journal
+    in ``home``, ``persist`` called after every journal write (and once at the end, however it ends)."""
+    from soma_console.config import Settings
+    from soma_console.core.chain_identity import adopt_chain_identity
+    from soma_console.core.wallet import load_signer
+
+    settings = Settings.load(home)
+    ctx = AppContext(home=home, settings=settings, chain=settings.resolve_chain(chain))
+    signer = load_signer(home)
+    assert signer is not None
+    journal = Journal.open(home.journal_path)
+    session = ChainSession(ctx.chain, address=signer.address, timeout=settings.rpc_timeout)
+    lc = Lifecycle(ctx, session, journal, signer)
+    lc.persist = persist
+    try:
+        if await adopt_chain_identity(session, journal) is not None:
+            persist()  # another network under this chain name: its entries were set aside
+        yield lc
+    finally:
+        await session.close()
+        journal.close()
+        persist()
+
+
 async def run_cron_round(
     home: Home, checkpoint: Path, manifest: Any, *, chain: str, persist: Callable[[], None]
 ) -> dict[str, Any]:
@@ -1001,19 +1028,9 @@ async def run_cron_round(
     """
     import os
 
-    from soma_console.config import Settings
-    from soma_console.core.wallet import load_signer
-
-    settings = Settings.load(home)
-    ctx = AppContext(home=home, settings=settings, chain=settings.resolve_chain(chain))
-    signer = load_signer(home)
-    assert signer is not None
-    journal = Journal.open(home.journal_path)
-    session = ChainSession(ctx.chain, address=signer.address, timeout=settings.rpc_timeout)
-    lc = Lifecycle(ctx, session, journal, signer)
-    lc.persist = persist
     out: dict[str, Any] = {"revealed": [], "committed": None, "skipped": None}
-    try:
+    async with cron_lifecycle(home, chain=chain, persist=persist) as lc:
+        session = lc.session
         snap = await session.snapshot()
         await lc.reconcile(snap)
         persist()
@@ -1036,10 +1053,6 @@ async def run_cron_round(
             if e.state not in (REVEALED, MISSED)
         ]
         return out
-    finally:
-        await session.close()
-        journal.close()
-        persist()
 
 
 def _cron_model(lc: Lifecycle, snap: ChainSnapshot) -> str | None:

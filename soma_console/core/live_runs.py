@@ -35,7 +35,7 @@ import soma_console
 from soma_console.core.console_services import CheckpointInfo, RunInfo
 from soma_console.errors import UserError
 from soma_console.training import events as ev
-from soma_console.training.manifest import list_checkpoints
+from soma_console.training.manifest import FINAL_STEM, list_checkpoints, one_per_checkpoint
 from soma_console.training.runs import (
     ACTIVE,
     EVENTS_FILE,
@@ -219,9 +219,12 @@ class LocalRuns:
 
     def checkpoints(self, run: str, status_of: StatusOf) -> list[CheckpointInfo]:
         out = []
-        for c in list_checkpoints(run_path(self.runs_dir, run)):
+        run_dir = run_path(self.runs_dir, run)
+        for c in one_per_checkpoint(list_checkpoints(run_dir)):
             m = c.manifest
             status, model_id = status_of(str(c.path))
+            if m.final and not status:  # committed under its model-final name
+                status, model_id = status_of(str(run_dir / "checkpoints" / f"{FINAL_STEM}.safetensors"))
             out.append(
                 CheckpointInfo(
                     run=run,
@@ -233,6 +236,7 @@ class LocalRuns:
                     size=m.size,
                     status=status,
                     model_id=model_id,
+                    final=m.final,
                 )
             )
         return out
@@ -510,6 +514,7 @@ class ModalRuns:
                     size=c.size,
                     status=status,
                     model_id=model_id,
+                    final=c.final,
                 )
             )
         return out

@@ -33,6 +33,7 @@ from soma_console.core.actions import ActionPlan, ActionResult
 from soma_console.core.autoclaim import AutoClaim
 from soma_console.core.chain import ChainSession
 from soma_console.core.chain_errors import ChainError
+from soma_console.core.chain_identity import adopt_chain_identity
 from soma_console.core.chainstate import ChainSnapshot
 from soma_console.core.claims import Claimer
 from soma_console.core.claims import soma as soma_text
@@ -167,6 +168,7 @@ class LiveServices:
         self._started = False
         self._index_task: asyncio.Task[None] | None = None
         self._index_epoch: int | None = None
+        self._identity_task: asyncio.Task[None] | None = None
 
     @classmethod
     def open(
@@ -208,8 +210,15 @@ class LiveServices:
         with contextlib.suppress(Exception):
             await asyncio.to_thread(importlib.import_module, "soma_sdk")
         await asyncio.to_thread(self.autopilot.get)
-        self.session.start_polling()
+        # The journal is scoped to this network before the first poll (and autopilot) reads it.
+        self._identity_task = asyncio.get_running_loop().create_task(self._adopt_then_poll())
         self.modal.start()
+
+    async def _adopt_then_poll(self) -> None:
+        try:
+            await adopt_chain_identity(self.session, self.journal)
+        finally:
+            self.session.start_polling()
 
     async def stop(self) -> None:
         try:
@@ -433,6 +442,8 @@ class LiveServices:
         stake_soma: float | None = None,
     ) -> ActionPlan:
         self._ready("commit")
+        if self._identity_task is not None:
+            await asyncio.shield(self._identity_task)
         return await self.lifecycle.plan_commit(
             checkpoint_path, model_id=model_id, commission_bps=commission_bps, stake_soma=stake_soma
         )

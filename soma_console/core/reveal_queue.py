@@ -26,6 +26,7 @@ OPEN = "open"  # this is the reveal epoch
 CLOSING = "closing"  # open, and less than ALARM_FRACTION of the window is left
 MISSED = "missed"  # the reveal epoch ended without a reveal
 REVEALED = "revealed"
+OVERWRITTEN = "overwritten"  # an update replaced by a later commit before its reveal (no slash)
 UNCONFIRMED = "unconfirmed"  # the commit itself is not confirmed yet
 UNKNOWN = "unknown"  # no chain snapshot yet
 
@@ -96,7 +97,9 @@ def entry_for(intent: Intent, snap: ChainSnapshot | None, now: float) -> QueueEn
     if intent.state == "revealed":
         return QueueEntry(state=REVEALED, **base, **blank)
     if intent.state == "missed":
-        return QueueEntry(state=MISSED, **base, **blank)
+        # An update replaced by a later commit was not missed (nothing is slashed for it).
+        overwritten = (intent.error or "").startswith(OVERWRITTEN)
+        return QueueEntry(state=OVERWRITTEN if overwritten else MISSED, **base, **blank)
     if intent.state in ("intent", "submitted") or intent.commit_epoch is None:
         return QueueEntry(state=UNCONFIRMED, **base, **blank)
     if snap is None:
@@ -139,7 +142,16 @@ def entry_for(intent: Intent, snap: ChainSnapshot | None, now: float) -> QueueEn
 
 def build_queue(intents: Iterable[Intent], snap: ChainSnapshot | None, now: float) -> list[QueueEntry]:
     """Entries for commit intents, most urgent first (open windows, then waiting, then history)."""
-    order = {CLOSING: 0, OPEN: 1, WAITING: 2, UNCONFIRMED: 3, UNKNOWN: 4, MISSED: 5, REVEALED: 6}
+    order = {
+        CLOSING: 0,
+        OPEN: 1,
+        WAITING: 2,
+        UNCONFIRMED: 3,
+        UNKNOWN: 4,
+        MISSED: 5,
+        OVERWRITTEN: 6,
+        REVEALED: 7,
+    }
     entries = [entry_for(i, snap, now) for i in intents if i.kind == "commit" and i.state != "failed"]
     entries.sort(key=lambda e: (order.get(e.state, 9), e.seconds_to_close or 0.0, -e.intent_id))
     return entries

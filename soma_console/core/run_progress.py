@@ -68,8 +68,15 @@ def format_record(record: AnyRecord) -> str:
         return f"finished at step {record.step} in {record.elapsed_s:.0f} s: {record.final_path}"
     if isinstance(record, Error):
         where = f" at step {record.step}" if record.step is not None else ""
+        if record.error == STOPPED_TAG:  # asked to stop (x, Ctrl-C, SIGTERM): not a failure
+            return f"stopped{where}: {record.summary}"
         return f"ERROR ({record.error}){where}: {record.summary}"
     return str(record)  # pragma: no cover - AnyRecord is closed
+
+
+# The worker's tag for a run that was asked to stop (SIGINT/SIGTERM): the runs list shows it as
+# "stopped", and so do the summary line and the log.
+STOPPED_TAG = "interrupted"
 
 
 class LossCurve:
@@ -143,7 +150,7 @@ class RunProgress:
             self.step = record.step
             self.elapsed_s = record.elapsed_s or self.elapsed_s
         elif isinstance(record, Error):
-            self.status = "failed"
+            self.status = "stopped" if record.error == STOPPED_TAG else "failed"
             self.error = record.summary
 
     def eta_seconds(self) -> float | None:

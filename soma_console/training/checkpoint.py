@@ -10,11 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -49,10 +51,90 @@ class WrittenFile:
     blake2b: str
 
 
-def write_safetensors(
-    path: Path, entries: Iterable[TensorEntry], metadata: dict[str, str] | None = None
-) -> WrittenFile:
-    """Write a safetensors file atomically; tensors in name order, fetched one at a time."""
+# Writes go out in pieces of at most this size; smaller tensors are gathered into one piece first.
+WRITE_CHUNK = 32 << 20
+_HASH_POOL: ThreadPoolExecutor | None = None
+_HASH_POOL_LOCK = threading.Lock()
+
+
+def _hash_pool() -> ThreadPoolExecutor:
+    global _HASH_POOL
+    with _HASH_POOL_LOCK:
+        if _HASH_POOL is None:
+            _HASH_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="soma-hash")
+        return _HASH_POOL
+
+
+class HashedSink:
+    """Large writes to one file, hashed (sha256 and blake2b-256) over exactly the bytes written.
+
+    Small pieces are gathered into one buffer and written together; large ones go out in
+    ``WRITE_CHUNK`` slices without a copy. Both hashes run on helper threads while the current one
+    writes (hashlib and file writes release the GIL), so a checkpoint is written at the speed of the
+    slowest of the three rather than of their sum.
+    """
+
+    def __init__(self, fh: IO[bytes], path: Path) -> None:
+        self.fh = fh
+        self.path = Path(path)
+        self.sha = hashlib.sha256()
+        self.blake = hashlib.blake2b(digest_size=32)
+        self.size = 0
+        self._pending = bytearray()
+        self._pool = _hash_pool()
+
+    def put(self, data: bytes | memoryview) -> None:
+        view = memoryview(data)
+        if not view.nbytes:
+            return
+        if view.format != "B" or view.ndim != 1:
+            view = view.cast("B")
+        if len(view) < WRITE_CHUNK // 4:
+            self._pending += view
+            if len(self._pending) >= WRITE_CHUNK:
+                self._flush_pending()
+            return
+        self._flush_pending()
+        for start in range(0, len(view), WRITE_CHUNK):
+            self._write(view[start : start + WRITE_CHUNK])
+
+    def close(self) -> WrittenFile:
+        self._flush_pending()
+        return WrittenFile(self.path, self.size, self.sha.hexdigest(), self.blake.hexdigest())
+
+    def _flush_pending(self) -> None:
+        if self._pending:
+            piece, self._pending = bytes(self._pending), bytearray()
+            self._write(memoryview(piece))
+
+    def _write(self, piece: memoryview) -> None:
+        sha = self._pool.submit(self.sha.update, piece)
+        blake = self._pool.submit(self.blake.update, piece)
+        try:
+            self.fh.write(piece)
+            _test_pause(self)
+        finally:
+            sha.result()
+            blake.result()
+        self.size += len(piece)
+
+
+def _test_pause(sink: HashedSink) -> None:
+    """Fault injection for the crash tests: ``SOMA_CONSOLE_TEST_WRITE_PAUSE=NAME:SECONDS`` sleeps
+    once, after the first piece of the file whose name contains NAME, so a test can kill the process
+    while that file is half written."""
+    spec = os.environ.get("SOMA_CONSOLE_TEST_WRITE_PAUSE")
+    if not spec or sink.size:
+        return
+    name, _, seconds = spec.rpartition(":")
+    if name and name in sink.path.name:
+        time.sleep(float(seconds))
+
+
+def safetensors_header(
+    entries: Iterable[TensorEntry], metadata: dict[str, str] | None = None
+) -> tuple[list[TensorEntry], bytes]:
+    """The entries in file order and the header bytes (8-byte length + JSON, padded to 8 bytes)."""
     ordered = sorted(entries, key=lambda e: e.name)
     header: dict[str, object] = {}
     offset = 0
@@ -70,25 +152,23 @@ def write_safetensors(
         header["__metadata__"] = dict(metadata)
     raw = json.dumps(header, separators=(",", ":")).encode("utf-8")
     raw += b" " * (-len(raw) % 8)  # the data section starts 8-byte aligned
-    sha, blake = hashlib.sha256(), hashlib.blake2b(digest_size=32)
-    size = 0
+    return ordered, len(raw).to_bytes(8, "little") + raw
 
-    def put(fh: object, chunk: bytes | memoryview) -> None:
-        nonlocal size
-        fh.write(chunk)  # type: ignore[attr-defined]
-        sha.update(chunk)
-        blake.update(chunk)
-        size += len(chunk)
 
+def write_safetensors(
+    path: Path, entries: Iterable[TensorEntry], metadata: dict[str, str] | None = None
+) -> WrittenFile:
+    """Write a safetensors file atomically; tensors in name order, fetched one at a time."""
+    ordered, head = safetensors_header(entries, metadata)
     with atomic_writer(path) as fh:
-        put(fh, len(raw).to_bytes(8, "little"))
-        put(fh, raw)
+        sink = HashedSink(fh, Path(path))
+        sink.put(head)
         for e in ordered:
-            arr = np.ascontiguousarray(e.fetch(), dtype=e.dtype)
+            arr = np.asarray(e.fetch(), dtype=e.dtype, order="C")  # keeps 0-d arrays 0-d
             if tuple(arr.shape) != tuple(e.shape):
                 raise ValueError(f"{e.name}: expected shape {e.shape}, got {arr.shape}")
-            put(fh, memoryview(arr).cast("B"))  # type: ignore[arg-type]
-    return WrittenFile(Path(path), size, sha.hexdigest(), blake.hexdigest())
+            sink.put(memoryview(arr.reshape(-1).view(np.uint8)))  # type: ignore[arg-type]
+        return sink.close()
 
 
 def write_bytes_hashed(path: Path, data: bytes) -> WrittenFile:

@@ -1,10 +1,17 @@
-"""The scheduled rounds' journal: one JSON object per line, on the Modal Volume.
+"""The scheduled rounds' log: one JSON object per line, on the Modal Volume.
 
-A round appends ``round_started``, then ``trained`` (or ``round_failed``), then ``chain`` (what
-the lifecycle revealed, committed and still has pending) or ``chain_skipped``, and finally
-``round_finished``. Each append is flushed and fsynced and the Volume is committed after it, so a
-container that dies mid-round leaves every line it wrote. A line cut short by such a death is
-skipped when reading, never fatal.
+Each round writes its own file, ``cron/<app>/rounds/<round id>.jsonl`` (round ids sort by start
+time), so two rounds running at once never write the same file: a Volume merges concurrent writes
+to one file as last-write-wins, which would drop lines. (Older deployments wrote one shared
+``journal.jsonl``; it is still read.)
+
+A training round appends ``round_started``, ``revealed`` (its reveal phase), then ``trained`` (or
+``round_failed``), then ``chain`` (what the lifecycle revealed, committed and still has pending),
+and finally ``round_finished``. A reveal round (``kind: reveal``) appends ``round_started``,
+``revealed`` or ``reveal_skipped`` (another round held the journal lease) and ``round_finished``.
+``alarm`` records a warning sent through the hook/webhook. Each append is flushed and fsynced and
+the Volume is committed after it, so a container that dies mid-round leaves every line it wrote. A
+line cut short by such a death is skipped when reading, never fatal.
 """
 
 from __future__ import annotations
@@ -17,7 +24,33 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-EVENTS = ("round_started", "trained", "round_failed", "chain", "chain_skipped", "round_finished")
+EVENTS = (
+    "round_started",
+    "trained",
+    "round_failed",
+    "chain",
+    "chain_skipped",
+    "round_finished",
+    "revealed",
+    "reveal_skipped",
+    "alarm",
+)
+ROUNDS_DIR = "rounds"
+LEGACY_FILE = "journal.jsonl"
+
+
+def round_path(cron_root: Path, round_id: str) -> Path:
+    return cron_root / ROUNDS_DIR / f"{round_id}.jsonl"
+
+
+def read_all(cron_root: Path) -> list[JournalEntry]:
+    """Every round's entries, oldest round first (the legacy shared file included)."""
+    entries = read(cron_root / LEGACY_FILE)
+    folder = cron_root / ROUNDS_DIR
+    if folder.is_dir():
+        for path in sorted(folder.glob("*.jsonl")):
+            entries += read(path)
+    return entries
 
 
 @dataclass(frozen=True)
@@ -84,6 +117,20 @@ def summarize(entries: list[JournalEntry], *, last: int = 5) -> CronSummary:
         r = by_round.setdefault(e.round, {"round": e.round, "started": None, "state": "running"})
         if e.event == "round_started":
             r["started"] = e.t
+            r["kind"] = e.data.get("kind", "train")
+        elif e.event == "revealed":
+            result = e.data.get("result")
+            if isinstance(result, Mapping):
+                r["revealed"] = list(result.get("revealed") or [])
+                if "pending" in result:
+                    pending = list(result.get("pending") or [])
+            if r.get("kind") == "reveal":
+                r["state"] = "revealed" if r.get("revealed") else "nothing due"
+        elif e.event == "reveal_skipped":
+            r["state"] = "skipped"
+            r["note"] = e.data.get("reason")
+        elif e.event == "alarm":
+            r.setdefault("alarms", []).append(e.data.get("message"))
         elif e.event == "trained":
             r["state"] = "trained"
             r["step"] = e.data.get("step")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 PROTOCOL_VERSION = 1
@@ -29,8 +29,21 @@ class Event:
     t: float = field(default_factory=time.time, kw_only=True)
 
     def to_line(self) -> str:
-        body = {EVENT_KEY: self.kind, "v": PROTOCOL_VERSION, **_finite(asdict(self))}
+        # A shallow dict (``asdict`` would deep-copy every value first: most of the cost of a step
+        # event on the training thread); json.dumps walks nested dicts and lists itself.
+        values = {name: getattr(self, name) for name in _field_names(type(self))}
+        body = {EVENT_KEY: self.kind, "v": PROTOCOL_VERSION, **_finite(values)}
         return json.dumps(body, separators=(",", ":"), sort_keys=True)
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
+    return names
 
 
 @dataclass(frozen=True)
@@ -78,6 +91,11 @@ class CheckpointSaved(Event):
     eval_loss: float | None = None
     size: int = 0
     final: bool = False
+    # How long training paused for this checkpoint (waiting for the previous write, queueing the
+    # copies), and how long the background write of its files took, for how many bytes.
+    stall_s: float | None = None
+    write_s: float | None = None
+    written_bytes: int | None = None
 
 
 @dataclass(frozen=True)

@@ -237,7 +237,100 @@ class LossModule(nn.Module):
 # -- evaluation and the embedding -----------------------------------------------------------------
 
 
+class PendingEval:
+    """An evaluation whose kernels are queued; :meth:`result` waits for them (from any thread).
+
+    On CUDA the sums are copied to pinned host memory behind an event, so the training thread that
+    queued the evaluation never waits for it; the checkpoint writer reads the result.
+    """
+
+    def __init__(self, per_batch: Tensor, counts: Tensor, emb_sum: Tensor, device: torch.device) -> None:
+        self._event: Any = None
+        if device.type == "cuda":
+            self._per_batch = torch.empty(per_batch.shape, dtype=per_batch.dtype, pin_memory=True)
+            self._counts = torch.empty(counts.shape, dtype=counts.dtype, pin_memory=True)
+            self._emb = torch.empty(emb_sum.shape, dtype=emb_sum.dtype, pin_memory=True)
+            self._per_batch.copy_(per_batch, non_blocking=True)
+            self._counts.copy_(counts, non_blocking=True)
+            self._emb.copy_(emb_sum, non_blocking=True)
+            self._event = torch.cuda.Event()
+            self._event.record(torch.cuda.current_stream(device))
+        else:
+            self._per_batch, self._counts, self._emb = per_batch, counts, emb_sum
+
+    def result(self) -> tuple[float, float, list[float]]:
+        if self._event is not None:
+            self._event.synchronize()
+        rows = self._per_batch.tolist()  # [batches][loss, ce], summed in order as Python floats
+        total_loss = total_ce = 0.0
+        for loss, ce in rows:
+            total_loss += loss
+            total_ce += ce
+        count = int(self._counts.sum().item())
+        embedding = (self._emb / max(count, 1)).float().tolist()
+        return total_loss / len(rows), total_ce / len(rows), embedding
+
+
 @torch.no_grad()
+def evaluate_launch(
+    model: Any,
+    sig_reg: Any,
+    sequences: np.ndarray | Tensor,
+    batch_size: int,
+    device: torch.device,
+    *,
+    seed: int,
+    sdpa: bool,
+) -> PendingEval:
+    """Queue the evaluation of held-out sequences [n, 3, seq]; read it with :meth:`PendingEval.result`.
+
+    ``sequences`` may already be a tensor on the device (uploading a numpy array from pageable
+    memory would make the host wait for the queued training work).
+
+    As on-chain scoring: the tokenizer's pos_ids, model in eval mode, CE ignoring PAD plus SIGReg
+    (its noise from a fixed seed, under a forked RNG so training's random stream is untouched).
+    The embedding is the mean representation over non-PAD tokens. Everything in float32. Nothing
+    here waits for the device, so training can be queued behind it at once.
+    """
+    if not len(sequences):
+        raise ValueError("no held-out sequences to evaluate")
+    was_training = model.training
+    model.eval()
+    devices = [device] if device.type == "cuda" else []
+    # The embedding is published on-chain: full fp32 matmuls even where training uses TF32.
+    tf32 = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    per_batch: list[Tensor] = []
+    counts: list[Tensor] = []
+    emb_sum: Tensor | None = None
+    try:
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            for start in range(0, len(sequences), batch_size):
+                part_seqs = sequences[start : start + batch_size]
+                if isinstance(part_seqs, Tensor):
+                    chunk = part_seqs.to(device).long()
+                else:
+                    chunk = torch.from_numpy(np.ascontiguousarray(part_seqs)).to(device).long()
+                ids, tgt, pos = chunk[:, 0], chunk[:, 1], chunk[:, 2]
+                reps = fast_encode(model, ids, pos, sdpa=sdpa).float()
+                logits = model.predict(reps).float()
+                ce = F.cross_entropy(
+                    logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1), ignore_index=V1_PAD_TOKEN_ID
+                )
+                sig = sig_reg(reps)
+                per_batch.append(torch.stack([ce + sig, ce]))
+                mask = (ids != V1_PAD_TOKEN_ID).unsqueeze(-1).to(reps.dtype)
+                part = (reps * mask).sum(dim=(0, 1)).double()
+                emb_sum = part if emb_sum is None else emb_sum + part
+                counts.append(mask.sum().long())
+    finally:
+        model.train(was_training)
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+    assert emb_sum is not None
+    return PendingEval(torch.stack(per_batch).double(), torch.stack(counts), emb_sum, device)
+
+
 def evaluate(
     model: Any,
     sig_reg: Any,
@@ -248,66 +341,22 @@ def evaluate(
     seed: int,
     sdpa: bool,
 ) -> tuple[float, float, list[float]]:
-    """Eval loss, eval cross-entropy and the embedding on held-out sequences [n, 3, seq].
-
-    As on-chain scoring: the tokenizer's pos_ids, model in eval mode, CE ignoring PAD plus SIGReg
-    (its noise from a fixed seed, under a forked RNG so training's random stream is untouched).
-    The embedding is the mean representation over non-PAD tokens. Everything in float32.
-    """
-    was_training = model.training
-    model.eval()
-    devices = [device] if device.type == "cuda" else []
-    # The embedding is published on-chain: full fp32 matmuls even where training uses TF32.
-    tf32 = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = False
-    total_loss = total_ce = 0.0
-    batches = 0
-    emb_sum: Tensor | None = None
-    count = 0
-    try:
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)
-            for start in range(0, len(sequences), batch_size):
-                chunk = (
-                    torch.from_numpy(np.ascontiguousarray(sequences[start : start + batch_size]))
-                    .to(device)
-                    .long()
-                )
-                ids, tgt, pos = chunk[:, 0], chunk[:, 1], chunk[:, 2]
-                reps = fast_encode(model, ids, pos, sdpa=sdpa).float()
-                logits = model.predict(reps).float()
-                ce = F.cross_entropy(
-                    logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1), ignore_index=V1_PAD_TOKEN_ID
-                )
-                sig = sig_reg(reps)
-                total_loss += float(ce + sig)
-                total_ce += float(ce)
-                batches += 1
-                mask = (ids != V1_PAD_TOKEN_ID).unsqueeze(-1).to(reps.dtype)
-                part = (reps * mask).sum(dim=(0, 1)).double()
-                emb_sum = part if emb_sum is None else emb_sum + part
-                count += int(mask.sum().item())
-    finally:
-        model.train(was_training)
-        torch.backends.cuda.matmul.allow_tf32 = tf32
-    assert emb_sum is not None
-    assert batches
-    embedding = (emb_sum / max(count, 1)).float().cpu().tolist()
-    return total_loss / batches, total_ce / batches, embedding
+    """Eval loss, eval cross-entropy and the embedding (see :func:`evaluate_launch`), waited for."""
+    return evaluate_launch(model, sig_reg, sequences, batch_size, device, seed=seed, sdpa=sdpa).result()
 
 
 # -- the on-chain weights layout --------------------------------------------------------------------
 
 
-def canonical_entries(model: Any) -> list[TensorEntry]:
-    """The model's tensors under soma-models' canonical safetensors names and layout.
+def canonical_layout(model: Any) -> list[tuple[str, Tensor, bool]]:
+    """``(canonical name, tensor, transpose)`` for every tensor of the model's state dict.
 
     LayerNorm ``weight``/``bias`` become ``gamma``/``beta``; ``nn.Linear`` weights are stored
-    (in, out). Each tensor is copied to the CPU only when the writer asks for it.
+    (in, out), so they are transposed on the way out.
     """
     norms = {name for name, m in model.named_modules() if isinstance(m, nn.LayerNorm)}
     linears = {name for name, m in model.named_modules() if isinstance(m, nn.Linear)}
-    entries: list[TensorEntry] = []
+    out: list[tuple[str, Tensor, bool]] = []
     for name, tensor in model.state_dict().items():
         owner, _, leaf = name.rpartition(".")
         out_name = name
@@ -316,10 +365,24 @@ def canonical_entries(model: Any) -> list[TensorEntry]:
             out_name = f"{owner}.{'gamma' if leaf == 'weight' else 'beta'}"
         elif owner in linears and leaf == "weight":
             transpose = True
+        out.append((out_name, tensor, transpose))
+    return out
+
+
+def canonical_entries(model: Any) -> list[TensorEntry]:
+    """The model's tensors under soma-models' canonical safetensors names and layout.
+
+    Each tensor is copied to the CPU only when the writer asks for it.
+    """
+    entries: list[TensorEntry] = []
+    for out_name, tensor, transpose in canonical_layout(model):
         shape = tuple(tensor.shape[::-1]) if transpose else tuple(tensor.shape)
-        dtype = np.dtype(str(tensor.dtype).removeprefix("torch."))
-        entries.append(TensorEntry(out_name, shape, dtype, _fetcher(tensor, transpose)))
+        entries.append(TensorEntry(out_name, shape, numpy_dtype(tensor.dtype), _fetcher(tensor, transpose)))
     return entries
+
+
+def numpy_dtype(dtype: torch.dtype) -> np.dtype:
+    return np.dtype(str(dtype).removeprefix("torch."))
 
 
 def _fetcher(tensor: Tensor, transpose: bool) -> Any:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -165,6 +165,26 @@ def list_checkpoints(run_dir: Path, *, include_final: bool = True) -> list[Check
                 found.append(info)
     found.sort(key=lambda c: (c.manifest.step, c.manifest.final, c.manifest.created), reverse=True)
     return found
+
+
+def one_per_checkpoint(found: list[CheckpointInfo]) -> list[CheckpointInfo]:
+    """``found`` with the final weights folded into the step checkpoint they were published
+    from (same step, same bytes): one entry, marked ``final``. A final that matches no step
+    checkpoint (the step files were deleted) stays as it is."""
+
+    def key(c: CheckpointInfo) -> tuple[str, int, str]:
+        return (str(c.path.parent), c.manifest.step, c.manifest.sha256)
+
+    steps = {key(c) for c in found if not c.manifest.final}
+    finals = {key(c) for c in found if c.manifest.final}
+    out: list[CheckpointInfo] = []
+    for c in found:  # the order of ``found`` is kept
+        if c.manifest.final and key(c) in steps:
+            continue
+        if not c.manifest.final and key(c) in finals:
+            c = CheckpointInfo(c.path, c.manifest_path, replace(c.manifest, final=True))
+        out.append(c)
+    return out
 
 
 def latest_resumable(run_dir: Path) -> CheckpointInfo | None:

@@ -11,24 +11,34 @@ What runs where:
 * your machine: ``soma-console`` (deploy, launch, logs, checkpoints, downloads, cron status);
 * Modal, ``<app>.train`` (one GPU container per run; ``--gpus N`` = N GPUs in that container): the
   trainer worker, writing checkpoints to the Volume;
-* Modal, ``<cron app>.cron_round`` (on its schedule, one at a time): resume + train + the chain step,
-  with the signer and storage credentials from Modal Secrets.
+* Modal, ``<cron app>.reveal_round`` (CPU only, every few minutes of wall clock, derived from the
+  chain's epoch length): reveal what is due, alarm when a window is closing;
+* Modal, ``<cron app>.cron_round`` (on the user's schedule, one at a time): reveal, resume + train,
+  then reveal and commit, with the signer and storage credentials from Modal Secrets.
+
+The image installs the project's own dependency list (:func:`project_requirements`), so a package
+the chain step needs cannot be missing from it; the reveal image leaves out the trainer's packages.
 """
 
 from __future__ import annotations
 
+import re
 import sys
+import tomllib
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import modal
 
-from soma_console.training.modal_container import CronPlan
+from soma_console.training.cron_lease import lease_dict_name
+from soma_console.training.cron_rounds import CronPlan
 
 VOLUME_MOUNT = "/vol"
 TRAIN_FUNCTION = "train"
 CRON_FUNCTION = "cron_round"
+REVEAL_FUNCTION = "reveal_round"
 DEFAULT_APP = "soma-console"
 DEFAULT_CRON_APP = "soma-console-cron"
 DEFAULT_VOLUME = "soma-console-runs"
@@ -40,25 +50,61 @@ SIGNER_SECRET = "soma-signer"  # noqa: S105 -- a Secret's name; it holds SOMA_SE
 STORAGE_SECRET = "soma-storage"  # noqa: S105 -- a Secret's name; SOMA_STORAGE + bucket keys
 DAY_S = 24 * 3600
 
-TORCH_PACKAGES = (
-    "soma-models[torch]>=0.1.7,<0.2",
-    "datasets>=3.0",
-    "torch>=2.4",
-    "safetensors>=0.4",
-    "numpy>=1.26",
-)
-FLAX_PACKAGES = ("soma-models[flax]>=0.1.7,<0.2", "flax>=0.10", "optax>=0.2", "jax[cuda12]>=0.5")
-# What soma_console itself imports in the container (the cron round also talks to the chain).
-CONSOLE_PACKAGES = (
-    "soma-sdk>=0.1.15,<0.2",
-    "click>=8.1",
-    "rich>=13.7",
-    "platformdirs>=4.2",
-    "httpx>=0.27",
-    "cryptography>=42",
-    "pyyaml>=6",
-    "boto3>=1.34",
-)
+PROJECT = "soma-console"
+# Only the trainer needs these; the CPU-only reveal image leaves them out (they are gigabytes).
+TRAINING_ONLY = frozenset({"torch", "datasets", "soma-models"})
+# The GPU image needs jax's CUDA build, not the CPU wheel the project's own pin names.
+CUDA_VARIANTS = {"jax": "jax[cuda12]"}
+REVEAL_TIMEOUT_S = 900
+REVEAL_CPU = 0.25
+REVEAL_MEMORY_MB = 512
+
+
+def _requirement_name(req: str) -> str:
+    return re.split(r"[\[<>=!~;\s]", req, maxsplit=1)[0].strip().lower().replace("_", "-")
+
+
+def project_requirements() -> list[str]:
+    """The project's own dependency list: the source tree's pyproject.toml when soma-console runs from
+    one (what a developer just edited), else the installed package's metadata (a wheel install)."""
+    from importlib import metadata
+
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    try:
+        project = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project", {})
+    except (OSError, ValueError):
+        project = {}
+    if project.get("name") == PROJECT:
+        reqs = list(project.get("dependencies", []))
+        for extra, items in project.get("optional-dependencies", {}).items():
+            reqs += [f'{item}; extra == "{extra}"' for item in items]
+        return reqs
+    try:
+        found = metadata.requires(PROJECT)
+    except metadata.PackageNotFoundError:
+        found = None
+    if not found:
+        raise RuntimeError(f"cannot find {PROJECT}'s dependency list (no pyproject.toml, not installed).")
+    return list(found)
+
+
+def image_packages(flax: bool, *, training: bool = True) -> tuple[str, ...]:
+    """What the image installs: the project's base dependencies (+ its ``flax`` extra), nothing hand-kept."""
+    out = []
+    for req in project_requirements():
+        spec, _, marker = req.partition(";")
+        spec, marker = spec.strip(), marker.strip()
+        if marker:
+            extra = re.search(r"extra\s*==\s*['\"]([^'\"]+)['\"]", marker)
+            if extra is None or extra.group(1) != "flax" or not flax:
+                continue
+        name = _requirement_name(spec)
+        if not training and name in TRAINING_ONLY:
+            continue
+        if name in CUDA_VARIANTS and training:
+            spec = CUDA_VARIANTS[name] + spec[len(name) :]
+        out.append(spec)
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -75,14 +121,10 @@ class ModalAppConfig:
         return self.gpu if gpus == 1 else f"{self.gpu}:{gpus}"
 
 
-def image_packages(flax: bool) -> tuple[str, ...]:
-    return TORCH_PACKAGES + CONSOLE_PACKAGES + (FLAX_PACKAGES if flax else ())
-
-
-def build_image(cfg: ModalAppConfig) -> modal.Image:
+def build_image(cfg: ModalAppConfig, *, training: bool = True) -> modal.Image:
     return (
         modal.Image.debian_slim(python_version=cfg.python_version)
-        .pip_install(*image_packages(cfg.flax))
+        .pip_install(*image_packages(cfg.flax, training=training))
         .env({"PYTHONUNBUFFERED": "1"})
         .add_local_python_source("soma_console")
     )
@@ -114,6 +156,7 @@ def build_train_app(cfg: ModalAppConfig) -> modal.App:
             gpus=gpus,
             volume_root=Path(VOLUME_MOUNT),
             commit=volume.commit,
+            reload=volume.reload,
             out=sys.stdout,
             err=sys.stderr,
         )
@@ -135,31 +178,68 @@ def schedule_from(every: timedelta | None, cron: str | None) -> modal.Period | m
 
 
 def build_cron_app(
-    cfg: ModalAppConfig, plan: CronPlan, *, every: timedelta | None = None, cron: str | None = None
+    cfg: ModalAppConfig,
+    plan: CronPlan,
+    *,
+    reveal_cron: str,
+    every: timedelta | None = None,
+    cron: str | None = None,
 ) -> modal.App:
-    """The scheduled app: ``cron_round()`` runs one round (see ``modal_container.cron_entry``)."""
+    """The scheduled app: ``reveal_round()`` (CPU, wall-clock ``reveal_cron``) reveals what is due;
+    ``cron_round()`` (GPU, the user's schedule) trains and commits. Both take the journal lease."""
     app = modal.App(plan.app_name)
     volume_name = cfg.volume_name
+    lease_name = lease_dict_name(plan.app_name)
+    volumes = {VOLUME_MOUNT: modal.Volume.from_name(volume_name, create_if_missing=True)}
+
+    @app.function(
+        name=REVEAL_FUNCTION,
+        image=build_image(cfg, training=False),
+        cpu=REVEAL_CPU,
+        memory=REVEAL_MEMORY_MB,
+        volumes=volumes,
+        secrets=[modal.Secret.from_name(SIGNER_SECRET), *(modal.Secret.from_name(n) for n in cfg.secrets)],
+        timeout=REVEAL_TIMEOUT_S,
+        schedule=modal.Cron(reveal_cron),  # wall clock: a redeploy does not move it
+        max_containers=1,
+        serialized=True,
+    )
+    def reveal_round() -> dict[str, Any]:
+        from soma_console.training.cron_rounds import reveal_entry
+
+        volume = modal.Volume.from_name(volume_name)
+        return reveal_entry(
+            plan,
+            volume_root=Path(VOLUME_MOUNT),
+            commit=volume.commit,
+            reload=volume.reload,
+            lease_store=modal.Dict.from_name(lease_name, create_if_missing=True),
+            err=sys.stderr,
+        )
 
     @app.function(
         name=CRON_FUNCTION,
         image=build_image(cfg),
         gpu=cfg.gpu_spec(plan.gpus),
-        volumes={VOLUME_MOUNT: modal.Volume.from_name(volume_name, create_if_missing=True)},
+        volumes=volumes,
         secrets=[modal.Secret.from_name(name) for name in (SIGNER_SECRET, STORAGE_SECRET, *cfg.secrets)],
         timeout=cfg.timeout_s,
         schedule=schedule_from(every, cron),
-        max_containers=1,  # rounds never overlap: the next one waits for the one still training
+        max_containers=1,  # one training round at a time; the journal itself is guarded by the lease
         serialized=True,
     )
     def cron_round() -> dict[str, Any]:
-        from pathlib import Path
-
-        from soma_console.training.modal_container import cron_entry
+        from soma_console.training.cron_rounds import cron_entry
 
         volume = modal.Volume.from_name(volume_name)
         return cron_entry(
-            plan, volume_root=Path(VOLUME_MOUNT), commit=volume.commit, out=sys.stdout, err=sys.stderr
+            plan,
+            volume_root=Path(VOLUME_MOUNT),
+            commit=volume.commit,
+            reload=volume.reload,
+            lease_store=modal.Dict.from_name(lease_name, create_if_missing=True),
+            out=sys.stdout,
+            err=sys.stderr,
         )
 
     return app

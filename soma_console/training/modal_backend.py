@@ -22,6 +22,7 @@ on is a :class:`~soma_console.errors.UserError` of one sentence.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import time
@@ -33,11 +34,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from soma_console.errors import UsageError, UserError
 from soma_console.fsutil import atomic_write_text
-from soma_console.training.events import AnyRecord, Error, LineAssembler, LogLine
+from soma_console.training.events import AnyRecord, Error, Finished, LineAssembler, LogLine
 from soma_console.training.modal_client import (
     ModalCallLogs,
     ModalSettings,
     ModalVolume,
+    call_with_capacity_retry,
     check_gpu,
     first_line,
     guarded_call,
@@ -60,6 +62,8 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+# After a call ends without its final event: look for late log lines this long (about 10 s in all).
+LATE_LOG_WAITS_S: tuple[float, ...] = (0.5, 1.0, 2.0, 3.0, 4.0)
 DEPLOY_TIMEOUT_S = 1800.0  # the first image build installs torch: minutes, not seconds
 # Mirrors soma_console.training.modal_app (not imported here: that module imports modal at once).
 TRAIN_FUNCTION = "train"
@@ -202,7 +206,7 @@ class ModalRun:
             fetch_timeout=max(self.settings.timeout_s, 30.0),
         )
         assemblers: dict[str, LineAssembler] = {}
-        saw_error = False
+        saw_error = saw_end = False
         try:
             async for item in follower.entries():
                 if isinstance(item, Notice):
@@ -211,7 +215,19 @@ class ModalRun:
                 assembler = assemblers.setdefault(str(item.source), LineAssembler())
                 for record in assembler.feed(item.message):
                     saw_error = saw_error or isinstance(record, Error)
+                    saw_end = saw_end or isinstance(record, Error | Finished)
                     yield record
+            # The call has ended; its last lines can reach the log service a few seconds later.
+            for wait in LATE_LOG_WAITS_S:
+                if saw_end:
+                    break
+                await asyncio.sleep(wait)
+                async for late in follower.catch_up():
+                    assembler = assemblers.setdefault(str(late.source), LineAssembler())
+                    for record in assembler.feed(late.message):
+                        saw_error = saw_error or isinstance(record, Error)
+                        saw_end = saw_end or isinstance(record, Error | Finished)
+                        yield record
         except UserError:
             raise
         except mx.NotFoundError:
@@ -431,6 +447,14 @@ async def deploy(app: Any, name: str, *, settings: ModalSettings, show_output: b
             "Create it first; docs/modal.md lists the secrets the apps expect." if "ecret" in text else None
         )
         raise UserError(f"deploying {name!r} failed: {text}.", hint=hint) from None
+    except mx.ImageBuildError as exc:
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        reason = lines[-1] if len(lines) > 1 else "see the build logs"
+        image = getattr(exc, "image_id", None) or "IMAGE_ID"
+        raise UserError(
+            f"deploying {name!r} failed: the image did not build ({reason}).",
+            hint=f"`modal image logs {image}` shows the build; nothing was deployed.",
+        ) from None
     except mx.Error as exc:
         raise UserError(f"deploying {name!r} failed: {first_line(exc)}.") from None
 
@@ -532,10 +556,11 @@ async def launch_modal_run(
     spec_text = json.dumps(parsed, sort_keys=True)
     launched_at = time.time()
     try:
-        call = await guarded_call(
-            target.spawn.aio(spec_text, resume=resume, gpus=gpus),
+        call = await call_with_capacity_retry(
+            lambda: target.spawn.aio(spec_text, resume=resume, gpus=gpus),
             what=f"launching run {run_name!r} (it may still start: check Modal's dashboard before retrying)",
             timeout=cfg.timeout_s,
+            on_wait=on_deploy,
         )
     except mx.NotFoundError:
         raise UserError(

@@ -16,7 +16,7 @@ import asyncio
 import os
 import socket
 import tomllib
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -145,6 +145,11 @@ def translate_error(exc: BaseException, what: str) -> UserError | None:
         )
     if isinstance(exc, mx.LogsFetchError):
         return UserError(f"Modal would not return the logs while {what}: {first_line(exc)}.")
+    if isinstance(exc, mx.ResourceExhaustedError):
+        return UserError(
+            f"Modal has no capacity for this right now while {what} ({first_line(exc)}).",
+            hint="Try again later, or pick another --gpu type.",
+        )
     if isinstance(exc, mx.PermissionDeniedError):
         return UserError(f"Modal refused the request while {what}: {first_line(exc)}.")
     from grpclib.exceptions import StreamTerminatedError
@@ -188,6 +193,45 @@ async def guarded_call(awaitable: Awaitable[T], *, what: str, timeout: float) ->
         if mapped is None:
             raise
         raise mapped from None
+
+
+# Waits between tries when Modal answers RESOURCE_EXHAUSTED (no capacity, rate limits): ~1 minute.
+EXHAUSTED_BACKOFF_S: tuple[float, ...] = (2.0, 4.0, 8.0, 15.0, 30.0)
+
+
+async def call_with_capacity_retry(
+    make: Callable[[], Awaitable[T]],
+    *,
+    what: str,
+    timeout: float,
+    backoff: Sequence[float] | None = None,
+    on_wait: Callable[[str], None] | None = None,
+) -> T:
+    """:func:`guarded_call` on ``make()``, tried again with back-off while Modal answers
+    RESOURCE_EXHAUSTED (the request was refused, so nothing was created and a retry is safe); when the
+    tries run out, one sentence."""
+    import modal.exception as mx
+
+    delays = list(EXHAUSTED_BACKOFF_S if backoff is None else backoff)
+    while True:
+        try:
+            return await modal_call(make(), what=what, timeout=timeout)
+        except mx.ResourceExhaustedError as exc:
+            if not delays:
+                mapped = translate_error(exc, what)
+                assert mapped is not None
+                raise mapped from None
+            delay = delays.pop(0)
+            if on_wait is not None:
+                on_wait(f"Modal has no capacity right now ({first_line(exc)}); trying again in {delay:g} s")
+            await asyncio.sleep(delay)
+        except UserError:
+            raise
+        except Exception as exc:
+            mapped = translate_error(exc, what)
+            if mapped is None:
+                raise
+            raise mapped from None
 
 
 # ---- Volume and logs adapters --------------------------------------------------------------------
@@ -261,6 +305,74 @@ class ModalVolume:
             except (mx.NotFoundError, FileNotFoundError):
                 raise UserError(f"{path} is not on Volume {self.name!r} (any more).") from None
             yield chunk
+
+    async def _file_links(self, path: str, start: int) -> Any:
+        """``VolumeGetFile2`` from ``start``: fresh download links for the rest of the file.
+
+        modal 1.6.4's public ``Volume.read_file`` always starts at byte 0, but the RPC beneath it takes
+        a start offset. This asks for it directly, on the modal client's own event loop (its gRPC
+        channel lives there). It relies on that client version's internals (the version is pinned,
+        and tests/fake_modal speaks exactly its wire API)."""
+        from modal._utils.async_utils import synchronizer
+        from modal_proto import api_pb2
+
+        raw = synchronizer._translate_in(self._volume)
+        req = api_pb2.VolumeGetFile2Request(
+            volume_id=raw.object_id, path=path, start=start, client_pads_blocks=True
+        )
+
+        async def call() -> Any:
+            return await raw.client._stub.VolumeGetFile2(req)
+
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(call(), synchronizer._get_loop()))
+
+    async def read_range(self, path: str, start: int) -> AsyncIterator[bytes]:
+        """The file's bytes from ``start`` on. Download links expire: when one is refused, fresh links
+        are asked for from the byte reached, so a long download never restarts at byte 0."""
+        import httpx
+        import modal.exception as mx
+        from modal._utils.blob_utils import BLOCK_SIZE
+
+        await self.hydrate()
+        what = f"reading {path} from Volume {self.name!r}"
+        pos, refreshes = start, 0
+        async with httpx.AsyncClient(timeout=httpx.Timeout(max(self._timeout, 120.0))) as http:
+            while True:
+                try:
+                    resp = await guarded_call(self._file_links(path, pos), what=what, timeout=self._timeout)
+                except (mx.NotFoundError, FileNotFoundError):
+                    raise UserError(f"{path} is not on Volume {self.name!r} (any more).") from None
+                if resp.len == 0:
+                    return
+                block_start = resp.start
+                try:
+                    for url in resp.get_urls:
+                        block_end = min(resp.start + resp.len, (block_start // BLOCK_SIZE + 1) * BLOCK_SIZE)
+                        want = block_end - block_start
+                        got = await http.get(url)
+                        if got.status_code in (401, 403, 404, 410):
+                            raise _LinkExpired(f"HTTP {got.status_code}")
+                        got.raise_for_status()
+                        body = got.content
+                        if len(body) > want:
+                            raise _LinkExpired(f"a block of {len(body)} bytes, not {want}")
+                        # trailing zero bytes may be left out of a block: put them back
+                        yield body.ljust(want, b"\0")
+                        block_start = pos = block_end
+                        refreshes = 0
+                    return
+                except (_LinkExpired, httpx.TransportError, httpx.HTTPStatusError) as exc:
+                    refreshes += 1
+                    if refreshes > len(EXHAUSTED_BACKOFF_S):
+                        raise UserError(
+                            f"the download links for {path} kept failing at byte {pos} ({exc}).",
+                            hint="Run the same command again to resume it.",
+                        ) from None
+                    await asyncio.sleep(min(5.0, 0.2 * refreshes))
+
+
+class _LinkExpired(Exception):
+    """A download link was refused (expired) or sent something else: ask for fresh links."""
 
 
 class ModalCallLogs:

@@ -19,13 +19,11 @@ writes checkpoints), so there is one worker process to supervise whatever N is.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import importlib
 import json
 import os
 import queue
-import secrets
+import re
 import signal
 import subprocess
 import sys
@@ -37,7 +35,6 @@ from pathlib import Path
 from typing import IO, Any, TextIO
 
 from soma_console.fsutil import atomic_write_text
-from soma_console.training import cron_journal
 from soma_console.training.events import CheckpointSaved, Error, Finished, LineAssembler, Step
 from soma_console.training.modal_spec import (
     CHECKPOINTS_DIR,
@@ -47,18 +44,15 @@ from soma_console.training.modal_spec import (
     SPEC_GPUS,
     SPEC_OUT_DIR,
     SPEC_RUN,
-    SPEC_STEPS,
     WEIGHTS_SUFFIX,
     CheckpointName,
-    cron_dir,
     manifest_step,
     parse_spec,
     run_dir,
 )
 
 Commit = Callable[[], None]
-LIFECYCLE_MODULE = "soma_console.core.lifecycle"
-LIFECYCLE_FUNCTION = "run_cron_round"
+Reload = Callable[[], None]
 
 
 class WorkerFailed(RuntimeError):
@@ -67,6 +61,40 @@ class WorkerFailed(RuntimeError):
 
 def default_worker_cmd() -> list[str]:
     return [sys.executable, "-m", "soma_console.training.worker"]
+
+
+# What the trainer never needs and must never see: the signer, the storage credentials, tokens.
+_SECRET_NAME = re.compile(
+    r"^(SOMA_SECRET_KEY|SOMA_STORAGE.*|SOMA_ALERT_WEBHOOK|AWS_.*|R2_.*|B2_.*|GOOGLE_APPLICATION_CREDENTIALS"
+    r"|AZURE_.*|MODAL_TOKEN_.*|.*(SECRET|PASSWORD|PASSWD|TOKEN|CREDENTIAL|PRIVATE|API_KEY|ACCESS_KEY).*)$",
+    re.IGNORECASE,
+)
+
+
+def package_root() -> str:
+    """The folder that holds the ``soma_console`` package (``/root`` in a Modal container)."""
+    import soma_console
+
+    return str(Path(soma_console.__file__).resolve().parent.parent)
+
+
+# Credentials that belong to the trainer itself (a gated dataset), passed through.
+WORKER_ALLOWED = frozenset({"HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"})
+
+
+def worker_env(
+    base: Mapping[str, str] | None = None, extra: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The worker's environment: the container's, stripped of every secret, with an explicit
+    PYTHONPATH (the package's own folder, whatever the working directory)."""
+    env = {
+        k: v
+        for k, v in (os.environ if base is None else base).items()
+        if k in WORKER_ALLOWED or not _SECRET_NAME.match(k)
+    }
+    env.update(PYTHONUNBUFFERED="1", PYTHONPATH=package_root())
+    env.update(extra or {})
+    return env
 
 
 @dataclass
@@ -153,15 +181,20 @@ def supervise_worker(
     grace_s: float = 30.0,
     env: Mapping[str, str] | None = None,
 ) -> WorkerOutcome:
-    """Run the worker, copy its output, commit the Volume on every new manifest; always end it."""
+    """Run the worker, copy its output, commit the Volume on every new manifest; always end it.
+
+    The worker runs in ``folder`` (the run's folder) with :func:`worker_env`: no secrets, an explicit
+    PYTHONPATH."""
     watcher = ManifestWatcher(folder)
     outcome = WorkerOutcome(returncode=-1)
     lines: queue.Queue[tuple[str, bytes | None]] = queue.Queue()
+    folder.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
         list(cmd),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+        cwd=folder,
+        env=worker_env(extra=env),
         start_new_session=True,  # its own process group, so its DDP ranks end with it
     )
     assert proc.stdout is not None
@@ -231,6 +264,16 @@ def supervise_worker(
     return outcome
 
 
+def reload_volume(reload: Reload) -> None:
+    """``Volume.reload()``, or one sentence saying why the round cannot trust what it would read."""
+    try:
+        reload()
+    except Exception as exc:
+        raise WorkerFailed(
+            f"could not reload the Volume ({type(exc).__name__}: {exc}); refusing to read a stale view of it."
+        ) from None
+
+
 def prepare_spec(spec: Mapping[str, Any] | str, volume_root: Path, gpus: int) -> dict[str, Any]:
     """The spec as the container runs it: output on the Volume, the GPU count it was given."""
     if gpus < 1:
@@ -261,8 +304,15 @@ def train_entry(
     stop: threading.Event | None = None,
     worker_cmd: Sequence[str] | None = None,
     poll_s: float = 30.0,
+    reload: Reload | None = None,
 ) -> dict[str, Any]:
-    """Train one spec to its end on the Volume; raise :class:`WorkerFailed` if the worker did not finish."""
+    """Train one spec to its end on the Volume; raise :class:`WorkerFailed` if the worker did not finish.
+
+    ``reload`` (``Volume.reload``) runs first: a warm container reused for a later call otherwise
+    sees the Volume as it was when the container started, and would resume from an older checkpoint
+    and overwrite the newer ones."""
+    if reload is not None:
+        reload_volume(reload)
     prepared = prepare_spec(spec, volume_root, gpus)
     folder = Path(prepared[SPEC_OUT_DIR])
     spec_path = folder / SPEC_FILE
@@ -305,121 +355,3 @@ def newest_checkpoint(folder: Path) -> LocalCheckpoint | None:
         if best is None or (found.step, found.final) > (best.step, best.final):
             best = found
     return best
-
-
-@dataclass(frozen=True)
-class CronPlan:
-    """What a scheduled round does; baked into the deployed function by ``cron deploy``."""
-
-    app_name: str
-    spec_json: str
-    steps: int
-    gpus: int = 1
-    chain: str = "testnet"  # a built-in chain name or an RPC URL, as `--chain` takes
-
-
-LifecycleHook = Callable[..., Any]
-
-
-def load_lifecycle_hook() -> LifecycleHook | None:
-    """``soma_console.core.lifecycle.run_cron_round`` when this build has it, else None."""
-    try:
-        module = importlib.import_module(LIFECYCLE_MODULE)
-    except ImportError:
-        return None
-    hook = getattr(module, LIFECYCLE_FUNCTION, None)
-    return hook if callable(hook) else None
-
-
-def cron_entry(
-    plan: CronPlan,
-    *,
-    volume_root: Path,
-    commit: Commit,
-    out: TextIO,
-    err: TextIO,
-    stop: threading.Event | None = None,
-    worker_cmd: Sequence[str] | None = None,
-    lifecycle: LifecycleHook | None = None,
-    poll_s: float = 30.0,
-) -> dict[str, Any]:
-    """One scheduled round: resume from the newest checkpoint, train ``plan.steps`` more, then the chain step.
-
-    The chain step is ``await run_cron_round(home, checkpoint, manifest, chain=plan.chain,
-    persist=commit)`` from :mod:`soma_console.core.lifecycle` (reveal what is due, commit the new
-    weights); ``home`` is a soma-console home kept on the Volume and ``persist`` commits the Volume,
-    which the lifecycle calls after every journal write so that a decryption key is durable before
-    anything is sent.
-    """
-    spec = parse_spec(plan.spec_json)
-    folder = run_dir(volume_root, spec[SPEC_RUN])
-    journal = cron_dir(volume_root, plan.app_name) / "journal.jsonl"
-    round_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(2)
-    cron_journal.append(journal, "round_started", round_id, run=spec[SPEC_RUN], steps=plan.steps)
-    _try_commit(commit, err)
-
-    latest = newest_checkpoint(folder)
-    spec[SPEC_STEPS] = (latest.step if latest else 0) + plan.steps
-    try:
-        summary = train_entry(
-            spec,
-            resume=latest is not None,
-            gpus=plan.gpus,
-            volume_root=volume_root,
-            commit=commit,
-            out=out,
-            err=err,
-            stop=stop,
-            worker_cmd=worker_cmd,
-            poll_s=poll_s,
-        )
-    except WorkerFailed as exc:
-        cron_journal.append(journal, "round_failed", round_id, stage="train", error=str(exc))
-        _try_commit(commit, err)
-        raise
-    newest = newest_checkpoint(folder)
-    if newest is None:
-        cron_journal.append(
-            journal, "round_failed", round_id, stage="train", error="no manifested checkpoint"
-        )
-        _try_commit(commit, err)
-        raise WorkerFailed("the trainer finished but left no manifested checkpoint to commit.")
-    rel = str(newest.weights.relative_to(volume_root))
-    cron_journal.append(journal, "trained", round_id, step=newest.step, checkpoint=rel)
-    _try_commit(commit, err)
-
-    hook = lifecycle or load_lifecycle_hook()
-    if hook is None:
-        reason = f"{LIFECYCLE_MODULE}.{LIFECYCLE_FUNCTION} is not available in this build"
-        cron_journal.append(journal, "chain_skipped", round_id, reason=reason)
-        cron_journal.append(journal, "round_finished", round_id)
-        _try_commit(commit, err)
-        return {
-            "round": round_id,
-            "train": summary,
-            "checkpoint": rel,
-            "chain": None,
-            "chain_skipped": reason,
-        }
-
-    from soma_console.config import Home
-
-    home_dir = cron_dir(volume_root, plan.app_name) / "home"
-    home_dir.mkdir(parents=True, exist_ok=True)
-    home = Home(config_dir=home_dir, data_dir=home_dir)
-    try:
-        result = asyncio.run(hook(home, newest.weights, newest.manifest, chain=plan.chain, persist=commit))
-    except Exception as exc:
-        cron_journal.append(
-            journal, "round_failed", round_id, stage="chain", error=f"{type(exc).__name__}: {exc}"
-        )
-        _try_commit(commit, err)
-        raise
-    cron_journal.append(journal, "chain", round_id, result=_jsonable(result))
-    cron_journal.append(journal, "round_finished", round_id)
-    _try_commit(commit, err)
-    return {"round": round_id, "train": summary, "checkpoint": rel, "chain": _jsonable(result)}
-
-
-def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str))

@@ -1,15 +1,18 @@
-"""``soma-console cron``: the scheduled train -> commit -> reveal round on Modal, from this machine.
+"""``soma-console cron``: the scheduled loop on Modal, from this machine.
 
 ``deploy`` builds the cron app (see ``modal_app.build_cron_app``) with the run's spec, the step
-count and the schedule baked in, and deploys it: Modal runs it on schedule only while it is deployed.
-``status`` shows whether it is deployed, its schedule, and what the rounds did and still owe (from the
-journal on the Volume). ``remove`` stops the app, which ends the schedule; the Volume keeps everything.
+count and both schedules baked in (reveals on a wall-clock cron derived from the chain's epoch
+length, training on the user's ``--every``/``--cron``), and deploys it: Modal runs it only while it
+is deployed. ``status`` shows whether it is deployed, both schedules, the journal lease, and what the
+rounds did and still owe (from the per-round logs on the Volume). ``remove`` stops the app, which
+ends both schedules; the Volume keeps everything, and ``cron pull`` (``cron_pull.py``) brings the
+journal home. ``deploy``, ``remove`` and ``pull`` refuse while a round holds the journal lease.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-import re
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
@@ -19,37 +22,26 @@ from urllib.parse import urlparse
 from soma_console.errors import UsageError, UserError
 from soma_console.fsutil import atomic_write_text
 from soma_console.training import cron_journal
+from soma_console.training.cron_lease import LEASE_KEY, LeaseInfo, lease_dict_name
+from soma_console.training.cron_rounds import CronPlan
+from soma_console.training.cron_schedule import check_train_cron, parse_every, reveal_schedule
 from soma_console.training.modal_backend import deploy
 from soma_console.training.modal_client import (
     ModalSettings,
     ModalVolume,
+    call_with_capacity_retry,
     check_gpu,
     guarded_call,
     require_credentials,
 )
-from soma_console.training.modal_container import CronPlan, load_lifecycle_hook
-from soma_console.training.modal_spec import SPEC_RUN, parse_spec, volume_cron_journal
+from soma_console.training.modal_spec import CRON_DIR, SPEC_RUN, parse_spec, volume_cron_journal
 
 if TYPE_CHECKING:
     from soma_console.config import Home
 
 CRON_FUNCTION = "cron_round"
-MIN_PERIOD = timedelta(minutes=10)
-_EVERY = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-
-
-def parse_every(text: str) -> timedelta:
-    """``90m``, ``6h``, ``1d``: the period between rounds (at least 10 minutes)."""
-    match = _EVERY.match(text)
-    if match is None:
-        raise UsageError(
-            f"--every {text!r} is not a period.", hint="Use a number and a unit, like 30m, 6h or 1d."
-        )
-    period = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-    if period < MIN_PERIOD:
-        raise UsageError(f"--every {text} is too often; a round trains for a while, so use 10m or more.")
-    return period
+REVEAL_FUNCTION = "reveal_round"
+ROUND_LOGS_SHOWN = 12  # round logs read per kind
 
 
 def check_cron_chain(chain: str) -> None:
@@ -58,6 +50,34 @@ def check_cron_chain(chain: str) -> None:
         raise UsageError(
             f"the scheduled rounds run on Modal and cannot reach the chain {chain!r} on this machine.",
             hint="Pass --chain testnet (or a public RPC URL).",
+        )
+
+
+def _lease_dict(settings: ModalSettings) -> Any:
+    import modal
+
+    return modal.Dict.from_name(
+        lease_dict_name(settings.cron_app_name), environment_name=settings.environment, create_if_missing=True
+    )
+
+
+async def read_lease(settings: ModalSettings) -> LeaseInfo | None:
+    """The journal lease a round holds now (None: no round is writing the journal)."""
+    d = _lease_dict(settings)
+    raw = await guarded_call(
+        d.get.aio(LEASE_KEY), what="reading the cron's journal lease", timeout=settings.timeout_s
+    )
+    info = LeaseInfo.from_text(raw) if raw is not None else None
+    return info if info is not None and info.live(time.time()) else None
+
+
+async def refuse_while_leased(settings: ModalSettings, doing: str) -> None:
+    info = await read_lease(settings)
+    if info is not None:
+        raise UserError(
+            f"a {info.purpose} round ({info.holder}) is writing the cron's journal right now; not {doing} "
+            "under it.",
+            hint="Try again in a few minutes; `soma-console cron status` shows the rounds.",
         )
 
 
@@ -73,6 +93,9 @@ class CronDeployment:
     every_s: int | None
     cron: str | None
     deployed_at: float
+    reveal_cron: str = ""
+    epoch_s: float = 0.0
+    reveal_now: str | None = None  # the reveal round started at once because reveals were pending
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -92,10 +115,19 @@ async def deploy_cron(
     steps: int,
     gpus: int,
     chain: str,
+    epoch_s: float,
     settings: ModalSettings,
     home: Home,
+    hook: str | None = None,
+    webhook: str | None = None,
     show_output: bool = True,
 ) -> CronDeployment:
+    """Deploy both schedules. ``epoch_s`` is the chain's epoch length, read by the caller.
+
+    Refused before anything is deployed: a schedule that could miss a reveal window, a cron expression
+    that does not parse, a round holding the journal lease. With reveals pending, the reveal round is
+    started at once after the deploy (and its wall-clock schedule is the same as before), so a
+    redeploy never pushes a reveal past its window."""
     from soma_console.training.modal_app import ModalAppConfig, build_cron_app
 
     if steps < 1:
@@ -103,6 +135,9 @@ async def deploy_cron(
     if every and cron:
         raise UsageError("give --every or --cron, not both.")
     period = parse_every(every or "6h") if not cron else None
+    if cron:
+        check_train_cron(cron)
+    reveal = reveal_schedule(epoch_s)
     check_gpu(settings.gpu, gpus)
     parsed = parse_spec(spec)
     require_credentials()
@@ -113,19 +148,18 @@ async def deploy_cron(
         steps=steps,
         gpus=gpus,
         chain=chain,
+        hook=hook,
+        webhook=webhook,
+        reveal_gap_s=reveal.gap_s,
     )
+    await refuse_while_leased(settings, "redeploying")
+    pending = (await _journal_summary(settings)).pending
     cfg = ModalAppConfig(app_name=settings.cron_app_name, volume_name=settings.volume_name, gpu=settings.gpu)
-    try:
-        app = build_cron_app(cfg, plan, every=period, cron=cron)
-    except Exception as exc:  # modal validates the cron expression when the schedule is built
-        raise UsageError(f"--cron {cron!r} is not a valid schedule ({exc}).") from None
+    app = build_cron_app(cfg, plan, reveal_cron=reveal.cron, every=period, cron=cron)
     await deploy(app, settings.cron_app_name, settings=settings, show_output=show_output)
-    warnings = []
-    if load_lifecycle_hook() is None:
-        warnings.append(
-            "this build has no soma_console.core.lifecycle.run_cron_round: rounds will train and record "
-            "it, and skip the commit/reveal step."
-        )
+    reveal_now = None
+    if pending:
+        reveal_now = await _start_reveal_round(settings)
     deployment = CronDeployment(
         app_name=settings.cron_app_name,
         volume_name=settings.volume_name,
@@ -137,10 +171,53 @@ async def deploy_cron(
         every_s=int(period.total_seconds()) if period else None,
         cron=cron,
         deployed_at=time.time(),
-        warnings=warnings,
+        reveal_cron=reveal.cron,
+        epoch_s=epoch_s,
+        reveal_now=reveal_now,
     )
     atomic_write_text(_record_path(home), json.dumps(asdict(deployment), indent=2, sort_keys=True))
     return deployment
+
+
+async def _start_reveal_round(settings: ModalSettings) -> str:
+    import modal
+
+    fn = modal.Function.from_name(
+        settings.cron_app_name, REVEAL_FUNCTION, environment_name=settings.environment
+    )
+    call = await call_with_capacity_retry(
+        fn.spawn.aio, what="starting a reveal round", timeout=settings.timeout_s
+    )
+    return str(call.object_id)
+
+
+async def _journal_summary(settings: ModalSettings) -> cron_journal.CronSummary:
+    entries, _ = await read_round_logs(settings)
+    return cron_journal.summarize(entries)
+
+
+async def read_round_logs(settings: ModalSettings) -> tuple[list[cron_journal.JournalEntry], bool]:
+    """The newest rounds' log entries from the Volume (and whether the Volume exists)."""
+    volume = ModalVolume(settings.volume_name, timeout=settings.timeout_s, environment=settings.environment)
+    root = f"{CRON_DIR}/{settings.cron_app_name}"
+    try:
+        listing = await volume.listdir(f"{root}/{cron_journal.ROUNDS_DIR}")
+        legacy = await volume.listdir(volume_cron_journal(settings.cron_app_name))
+    except UserError:
+        return [], False
+    paths = [volume_cron_journal(settings.cron_app_name)] if legacy else []
+    rounds = sorted(f.path for f in listing or [] if not f.is_dir and f.path.endswith(".jsonl"))
+    # reveal rounds run far more often: keep the newest of each kind, so training rounds stay in view
+    reveals = [p for p in rounds if "-reveal-" in p.rsplit("/", 1)[-1]]
+    others = [p for p in rounds if "-reveal-" not in p.rsplit("/", 1)[-1]]
+    paths += sorted(reveals[-ROUND_LOGS_SHOWN:] + others[-ROUND_LOGS_SHOWN:])
+    entries: list[cron_journal.JournalEntry] = []
+    for path in paths:
+        data = bytearray()
+        async for chunk in volume.read_file(path):
+            data += chunk
+        entries += cron_journal.parse(data.decode("utf-8", errors="replace").splitlines())
+    return entries, True
 
 
 @dataclass(frozen=True)
@@ -148,22 +225,26 @@ class CronStatus:
     app_name: str
     deployed: bool
     schedule: str | None
+    reveal_schedule: str | None
     gpus: list[tuple[str, int]]
     local: dict[str, Any] | None
     summary: cron_journal.CronSummary
     volume_found: bool
+    lease: LeaseInfo | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
             "app": self.app_name,
             "deployed": self.deployed,
             "schedule": self.schedule,
+            "reveal_schedule": self.reveal_schedule,
             "gpus": [list(g) for g in self.gpus],
             "deployment": self.local,
             "rounds": self.summary.rounds,
             "pending": self.summary.pending,
             "last_error": self.summary.last_error,
             "volume_found": self.volume_found,
+            "lease": asdict(self.lease) if self.lease else None,
         }
 
 
@@ -183,34 +264,35 @@ async def cron_status(*, settings: ModalSettings, home: Home) -> CronStatus:
         settings.cron_app_name, CRON_FUNCTION, environment_name=settings.environment
     )
     deployed, schedule, gpus = True, None, []
+    reveal_schedule_text = None
     try:
         await guarded_call(
             fn.hydrate.aio(), what=f"looking up {settings.cron_app_name!r}", timeout=settings.timeout_s
         )
         info = await guarded_call(fn.info.aio(), what="reading the schedule", timeout=settings.timeout_s)
         schedule, gpus = info.schedule, list(info.gpus)
+        rfn = modal.Function.from_name(
+            settings.cron_app_name, REVEAL_FUNCTION, environment_name=settings.environment
+        )
+        with contextlib.suppress(mx.NotFoundError):  # deployed by an older version: no reveal schedule
+            rinfo = await guarded_call(
+                rfn.info.aio(), what="reading the reveal schedule", timeout=settings.timeout_s
+            )
+            reveal_schedule_text = rinfo.schedule
     except mx.NotFoundError:
         deployed = False
-    volume = ModalVolume(settings.volume_name, timeout=settings.timeout_s, environment=settings.environment)
-    entries: list[cron_journal.JournalEntry] = []
-    volume_found = True
-    try:
-        listing = await volume.listdir(volume_cron_journal(settings.cron_app_name))
-    except UserError:
-        listing, volume_found = None, False
-    if listing:
-        data = bytearray()
-        async for chunk in volume.read_file(volume_cron_journal(settings.cron_app_name)):
-            data += chunk
-        entries = cron_journal.parse(data.decode("utf-8", errors="replace").splitlines())
+    entries, volume_found = await read_round_logs(settings)
+    lease = await read_lease(settings)
     return CronStatus(
         app_name=settings.cron_app_name,
         deployed=deployed,
         schedule=schedule,
+        reveal_schedule=reveal_schedule_text,
         gpus=gpus,
         local=local,
-        summary=cron_journal.summarize(entries),
+        summary=cron_journal.summarize(entries, last=10),
         volume_found=volume_found,
+        lease=lease,
     )
 
 
@@ -230,6 +312,7 @@ async def remove_cron(*, settings: ModalSettings, home: Home) -> None:
             f"no Modal app named {settings.cron_app_name!r} is deployed.",
             hint="`soma-console cron status` shows what is; --app picks another name.",
         ) from None
+    await refuse_while_leased(settings, "stopping the app")
     await guarded_call(
         app.stop.aio(), what=f"stopping {settings.cron_app_name!r}", timeout=settings.timeout_s
     )

@@ -130,11 +130,17 @@ class LogFollower:
         self.cursor = _Cursor()
         self.reconnects = 0
 
-    async def _fetch(self, since: datetime | None, until: datetime) -> list[Any]:
-        async def collect() -> list[Any]:
-            return [e async for e in self._source.fetch(since, until)]
-
-        return await asyncio.wait_for(collect(), self._fetch_timeout)
+    async def _fetch(self, since: datetime | None, until: datetime) -> AsyncIterator[Any]:
+        """The entries of a fetch as they arrive. ``fetch_timeout`` bounds the wait for each entry, not
+        the whole history: a long run's history takes as long as it takes, and every entry delivered
+        moves the cursor, so a fetch cut short is continued from there, never restarted."""
+        it = self._source.fetch(since, until).__aiter__()
+        while True:
+            try:
+                entry = await asyncio.wait_for(it.__anext__(), self._fetch_timeout)
+            except StopAsyncIteration:
+                return
+            yield entry
 
     async def entries(self) -> AsyncIterator[LogEntryLike | Notice]:
         retryable = _retryable_errors()
@@ -153,8 +159,9 @@ class LogFollower:
                         if self.cursor.ts is None or entry.timestamp > self.cursor.ts:
                             # What was logged between the cursor and this entry, this stream did not carry.
                             gap = _Pass(self.cursor)
-                            for old in await self._fetch(self.cursor.ts, entry.timestamp):
+                            async for old in self._fetch(self.cursor.ts, entry.timestamp):
                                 if gap.accept(old):
+                                    failures = 0  # progress: a later drop starts its back-off afresh
                                     yield old
                             stream_pass = _Pass(self.cursor)
                     if stream_pass.accept(entry):
@@ -162,8 +169,10 @@ class LogFollower:
                 # The call finished: one last read from the cursor catches whatever the stream missed.
                 if self.cursor.ts is not None or self._history:
                     tail = _Pass(self.cursor)
-                    for old in await self._fetch(self.cursor.ts, datetime.now(UTC)):
+                    async for old in self._fetch(self.cursor.ts, datetime.now(UTC)):
                         if tail.accept(old):
+                            failures = 0
+                            outage_since = None
                             yield old
                 return
             except retryable as exc:
@@ -183,6 +192,14 @@ class LogFollower:
                     f"log stream for {self._what} dropped ({_describe(exc)}); reconnecting in {delay:g} s"
                 )
                 await self._sleep(delay)
+
+    async def catch_up(self) -> AsyncIterator[Any]:
+        """One more read from the cursor to now: entries the log service made visible only after the
+        call ended (its logs lag behind the call by a few seconds)."""
+        tail = _Pass(self.cursor)
+        async for old in self._fetch(self.cursor.ts, datetime.now(UTC)):
+            if tail.accept(old):
+                yield old
 
 
 def _describe(exc: BaseException) -> str:

@@ -6,12 +6,12 @@ beside the destination and becomes the real file only after its size (and the ma
 when it has one) check out: the final path holds a whole checkpoint or nothing.
 
 An interrupted download keeps its ``.part`` and a small ``.part.json`` describing what it is a part
-of (Volume path, size, mtime). Running the download again continues it: bytes already on disk are
-compared with the stream, not rewritten, and writing resumes where the file ended; if the
-checkpoint changed on the Volume meanwhile, the part is discarded and the download starts over.
-modal 1.6.4's public Volume API reads a file from its first byte, so the bytes already held are
-transferred again (they are checked, not rewritten); only the Modal client's internal block API
-could skip them.
+of (Volume path, size, mtime). Running the download again continues it with a ranged read from the
+byte the part ends at (fresh download links, so an expired link never sends a resume back to byte
+0); the part's bytes are hashed from disk, and if the whole then does not match the manifest's
+sha256 (a damaged part), one full pass compares every byte with the stream and rewrites from the
+first difference. If the checkpoint changed on the Volume meanwhile, the part is discarded and the
+download starts over.
 """
 
 from __future__ import annotations
@@ -58,6 +58,12 @@ class VolumeReader(Protocol):
         ...
 
     def read_file(self, path: str) -> AsyncIterator[bytes]: ...
+
+
+class RangedReader(VolumeReader, Protocol):
+    """A Volume that can also read a file from an offset (``ModalVolume``)."""
+
+    def read_range(self, path: str, start: int) -> AsyncIterator[bytes]: ...
 
 
 @dataclass(frozen=True)
@@ -220,13 +226,53 @@ async def download_checkpoint(
             part.unlink()
         atomic_write_text(meta, json.dumps(_identity(ckpt)))
 
+    ranged = held > 0 and callable(getattr(volume, "read_range", None))
+    pos, digest = await _transfer(volume, ckpt, part, held, ranged, progress, chunk_timeout)
+    if ranged and ckpt.sha256 is not None and digest.hexdigest() != ckpt.sha256:
+        # the part held damaged bytes: one full pass checks every byte and rewrites from the first difference
+        pos, digest = await _transfer(volume, ckpt, part, pos, False, progress, chunk_timeout)
+    if pos != ckpt.size:
+        raise UserError(
+            f"the Volume sent {pos} bytes for {ckpt.weights_path}, not the {ckpt.size} it listed.",
+            hint="Run the same command again to resume it.",
+        )
+    if ckpt.sha256 is not None and digest.hexdigest() != ckpt.sha256:
+        part.unlink(missing_ok=True)
+        meta.unlink(missing_ok=True)
+        raise UserError(
+            f"{ckpt.weights_path} does not match its manifest's sha256; the partial file was discarded.",
+            hint="Run the command again; if it repeats, the checkpoint on the Volume is damaged.",
+        )
+    os.replace(part, final)
+    fsync_dir(final.parent)
+    meta.unlink(missing_ok=True)
+    atomic_write_text(manifest_path, manifest_text)
+    return final
+
+
+async def _transfer(
+    volume: VolumeReader,
+    ckpt: RemoteCheckpoint,
+    part: Path,
+    held: int,
+    ranged: bool,
+    progress: Progress | None,
+    chunk_timeout: float,
+) -> tuple[int, Any]:
+    """Bring ``part`` to the whole file: from ``held`` on (ranged) or comparing from byte 0.
+    Returns the bytes in place and the sha256 of the whole."""
     digest = hashlib.sha256()
     pos = 0
     fd = os.open(part, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         with os.fdopen(fd, "r+b") as fh:
             await asyncio.to_thread(fh.truncate, held)
-            stream = volume.read_file(ckpt.weights_path).__aiter__()
+            if ranged:
+                await asyncio.to_thread(_hash_prefix, fh, held, digest)
+                pos = held
+                stream = volume.read_range(ckpt.weights_path, held).__aiter__()  # type: ignore[attr-defined]
+            else:
+                stream = volume.read_file(ckpt.weights_path).__aiter__()
             while True:
                 try:
                     chunk = await asyncio.wait_for(stream.__anext__(), chunk_timeout)
@@ -245,23 +291,18 @@ async def download_checkpoint(
             f"the download of {ckpt.weights_path} stopped at {pos} of {ckpt.size} bytes ({_short(exc)}).",
             hint="Run the same command again to resume it.",
         ) from None
-    if pos != ckpt.size:
-        raise UserError(
-            f"the Volume sent {pos} bytes for {ckpt.weights_path}, not the {ckpt.size} it listed.",
-            hint="Run the same command again to resume it.",
-        )
-    if ckpt.sha256 is not None and digest.hexdigest() != ckpt.sha256:
-        part.unlink(missing_ok=True)
-        meta.unlink(missing_ok=True)
-        raise UserError(
-            f"{ckpt.weights_path} does not match its manifest's sha256; the partial file was discarded.",
-            hint="Run the command again; if it repeats, the checkpoint on the Volume is damaged.",
-        )
-    os.replace(part, final)
-    fsync_dir(final.parent)
-    meta.unlink(missing_ok=True)
-    atomic_write_text(manifest_path, manifest_text)
-    return final
+    return pos, digest
+
+
+def _hash_prefix(fh: Any, n: int, digest: Any) -> None:
+    fh.seek(0)
+    left = n
+    while left > 0:
+        block = fh.read(min(left, 1 << 20))
+        if not block:
+            break
+        digest.update(block)
+        left -= len(block)
 
 
 def _place(fh: Any, chunk: bytes, pos: int, held: int) -> tuple[int, int]:

@@ -17,12 +17,13 @@ from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from soma_console.errors import UserError
+from soma_console.errors import UsageError, UserError
 
 FRAMEWORKS = ("torch", "flax")
 BUILTIN_SOURCES = ("builtin", "fineweb")
 FAST_MODES = ("auto", "on", "off")
 PRECISIONS = ("auto", "fp32", "bf16")
+SWITCHES = ("auto", "on", "off")
 RUN_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -95,17 +96,20 @@ def presets() -> dict[str, Preset]:
 def get_preset(name: str) -> Preset:
     table = presets()
     if name not in table:
-        raise UserError(f"unknown preset {name!r}; use one of: {', '.join(sorted(table))}.")
+        raise UsageError(f"unknown preset {name!r}; use one of: {', '.join(sorted(table))}.")
     return table[name]
 
 
 @dataclass(frozen=True)
 class FastOptions:
-    """The fast path of the torch trainer (see ``fast.py`` and docs/training.md).
+    """The fast path of the torch trainer (see ``fast.py``, ``fast_defaults.py`` and docs/training.md).
 
     ``mode`` "auto" (and "on") use the fast forward; the GPU-only parts (bf16, fused Adam, TF32,
-    pinned memory) apply only on CUDA, so on a CPU it is SDPA attention and SIGReg's trigonometry
-    computed once, in fp32. "off" runs the stock forward (``Model.encode``/``predict`` + ``SIGReg``).
+    pinned memory, the micro-batch probe) apply only on CUDA, so on a CPU it is SDPA attention and
+    SIGReg's trigonometry computed once, in fp32. "off" runs the stock forward (``Model.encode``/
+    ``predict`` + ``SIGReg``). ``compile`` and ``auto_micro_batch`` are "auto", "on" or "off"; "auto"
+    lets :func:`soma_console.training.fast_defaults.choose` decide from the device and the run
+    (JSON booleans from older specs read as "on"/"off").
     """
 
     mode: str = "auto"
@@ -113,12 +117,20 @@ class FastOptions:
     sdpa: bool = True
     fused_adam: bool = True
     tf32: bool = True
-    compile: bool = False
+    compile: str = "auto"  # auto: on CUDA when the run is long enough to repay the compilation
     prefetch: int = 4  # micro-batches prepared ahead by a background thread (0: inline)
     pin_memory: bool = True
     pos_ids: bool = False  # train with the tokenizer's pos_ids, as on-chain scoring does
     log_every: int = 1  # host sync (loss to CPU) only every N optimizer steps
-    auto_micro_batch: bool = False  # probe the largest micro-batch that fits, keep the effective batch
+    auto_micro_batch: str = "auto"  # probe the largest micro-batch that fits (auto: on CUDA)
+
+    def __post_init__(self) -> None:
+        for name in ("compile", "auto_micro_batch"):
+            value = getattr(self, name)
+            if isinstance(value, bool):  # specs written before these became three-way
+                object.__setattr__(self, name, "on" if value else "off")
+            elif value not in SWITCHES:
+                raise UserError(f"unknown {name.replace('_', ' ')} setting {value!r}; use auto, on or off.")
 
 
 @dataclass(frozen=True)

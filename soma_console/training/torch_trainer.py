@@ -9,14 +9,18 @@ micro-batch.
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime as _dt
+import functools
 import math
 import os
 import random
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,10 +30,24 @@ from soma_models.v1.torch import Model, ModelConfig, SIGReg, SIGRegConfig
 from torch import nn
 
 from soma_console.training import events as ev
-from soma_console.training.checkpoint import CheckpointRecord, publish_final, save_checkpoint
+from soma_console.training.checkpoint import (
+    CheckpointRecord,
+    TensorEntry,
+    publish_final,
+    save_checkpoint,
+)
+from soma_console.training.checkpoint_async import BackgroundWriter, HostSnapshot, Source, layout_of
 from soma_console.training.control import Interrupted
 from soma_console.training.data import HeldOut, Prefetcher, StreamState, TrainStream, heldout_set, open_source
-from soma_console.training.fast import LossModule, canonical_entries, evaluate
+from soma_console.training.fast import (
+    LossModule,
+    PendingEval,
+    canonical_layout,
+    evaluate,
+    evaluate_launch,
+    numpy_dtype,
+)
+from soma_console.training.fast_defaults import choose
 from soma_console.training.manifest import Manifest, latest_resumable
 from soma_console.training.spec import TrainSpec
 
@@ -52,7 +70,7 @@ class Dist:
 
 @dataclass(frozen=True)
 class Resolved:
-    """The fast-path options as they apply on this machine."""
+    """The fast-path options as they apply on this machine and this run (see ``fast_defaults``)."""
 
     device: torch.device
     fast: bool
@@ -65,6 +83,9 @@ class Resolved:
     pin_memory: bool
     pos_ids: bool
     log_every: int
+    probe_micro_batch: bool = False
+    deferred_stats: bool = False
+    reasons: dict[str, str] = field(default_factory=dict)
 
     def describe(self) -> dict[str, Any]:
         d = asdict(self)
@@ -73,31 +94,53 @@ class Resolved:
         return d
 
 
-def resolve(spec: TrainSpec, rank: int = 0) -> Resolved:
+def pick_device(spec: TrainSpec, rank: int = 0) -> torch.device:
     want = spec.device
-    cuda = torch.cuda.is_available() and want != "cpu"
     if want == "cuda" and not torch.cuda.is_available():
         from soma_console.errors import UserError
 
         raise UserError("--device cuda was asked for but no CUDA GPU is visible; use --device cpu or auto.")
-    device = torch.device(f"cuda:{rank % max(1, torch.cuda.device_count())}") if cuda else torch.device("cpu")
+    if torch.cuda.is_available() and want != "cpu":
+        return torch.device(f"cuda:{rank % max(1, torch.cuda.device_count())}")
+    return torch.device("cpu")
+
+
+def resolve(
+    spec: TrainSpec,
+    rank: int = 0,
+    *,
+    steps_left: int | None = None,
+    params: int = 0,
+    world: int = 1,
+) -> Resolved:
+    """The features this run uses: :func:`fast_defaults.choose` on this machine's device."""
+    device = pick_device(spec, rank)
     f = spec.fast
-    # "auto" is on everywhere: on a CPU it means SDPA and SIGReg's trig once, in fp32 (measured
-    # faster than the stock forward there too; see docs/benchmarks.md); bf16 only on CUDA.
-    fast = f.mode in ("on", "auto")
-    precision = f.precision if f.precision != "auto" else ("bf16" if (fast and cuda) else "fp32")
+    choice = choose(
+        device.type,
+        f,
+        steps_left=spec.steps if steps_left is None else steps_left,
+        params=params,
+        tokens_per_step=spec.tokens_per_step,
+        world=world,
+        per_rank_batch=spec.micro_batch * spec.grad_accum,
+        micro_batch=spec.micro_batch,
+    )
     return Resolved(
         device=device,
-        fast=fast,
-        amp_dtype=torch.bfloat16 if (fast and precision == "bf16") else None,
-        sdpa=fast and f.sdpa,
-        fused_adam=fast and f.fused_adam and cuda,
-        tf32=fast and f.tf32 and cuda,
-        compile=fast and f.compile,
+        fast=choice.fast,
+        amp_dtype=torch.bfloat16 if (choice.fast and choice.precision == "bf16") else None,
+        sdpa=choice.sdpa,
+        fused_adam=choice.fused_adam,
+        tf32=choice.tf32,
+        compile=choice.compile,
         prefetch=f.prefetch,
-        pin_memory=fast and f.pin_memory and cuda,
+        pin_memory=choice.pin_memory,
         pos_ids=f.pos_ids,
         log_every=f.log_every,
+        probe_micro_batch=choice.probe_micro_batch,
+        deferred_stats=choice.deferred_stats,
+        reasons=choice.reasons,
     )
 
 
@@ -164,24 +207,103 @@ def init_distributed(d: Dist, device: torch.device, init_method: str | None) -> 
     )
 
 
+# The probe keeps this share of the GPU's memory free for what it does not exercise (allocator
+# fragmentation, the checkpoint's evaluation, the snapshot's transposes).
+PROBE_HEADROOM = 0.08
+
+
 def probe_micro_batch(loss_mod: nn.Module, spec: TrainSpec, res: Resolved, per_rank_batch: int) -> int:
-    """The largest micro-batch dividing the per-rank batch that survives a forward+backward."""
+    """The largest micro-batch dividing the per-rank batch that survives a forward+backward.
+
+    Adam's two moment buffers do not exist yet when the probe runs, so memory for them is held
+    aside during it; a candidate that fits only within the last ``PROBE_HEADROOM`` of the GPU's
+    memory is refused too.
+    """
     candidates = [m for m in range(per_rank_batch, 0, -1) if per_rank_batch % m == 0]
     seq = spec.max_seq_len
+    params = [p for p in loss_mod.parameters() if p.requires_grad]
+    cuda = res.device.type == "cuda"
+    total = torch.cuda.get_device_properties(res.device).total_memory if cuda else 0
     for m in candidates:
+        reserve: list[torch.Tensor] = []
         try:
-            with torch.random.fork_rng(devices=[res.device] if res.device.type == "cuda" else []):
+            reserve = [torch.empty_like(p) for p in params for _ in range(2)]
+            if cuda:
+                torch.cuda.reset_peak_memory_stats(res.device)
+            with torch.random.fork_rng(devices=[res.device] if cuda else []):
                 ids = torch.randint(0, 256, (m, seq), device=res.device)
                 loss, _, _ = loss_mod(ids, ids)
                 loss.backward()
-            for p in loss_mod.parameters():
-                p.grad = None
+            if cuda and torch.cuda.max_memory_allocated(res.device) > (1 - PROBE_HEADROOM) * total:
+                continue
             return m
         except torch.OutOfMemoryError:
-            for p in loss_mod.parameters():
+            continue
+        finally:
+            del reserve
+            for p in params:
                 p.grad = None
-            torch.cuda.empty_cache()
+            if cuda:
+                torch.cuda.empty_cache()
     return 1
+
+
+def agree_micro_batch(micro_batch: int, d: Dist, device: torch.device) -> int:
+    """The smallest probed micro-batch over all ranks (every rank must accumulate the same way)."""
+    if not d.active:
+        return micro_batch
+    t = torch.tensor([micro_batch], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MIN)
+    return int(t.item())
+
+
+def remove_stale_temp_files(checkpoint_dir: Path) -> int:
+    """Delete the temp files a killed writer left (``.NAME.*.tmp``): the next write starts anew."""
+    removed = 0
+    if not checkpoint_dir.is_dir():
+        return 0
+    for entry in checkpoint_dir.iterdir():
+        if entry.name.startswith(".") and entry.name.endswith((".tmp", ".link")) and entry.is_file():
+            with contextlib.suppress(OSError):
+                entry.unlink()
+                removed += 1
+    return removed
+
+
+class StepStats:
+    """Loss statistics per log window, read without stalling the GPU.
+
+    With ``deferred`` (CUDA) each window's sums are copied to pinned host memory behind an event and
+    reported once the GPU has passed them, at most ``lag`` windows late, so the training loop never
+    waits for the device just to print a loss. Without it (a CPU, where reading is free) every window
+    is read at once.
+    """
+
+    def __init__(self, deferred: bool, lag: int = 2) -> None:
+        self.deferred = deferred
+        self.lag = lag
+        self._pending: list[tuple[dict[str, Any], torch.Tensor, Any]] = []
+
+    def push(self, meta: dict[str, Any], sums: torch.Tensor) -> None:
+        if not self.deferred:
+            self._pending.append((meta, sums.detach().to("cpu", copy=True), None))
+            return
+        host = torch.empty(sums.shape, dtype=sums.dtype, pin_memory=True)
+        host.copy_(sums, non_blocking=True)
+        done = torch.cuda.Event()
+        done.record()
+        self._pending.append((meta, host, done))
+
+    def ready(self, *, block: bool = False) -> Iterator[tuple[dict[str, Any], list[float]]]:
+        """Windows whose values are on the host, oldest first; ``block`` waits for all of them."""
+        while self._pending:
+            meta, host, done = self._pending[0]
+            if done is not None and not done.query():
+                if not block and len(self._pending) <= self.lag:
+                    return
+                done.synchronize()
+            self._pending.pop(0)
+            yield meta, host.tolist()
 
 
 class Trainer:
@@ -202,27 +324,32 @@ class Trainer:
         self._emit = emit
         self.stop = stop
         self.watch = watch or (lambda: None)
-        self.res = resolve(spec, d.rank)
+        self.res = resolve(spec, d.rank, world=d.world)
         self.init_method = init_method
         self.tokens = 0
         self.last_manifest: Manifest | None = None
+        self.last_loss: float | None = None
+        self.writer = BackgroundWriter()
+        self.snapshot: HostSnapshot | None = None
+        self._emit_lock = threading.Lock()
+        self._eval_on_device: torch.Tensor | None = None
 
     def emit(self, event: ev.Event) -> None:
         if self.d.main:
-            self._emit(event)
+            with self._emit_lock:  # the checkpoint writer's thread emits too
+                self._emit(event)
 
     # -- setup ------------------------------------------------------------------------------------
 
     def run(self) -> Manifest | None:
         """Train to ``spec.steps``; the final manifest on rank 0, None on the other ranks."""
-        spec, res, d = self.spec, self.res, self.d
-        init_distributed(d, res.device, self.init_method)
-        if res.tf32:
-            torch.backends.cuda.matmul.allow_tf32 = True
-            torch.backends.cudnn.allow_tf32 = True
+        spec, d = self.spec, self.d
+        init_distributed(d, self.res.device, self.init_method)
         torch.manual_seed(spec.seed)
         random.seed(spec.seed)
         np.random.seed(spec.seed % 2**32)
+        if d.main:
+            remove_stale_temp_files(spec.checkpoint_dir)
 
         source = open_source(spec.data)
         n_eval = spec.eval_batch_size * spec.eval_batches
@@ -246,17 +373,25 @@ class Trainer:
             opt_state = state["optimizer"]
             rng_states = state["rng"]
             split = HeldOut(split.fraction, frozenset(state.get("heldout_extra", split.extra)))
+        params = sum(p.numel() for p in model.parameters())
+        # Now that the run's length and the model's size are known: what the fast path does.
+        self.res = res = resolve(
+            spec, d.rank, steps_left=max(0, spec.steps - start_step), params=params, world=d.world
+        )
+        if res.tf32:
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
         model.to(res.device)
         sig_reg.to(res.device)
         model.train()
-        params = sum(p.numel() for p in model.parameters())
 
         loss_mod: nn.Module = LossModule(
             model, sig_reg, fast=res.fast, sdpa=res.sdpa, amp_dtype=res.amp_dtype
         )
         micro_batch, grad_accum = spec.micro_batch, spec.grad_accum
-        if spec.fast.auto_micro_batch and res.device.type == "cuda":
-            micro_batch = probe_micro_batch(loss_mod, spec, res, micro_batch * grad_accum)
+        if res.probe_micro_batch:
+            probed = probe_micro_batch(loss_mod, spec, res, micro_batch * grad_accum)
+            micro_batch = agree_micro_batch(probed, d, res.device)
             grad_accum = spec.micro_batch * spec.grad_accum // micro_batch
         ddp: nn.parallel.DistributedDataParallel | None = None
         if d.active:
@@ -267,6 +402,9 @@ class Trainer:
         step_mod: nn.Module = ddp if ddp is not None else loss_mod
         if res.compile:
             step_mod = torch.compile(step_mod)  # type: ignore[assignment]
+        if d.main:
+            for what, why in res.reasons.items():
+                print(f"fast path: {what} {why}", file=sys.stderr, flush=True)
 
         opt_kwargs: dict[str, Any] = {"lr": spec.learning_rate}
         if res.fused_adam:
@@ -278,6 +416,8 @@ class Trainer:
             _set_rng_states(rng_states[min(d.rank, len(rng_states) - 1)], res.device)
         elif d.active:
             torch.manual_seed(spec.seed + 1000 * d.rank)  # distinct dropout/SIGReg noise per rank
+        if d.main:
+            self.snapshot = HostSnapshot(res.device)
 
         stream = TrainStream(source, spec.max_seq_len, split, spec.seed, spec.shuffle_buffer, stream_state)
         rank_slice = slice(d.rank * micro_batch, (d.rank + 1) * micro_batch)
@@ -304,6 +444,7 @@ class Trainer:
                 fast={**res.describe(), "micro_batch": micro_batch, "grad_accum": grad_accum},
             )
         )
+        finished = False
         try:
             self._loop(
                 model,
@@ -319,8 +460,18 @@ class Trainer:
                 micro_batch,
                 grad_accum,
             )
+            finished = True
+        except KeyboardInterrupt:
+            finished = True  # "stop at once": the newest complete checkpoint stands, do not wait
+            raise
         finally:
             prefetch.close()
+            if not finished:
+                # A failure (divergence, OOM, ...): let the checkpoint already being written complete.
+                try:
+                    self.writer.wait()
+                except Exception as exc:  # the original failure is the one to report
+                    print(f"the checkpoint being written also failed: {exc}", file=sys.stderr)
             if d.active and dist.is_initialized():
                 dist.destroy_process_group()
         return self.last_manifest
@@ -347,16 +498,37 @@ class Trainer:
         step = start_step
         acc = torch.zeros(3, device=dev)
         acc_steps = 0
-        window_start = time.perf_counter()
-        window_tokens = 0
+        stats = StepStats(res.deferred_stats)
         run_start = time.perf_counter()
-        last_loss: float | None = None
+        window: dict[str, float] = {"start": run_start, "tokens": 0}
         last_state = stream.snapshot()
+
+        def report(*, block: bool) -> None:
+            for meta, (loss_v, ce_v, sig_v) in stats.ready(block=block):
+                if not math.isfinite(loss_v):
+                    raise FloatingPointError(f"the loss became {loss_v} at step {meta['step']}")
+                self.last_loss = loss_v
+                self.emit(
+                    ev.Step(
+                        step=meta["step"],
+                        total_steps=spec.steps,
+                        loss=loss_v,
+                        ce=ce_v,
+                        sigreg=sig_v,
+                        lr=meta["lr"],
+                        tokens_per_s=meta["rate"],
+                        tokens=meta["tokens"],
+                        elapsed_s=meta["elapsed"],
+                        micro_batch=micro_batch,
+                        grad_accum=grad_accum,
+                    )
+                )
+
         if step >= spec.steps:
-            self._checkpoint(
-                model, sig_reg, optimizer, step, last_state, split, eval_array, last_loss, final=True
-            )
+            self._checkpoint(model, sig_reg, optimizer, step, last_state, split, eval_array, final=True)
+            self._finish_writes()
             return
+        prepared_first = False
         while step < spec.steps:
             self.watch()
             lr = lr_at(spec, step)
@@ -377,59 +549,55 @@ class Trainer:
                     (loss / grad_accum).backward()
                 acc += torch.stack([loss.detach(), ce, sig]) / grad_accum
                 last_state = prepared.state
+            if self.snapshot is not None:
+                self.snapshot.fence()  # a checkpoint's copies must finish before the weights change
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
             acc_steps += 1
             self.tokens += spec.tokens_per_step
-            window_tokens += spec.tokens_per_step
+            window["tokens"] += spec.tokens_per_step
+            if not prepared_first and self.snapshot is not None:
+                # The optimizer state exists now: allocate the host buffers off the training thread.
+                prepared_first = True
+                layout = layout_of(checkpoint_sources(model, optimizer.state_dict()))
+                self.writer.submit(functools.partial(self.snapshot.allocate, layout))
             due_ckpt = step % spec.checkpoint_every == 0 or step == spec.steps
             stopping = self.stop.is_set()
             if step % res.log_every == 0 or due_ckpt or stopping:
                 if self.d.active:
                     dist.all_reduce(acc)
                     acc /= self.d.world
-                loss_v, ce_v, sig_v = (acc / acc_steps).tolist()  # the only host sync
                 now = time.perf_counter()
-                rate = window_tokens / max(now - window_start, 1e-9)
-                last_loss = loss_v
-                if not math.isfinite(loss_v):
-                    raise FloatingPointError(f"the loss became {loss_v} at step {step}")
-                self.emit(
-                    ev.Step(
-                        step=step,
-                        total_steps=spec.steps,
-                        loss=loss_v,
-                        ce=ce_v,
-                        sigreg=sig_v,
-                        lr=lr,
-                        tokens_per_s=rate,
-                        tokens=self.tokens,
-                        elapsed_s=now - run_start,
-                        micro_batch=micro_batch,
-                        grad_accum=grad_accum,
-                    )
-                )
+                # The rate is taken as the loop queues the work; reading the loss lags by at most
+                # two windows, so over a run the figure is exact.
+                meta = {
+                    "step": step,
+                    "lr": lr,
+                    "tokens": self.tokens,
+                    "rate": window["tokens"] / max(now - window["start"], 1e-9),
+                    "elapsed": now - run_start,
+                }
+                stats.push(meta, acc / acc_steps)
                 acc.zero_()
                 acc_steps = 0
-                window_start, window_tokens = time.perf_counter(), 0
+                window["start"], window["tokens"] = now, 0
+                report(block=due_ckpt or stopping)
             if due_ckpt or stopping:
                 self._checkpoint(
-                    model,
-                    sig_reg,
-                    optimizer,
-                    step,
-                    last_state,
-                    split,
-                    eval_array,
-                    last_loss,
-                    final=step == spec.steps,
+                    model, sig_reg, optimizer, step, last_state, split, eval_array, final=step == spec.steps
                 )
-                window_start = time.perf_counter()
+                window["start"] = time.perf_counter()
             elif spec.eval_every and step % spec.eval_every == 0:
                 self._eval_only(model, sig_reg, step, eval_array)
             if stopping and step < spec.steps:
+                self._finish_writes()
                 raise Interrupted(step)
+        self._finish_writes()
+
+    def _finish_writes(self) -> None:
+        """Wait for the checkpoint being written (the run's end, or a stop)."""
+        self.writer.wait()
 
     def _eval(
         self, model: Model, sig_reg: SIGReg, eval_array: np.ndarray
@@ -451,6 +619,8 @@ class Trainer:
         if self.d.active:
             dist.barrier()
 
+    # -- checkpoints ------------------------------------------------------------------------------
+
     def _checkpoint(
         self,
         model: Model,
@@ -460,10 +630,14 @@ class Trainer:
         stream_state: StreamState,
         split: HeldOut,
         eval_array: np.ndarray,
-        last_loss: float | None,
         *,
         final: bool,
     ) -> None:
+        """Snapshot now, write in the background; the loop stalls only to queue the copies.
+
+        The previous checkpoint's write must be done first (one set of host buffers); the
+        evaluation is queued on the device and read by the writer thread.
+        """
         spec = self.spec
         rngs = _rng_states(self.res.device)
         all_rngs: list[Any] = [rngs]
@@ -471,63 +645,170 @@ class Trainer:
             all_rngs = [None] * self.d.world
             dist.all_gather_object(all_rngs, rngs)
         if self.d.main:
-            eval_loss, eval_ce, embedding = self._eval(model, sig_reg, eval_array)
-            self.emit(
-                ev.Eval(step=step, eval_loss=eval_loss, eval_ce=eval_ce, tokens=int(eval_array[:, 0].size))
+            assert self.snapshot is not None
+            stall_start = time.perf_counter()
+            self.writer.wait()  # one set of host buffers: the previous write must be done
+            entries, opt_host = snapshot_training_state(self.snapshot, model, optimizer)
+            if self._eval_on_device is None:
+                self._eval_on_device = torch.from_numpy(eval_array).to(self.res.device)
+            pending = evaluate_launch(
+                model,
+                sig_reg,
+                self._eval_on_device,
+                spec.eval_batch_size,
+                self.res.device,
+                seed=spec.seed,
+                sdpa=self.res.sdpa,
             )
             state = {
                 "step": step,
                 "tokens": self.tokens,
-                "optimizer": optimizer.state_dict(),
+                "optimizer": opt_host,
                 "rng": all_rngs,
                 "stream": _stream_state_dict(stream_state),
                 "heldout_extra": sorted(split.extra),
                 "spec": spec.to_dict(),
             }
-            record = CheckpointRecord(
+            job = _CheckpointJob(
+                trainer=self,
                 step=step,
-                loss=last_loss,
-                eval_loss=eval_loss,
-                eval_ce=eval_ce,
-                embedding=embedding,
-                config=spec.model_config(),
-                architecture=spec.architecture,
-                spec=spec.to_dict(),
-                data_position={**stream_state.position(), "source": spec.data},
-                framework="torch",
-                run=spec.run,
-                tokens=self.tokens,
+                final=final,
+                loss=self.last_loss,
+                entries=entries,
+                state=state,
+                pending=pending,
+                stream_position={**stream_state.position(), "source": spec.data},
+                eval_tokens=int(eval_array[:, 0].size),
+                snapshot=self.snapshot,
             )
-            manifest, mpath = save_checkpoint(
-                spec.checkpoint_dir, record, canonical_entries(model), lambda fh: torch.save(state, fh)
-            )
-            self.last_manifest = manifest
-            self.emit(
-                ev.CheckpointSaved(
-                    step=step,
-                    path=str(spec.checkpoint_dir / manifest.weights),
-                    manifest=str(mpath),
-                    loss=last_loss,
-                    eval_loss=eval_loss,
-                    size=manifest.size,
-                )
-            )
+            job.stall_s = time.perf_counter() - stall_start
+            self.writer.submit(job.run)
             if final:
-                fin, fpath = publish_final(spec.checkpoint_dir, manifest)
-                self.last_manifest = fin
-                self.emit(
-                    ev.CheckpointSaved(
-                        step=step,
-                        path=str(spec.checkpoint_dir / fin.weights),
-                        manifest=str(fpath),
-                        loss=last_loss,
-                        eval_loss=eval_loss,
-                        size=fin.size,
-                        final=True,
-                    )
-                )
+                self.writer.wait()
         if self.d.active:
             dist.barrier()
+
+
+@dataclass
+class _CheckpointJob:
+    """One checkpoint's background half: wait for the copies, then eval result, files, events."""
+
+    trainer: Trainer
+    step: int
+    final: bool
+    loss: float | None
+    entries: list[TensorEntry]
+    state: dict[str, Any]
+    pending: PendingEval
+    stream_position: dict[str, Any]
+    eval_tokens: int
+    snapshot: HostSnapshot
+    stall_s: float = 0.0
+
+    def run(self) -> None:
+        tr, spec = self.trainer, self.trainer.spec
+        self.snapshot.wait()
+        eval_loss, eval_ce, embedding = self.pending.result()
+        tr.emit(ev.Eval(step=self.step, eval_loss=eval_loss, eval_ce=eval_ce, tokens=self.eval_tokens))
+        record = CheckpointRecord(
+            step=self.step,
+            loss=self.loss,
+            eval_loss=eval_loss,
+            eval_ce=eval_ce,
+            embedding=embedding,
+            config=spec.model_config(),
+            architecture=spec.architecture,
+            spec=spec.to_dict(),
+            data_position=self.stream_position,
+            framework="torch",
+            run=spec.run,
+            tokens=self.state["tokens"],
+        )
+        write_start = time.perf_counter()
+        state = self.state
+        manifest, mpath = save_checkpoint(
+            spec.checkpoint_dir, record, self.entries, lambda fh: torch.save(state, fh)
+        )
+        write_s = time.perf_counter() - write_start
+        state_path = spec.checkpoint_dir / str(manifest.state)
+        written = manifest.size + (state_path.stat().st_size if manifest.state else 0)
+        tr.last_manifest = manifest
+        tr.emit(
+            ev.CheckpointSaved(
+                step=self.step,
+                path=str(spec.checkpoint_dir / manifest.weights),
+                manifest=str(mpath),
+                loss=self.loss,
+                eval_loss=eval_loss,
+                size=manifest.size,
+                stall_s=self.stall_s,
+                write_s=write_s,
+                written_bytes=written,
+            )
+        )
+        if self.final:
+            fin, fpath = publish_final(spec.checkpoint_dir, manifest)
+            tr.last_manifest = fin
+            tr.emit(
+                ev.CheckpointSaved(
+                    step=self.step,
+                    path=str(spec.checkpoint_dir / fin.weights),
+                    manifest=str(fpath),
+                    loss=self.loss,
+                    eval_loss=eval_loss,
+                    size=fin.size,
+                    final=True,
+                )
+            )
+
+
+def checkpoint_sources(model: Model, opt_dict: dict[str, Any]) -> list[Source]:
+    """What a checkpoint copies: the weights in canonical layout, then every optimizer tensor."""
+    sources = [Source(t, transpose) for _, t, transpose in canonical_layout(model)]
+    sources += [Source(leaf, group=1) for _, leaf in _optimizer_tensors(opt_dict)]
+    return sources
+
+
+def snapshot_training_state(
+    snapshot: HostSnapshot, model: Model, optimizer: torch.optim.Optimizer
+) -> tuple[list[TensorEntry], dict[str, Any]]:
+    """Start the host copy of the weights and the optimizer state.
+
+    Returns the weights as safetensors entries and the optimizer state dict, both over the host
+    buffers: valid once :meth:`HostSnapshot.wait` returns.
+    """
+    layout = canonical_layout(model)
+    opt_dict = optimizer.state_dict()
+    host = snapshot.capture(checkpoint_sources(model, opt_dict))
+    entries = [
+        TensorEntry(name, tuple(buf.shape), numpy_dtype(buf.dtype), _host_fetcher(buf))
+        for (name, _, _), buf in zip(layout, host[: len(layout)], strict=True)
+    ]
+    return entries, _with_tensors(opt_dict, host[len(layout) :])
+
+
+def _optimizer_tensors(opt_dict: dict[str, Any]) -> list[tuple[tuple[Any, str], torch.Tensor]]:
+    """Every tensor of an optimizer state dict, in a fixed order, with where it sits."""
+    out: list[tuple[tuple[Any, str], torch.Tensor]] = []
+    for idx in sorted(opt_dict["state"], key=str):
+        for key in sorted(opt_dict["state"][idx]):
+            value = opt_dict["state"][idx][key]
+            if isinstance(value, torch.Tensor):
+                out.append(((idx, key), value))
+    return out
+
+
+def _with_tensors(opt_dict: dict[str, Any], host: list[torch.Tensor]) -> dict[str, Any]:
+    """The optimizer state dict with its tensors replaced by their host copies (same order)."""
+    places = [where for where, _ in _optimizer_tensors(opt_dict)]
+    state = {idx: dict(entry) for idx, entry in opt_dict["state"].items()}
+    for (idx, key), tensor in zip(places, host, strict=True):
+        state[idx][key] = tensor
+    return {"state": state, "param_groups": copy.deepcopy(opt_dict["param_groups"])}
+
+
+def _host_fetcher(buf: torch.Tensor) -> Callable[[], np.ndarray]:
+    return lambda: buf.numpy()
 
 
 def _describe_device(device: torch.device) -> str:

@@ -14,10 +14,13 @@ on wall-clock time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
+import os
+import sys
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from functools import partial, wraps
 from typing import Any, ClassVar
 
@@ -43,6 +46,7 @@ from soma_console.core.journal import AuditEntry
 from soma_console.core.reveal_queue import QueueEntry, format_countdown
 from soma_console.errors import ReadOnlyError, UserError
 from soma_console.secrets import redact
+from soma_console.training.events import Finished
 from soma_console.tui.dialogs import (
     ConfirmPlanScreen,
     HelpScreen,
@@ -370,6 +374,7 @@ class ConsoleApp(App[int]):
         self.errors: list[str] = []  # every error shown, for tests and the log
         self._unsubscribe: Callable[[], None] | None = None
         self._select_run: str | None = None
+        self._ended_runs: set[str] = set()  # finished while followed: select their newest checkpoint
         self._alarm = False
         self._hangup_guard: HangupGuard | None = None
         self._main_ready = False
@@ -613,7 +618,9 @@ class ConsoleApp(App[int]):
     @while_open
     def on_checkpoints_loaded(self, message: CheckpointsLoaded) -> None:
         if message.run == self.training.followed:
-            self.checkpoints_pane.show(message.run, message.checkpoints)
+            newest = message.run in self._ended_runs
+            self._ended_runs.discard(message.run)
+            self.checkpoints_pane.show(message.run, message.checkpoints, newest=newest)
 
     @while_open
     def on_queue_loaded(self, message: QueueLoaded) -> None:
@@ -632,7 +639,7 @@ class ConsoleApp(App[int]):
     @while_open
     def on_autopilot_loaded(self, message: AutopilotLoaded) -> None:
         self.autopilot = message.on
-        self.queue_pane.show_autopilot(message.on)
+        self.queue_pane.show_autopilot(message.on, readonly=self.services.readonly)
 
     @while_open
     def on_action_progress(self, message: ActionProgress) -> None:
@@ -658,6 +665,9 @@ class ConsoleApp(App[int]):
             if pane.followed != run:
                 return
             if pane.ingest(batch):
+                if any(isinstance(r, Finished) for r in batch):
+                    # The run is done: its newest checkpoint is the one to commit.
+                    self._ended_runs.add(run)
                 self.load_runs()
                 self.load_checkpoints(run)
             await asyncio.sleep(0)  # let keys and repaints in between big batches
@@ -797,11 +807,28 @@ class ConsoleApp(App[int]):
             return None
         return model.model_id
 
+    def _refuse_status(self, allowed: tuple[str, ...], what: str) -> bool:
+        """Say at once that the selected model cannot take ``what`` (before asking for a value)."""
+        model = self.models.selected()
+        if model is None or model.status in allowed:
+            return False
+        self.notify(
+            f"Model {short_id(model.model_id)} is {model.status}; {what}.",
+            title="Not possible",
+            severity="warning",
+            timeout=6,
+        )
+        return True
+
     def stake_selected(self) -> None:
         if self.refuse_readonly("add stake") or self._busy():
             return
         model_id = self._selected_model("add stake")
         if model_id is None:
+            return
+        if self._refuse_status(
+            ("created", "pending", "active"), "stake goes only to created, pending or active models"
+        ):
             return
 
         async def flow() -> None:
@@ -821,6 +848,8 @@ class ConsoleApp(App[int]):
             return
         model_id = self._selected_model("set its commission")
         if model_id is None:
+            return
+        if self._refuse_status(("active",), "only an active model's commission can change"):
             return
         model = self.models.selected()
         current = "" if model is None or model.commission_rate is None else str(model.commission_rate)
@@ -864,7 +893,9 @@ class ConsoleApp(App[int]):
 
     def start_train_flow(self) -> None:
         async def flow() -> None:
-            spec = await self.push_screen_wait(TrainDialog(self.services.training_presets))
+            spec = await self.push_screen_wait(
+                TrainDialog(self.services.training_presets, default_steps=self._default_steps())
+            )
             if spec is None:
                 return
             assert isinstance(spec, dict)
@@ -874,6 +905,19 @@ class ConsoleApp(App[int]):
             self.load_runs()
 
         self._run_flow(flow, "start training")
+
+    def _default_steps(self) -> int:
+        """The training dialog's steps (``[console] train_steps`` in config.toml, else 200)."""
+        value = self.settings.get("console.train_steps", 200) if self.settings is not None else 200
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            self.notify(
+                f"[console] train_steps must be a whole number above 0, not {value!r}; using 200.",
+                title="config.toml",
+                severity="warning",
+                timeout=8,
+            )
+            return 200
+        return value
 
     def stop_run_flow(self, run: str | None) -> None:
         if run is None:
@@ -1031,6 +1075,27 @@ def _bind(fn: Callable[..., Any], *args: Any) -> Callable[[], Any]:
     return call
 
 
+@contextlib.contextmanager
+def _terminal_on_stdout() -> Iterator[None]:
+    """Textual draws on stderr but reads the terminal's size from stdout. With stdout piped
+    (``make demo | tee log``) it would draw at 80x24 whatever the terminal's size, and never
+    see a resize: while the console runs, stdout is the terminal stderr is (nothing else is
+    written to stdout meanwhile; logging goes to its file)."""
+    if os.isatty(1) or not os.isatty(2):
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError, ValueError):
+            sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def run_console(
     services: ConsoleServices,
     *,
@@ -1044,7 +1109,8 @@ def run_console(
     when the terminal goes away: SIGHUP restores what it can and exits with 129, quietly).
     """
     app = ConsoleApp(services, clock=clock, settings=settings, watch_hangup=True, freeze_gc=True)
-    result = app.run(mouse=mouse)
+    with _terminal_on_stdout():
+        result = app.run(mouse=mouse)
     if app.hung_up:
         return 129
     return int(result or 0) if app.return_code in (0, None) else int(app.return_code or 1)

@@ -6,6 +6,7 @@ cancel) and says in words what will happen; none needs the mouse.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 
 from rich.table import Table
@@ -16,9 +17,11 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
-from soma_console.core.actions import ActionPlan
+from soma_console.core import amounts
+from soma_console.core.actions import LAST_LABELS, ActionPlan
 from soma_console.core.console_services import BACKENDS, train_spec
 from soma_console.core.reveal_queue import QueueEntry, format_countdown
+from soma_console.errors import UsageError
 from soma_console.secrets import redact
 from soma_console.tui.keymap import DIALOG_KEYS, HELP_KEYS, QUIT_WARNING_KEYS, bindings
 from soma_console.tui.status_bar import short_id
@@ -37,7 +40,11 @@ class Dialog(ModalScreen[object]):
     Dialog .buttons Button { margin-right: 2; }
     Dialog Input { margin-bottom: 0; }
     Dialog Label { margin-top: 1; }
-    Dialog #plan-body { height: auto; max-height: 16; }
+    Dialog #plan-body { height: auto; }
+    Dialog #plan-gate { text-style: bold reverse; display: none; }
+    ConfirmPlanScreen #confirm-error { display: none; }
+    ConfirmPlanScreen Label { margin-top: 0; }
+    Dialog #confirm-word { margin: 0; }
     """
 
     def action_cancel(self) -> None:
@@ -59,45 +66,109 @@ class ConfirmPlanScreen(Dialog):
         super().__init__()
         self.plan = plan
 
+    # Rows of the dialog that are not the plan's body: border 2, title 1, prompt 1, input 1
+    # (the error line and the gate's line take one more each, only while they are shown).
+    CHROME_ROWS = 5
+
     def compose(self) -> ComposeResult:
         plan = self.plan
         table = Table.grid(padding=(0, 2))
         table.add_column(style="bold", no_wrap=True)
         table.add_column(overflow="fold")
-        for label, value in plan.lines:
+        details: list[str] = []
+        for label, value in plan.ordered_lines():
             # A plan never carries a secret (the decryption key stays in the journal); redact()
             # makes sure a mistake upstream does not put one on screen.
-            table.add_row(label, Text(redact(value)))
+            shown = short_hex(redact(value))
+            if label in LAST_LABELS:  # the technical proof: one paragraph, after what matters
+                details.append(f"{label}: {shown}")
+            elif label == "Checkpoint":  # the file's name is enough here; the title names the run
+                table.add_row(label, Text(_file_name_only(shown)))
+            else:
+                table.add_row(label, Text(shown))
+        if details:
+            table.add_row("Details", Text(" · ".join(details), style="dim"))
         with Vertical(id="dialog") as box:
             box.border_title = "Confirm: " + plan.action
             yield Static(Text(plan.title, style="bold"), id="plan-title")
-            with VerticalScroll(id="plan-body"):
+            # The warnings first, then what is sent and what it costs, the technical rest last.
+            with VerticalScroll(id="plan-body", can_focus=True):
+                for warning in plan.warning_texts():
+                    yield Static(Text(f"! {warning}", style="bold reverse"), classes="warning")
                 yield Static(table, id="plan-lines")
-                for warning in plan.warnings:
-                    yield Static(Text(f"! {warning}", style="bold"), classes="warning")
-                if plan.irreversible:
-                    yield Static(Text("! This cannot be undone.", style="bold reverse"), classes="warning")
+            yield Static("", id="plan-gate")
             yield Label(
                 Text.assemble(
                     "Type ", (plan.confirm_word, "bold"), " and press enter to send; escape cancels."
                 )
             )
-            yield self.blink(Input(placeholder=plan.confirm_word, id="confirm-word"))
+            yield self.blink(Input(placeholder=plan.confirm_word, id="confirm-word", compact=True))
             yield Static("", id="confirm-error", classes="error")
 
     def on_mount(self) -> None:
+        self._fit_body()
+        body = self.query_one("#plan-body", VerticalScroll)
+        self.watch(body, "scroll_y", lambda _: self._gate(), init=False)
+        self.watch(body, "max_scroll_y", lambda _: self._gate(), init=False)
         self.query_one(Input).focus()
+        self.call_after_refresh(self._gate)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit_body()
+
+    def _fit_body(self) -> None:
+        body = self.query_one("#plan-body", VerticalScroll)
+        extra = sum(1 for w in self.query("#plan-gate, #confirm-error") if w.display)
+        height = max(3, self.app.size.height - self.CHROME_ROWS - extra)
+        if body.styles.max_height is None or body.styles.max_height.value != height:
+            body.styles.max_height = height
+
+    @property
+    def read_to_end(self) -> bool:
+        """Everything in the plan has been on screen (it fits, or it was scrolled to the end)."""
+        body = self.query_one("#plan-body", VerticalScroll)
+        return body.max_scroll_y <= 0 or body.scroll_y >= body.max_scroll_y - 0.5
+
+    def _gate(self) -> None:
+        """While part of the plan is still below the fold, the word cannot be typed."""
+        if not self.is_mounted:
+            return
+        box = self.query_one("#confirm-word", Input)
+        gate = self.query_one("#plan-gate", Static)
+        if self.read_to_end:
+            if box.disabled:
+                box.disabled = False
+                box.focus()
+            gate.update("")
+            if gate.display:
+                gate.display = False
+                self._fit_body()
+        else:
+            if not box.disabled:
+                box.disabled = True
+                self.query_one("#plan-body").focus()
+            if not gate.display:
+                gate.display = True
+                self._fit_body()
+            gate.update(
+                Text("▼ More below: scroll down (↓, pgdn, end) to read the whole plan before confirming.")
+            )
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
+        if not self.read_to_end:  # belt and braces: the box is disabled until then
+            self._gate()
+            return
         typed = event.value.strip()
         if typed == self.plan.confirm_word:
             self.dismiss(True)
             return
         shown = typed if typed else "nothing"
-        self.query_one("#confirm-error", Static).update(
-            Text(f"You typed {shown!r}, not {self.plan.confirm_word!r}. Nothing was sent.")
-        )
+        error = self.query_one("#confirm-error", Static)
+        error.update(Text(f"You typed {shown!r}, not {self.plan.confirm_word!r}. Nothing was sent."))
+        if not error.display:
+            error.display = True
+            self._fit_body()
         event.input.value = ""
 
 
@@ -133,7 +204,9 @@ class TrainDialog(Dialog):
                 yield Button("Cancel", id="cancel")
 
     def on_mount(self) -> None:
-        self.query_one("#preset").focus()
+        # The defaults are ready to go: enter starts them. (On a Select, enter only opens the
+        # list; tab and shift+tab reach every field from here.)
+        self.query_one("#start", Button).focus()
 
     def _submit(self) -> None:
         error = self.query_one("#train-error", Static)
@@ -206,25 +279,34 @@ class ValueDialog(Dialog):
         self.dismiss(parsed)
 
 
+def _file_name_only(text: str) -> str:
+    """``step 60 of run r (/long/path/checkpoint-00000060.safetensors)`` without the folders."""
+    return re.sub(r"\((/[^()]*/)([^/()]+)\)", r"(\2)", text)
+
+
+_BASE58_RUN = re.compile(r"\b([1-9A-HJ-NP-Za-km-z]{8})[1-9A-HJ-NP-Za-km-z]{24,}([1-9A-HJ-NP-Za-km-z]{4})\b")
+_LONG_HEX = re.compile(r"\b(?:0x)?([0-9a-fA-F]{12})[0-9a-fA-F]{20,}([0-9a-fA-F]{6})\b")
+
+
+def short_hex(text: str) -> str:
+    """Long hex strings (commitments, digests, ids inside URLs) as ``0123456789ab…abcdef``: the
+    dialog has to fit an 80x24 screen. ``--json`` on the command line shows them whole."""
+    text = _LONG_HEX.sub(lambda m: f"{m.group(1)}…{m.group(2)}", text)
+    return _BASE58_RUN.sub(lambda m: f"{m.group(1)}…{m.group(2)}", text)
+
+
 def parse_soma(text: str) -> float:
     try:
-        value = float(text.replace(",", "").replace("_", ""))
-    except ValueError:
-        raise ValueError(f"{text!r} is not an amount; type a number of SOMA such as 2.5.") from None
-    if not value > 0 or value != value or value == float("inf"):
-        raise ValueError("The amount must be more than 0 SOMA.")
-    return value
+        return amounts.parse_soma(text)
+    except UsageError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def parse_bps(text: str) -> int:
-    raw = text.strip()
     try:
-        value = round(float(raw[:-1]) * 100) if raw.endswith("%") else int(raw)
-    except ValueError:
-        raise ValueError(f"{text!r} is not a rate; type basis points (250) or a percentage (2.5%).") from None
-    if not 0 <= value <= 10_000:
-        raise ValueError(f"{value} bps is outside 0..10000 (100 bps = 1%).")
-    return value
+        return amounts.parse_bps(text)
+    except UsageError as exc:
+        raise ValueError(str(exc)) from None
 
 
 class QuitWarningScreen(ModalScreen[bool]):

@@ -12,6 +12,8 @@ from rich.text import Text
 from textual.screen import Screen
 from textual.widgets import Static
 
+FIRST = ("help", "quit")  # binding ids shown before all others
+
 
 class KeyHints(Static):
     DEFAULT_CSS = """
@@ -31,14 +33,20 @@ class KeyHints(Static):
 
     def _bindings_changed(self, screen: Screen[object]) -> None:
         keys: list[tuple[str, str, bool]] = []
+        first: list[tuple[str, str, bool]] = []
         seen: set[str] = set()
         for active in screen.active_bindings.values():
             binding = active.binding
             if not binding.show or binding.action in seen:
                 continue
             seen.add(binding.action)
-            keys.append((self.app.get_key_display(binding), binding.description, active.enabled))
-        shown = tuple(keys)
+            entry = (self.app.get_key_display(binding), binding.description, active.enabled)
+            if binding.id in FIRST:
+                first.append(entry)
+            else:
+                keys.append(entry)
+        # Help and quit first: a narrow terminal cuts the end of the line, never these two.
+        shown = tuple(sorted(first, key=lambda e: e[1] != "Keys") + keys)
         if shown == self._shown:
             return
         self._shown = shown

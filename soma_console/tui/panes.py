@@ -25,6 +25,7 @@ from soma_console.core.reveal_queue import (
     CLOSING,
     MISSED,
     OPEN,
+    OVERWRITTEN,
     REVEALED,
     UNCONFIRMED,
     UNKNOWN,
@@ -101,7 +102,7 @@ class TrainingPane(Pane):
     def on_mount(self) -> None:
         table = self.query_one("#runs", DataTable)
         cols = (
-            ("run", "run", 13),
+            ("run", "run", 21),
             ("status", "status", 11),
             ("step", "step", 10),
             ("loss", "loss", 7),
@@ -231,7 +232,7 @@ class CheckpointsPane(Pane):
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
         cols = (
-            ("step", "step", 7),
+            ("step", "step", 10),
             ("status", "status", 17),
             ("loss", "loss", 7),
             ("eval", "eval", 7),
@@ -243,15 +244,23 @@ class CheckpointsPane(Pane):
         self.table = KeyedTable(table, [c[1] for c in cols])
         self.table.sort_by("step", reverse=True)
 
-    def show(self, run: str, checkpoints: Sequence[CheckpointInfo]) -> None:
+    def show(self, run: str, checkpoints: Sequence[CheckpointInfo], *, newest: bool = False) -> None:
+        """Show ``run``'s checkpoints. The cursor stays on the row it is on while rows come and
+        go; until the user moves it (and whenever ``newest`` is asked for, say when the run has
+        just finished) it sits on the newest checkpoint, the one ``c`` is most likely meant for."""
         self.checkpoints = {c.path: c for c in checkpoints}
         rows = {c.path: _checkpoint_row(c) for c in checkpoints}
+        table = self.query_one(ConsoleTable)
         if run != self.run:
             self.run = run
             self.table.reload(rows)
-            self.table.table.move_cursor(row=0)
+            table.user_moved = False
         else:
             self.table.sync(rows)
+        if newest:
+            table.user_moved = False
+        if not table.user_moved and rows:
+            self.select_newest()
         self.border_subtitle = run
         hint_text = f"No checkpoints in {run} yet." if not rows else "c commits the highlighted checkpoint."
         if hint_text != self._hint:  # an unchanged Static.update still costs a layout pass
@@ -261,6 +270,12 @@ class CheckpointsPane(Pane):
     def selected(self) -> CheckpointInfo | None:
         key = self.table.selected_key()
         return self.checkpoints.get(key) if key else None
+
+    def select_newest(self) -> None:
+        if not self.checkpoints:
+            return
+        newest = max(self.checkpoints.values(), key=lambda c: (c.step, c.final, c.created))
+        self.table.select(newest.path)
 
 
 _CKPT_STATUS = {
@@ -274,7 +289,7 @@ _CKPT_STATUS = {
 def _checkpoint_row(c: CheckpointInfo) -> Row:
     text, style = _CKPT_STATUS.get(c.status, (c.status or "", ""))
     return (
-        Cell(str(c.step), sort=c.step),
+        Cell(f"{c.step} final" if c.final else str(c.step), sort=c.step),
         Cell(text, sort=c.status, style=style),
         _loss(c.loss),
         _loss(c.eval_loss),
@@ -289,6 +304,7 @@ _STATE_TEXT = {
     OPEN: ("● OPEN", "bold"),
     CLOSING: ("!! CLOSING", "bold reverse red"),
     MISSED: ("✗ missed", "red"),
+    OVERWRITTEN: ("↷ overwritten", ""),
     REVEALED: ("✓ revealed", ""),
     UNCONFIRMED: ("… unconfirmed", ""),
     UNKNOWN: ("? unknown", ""),
@@ -304,7 +320,10 @@ def live_state(entry: QueueEntry, now: float) -> tuple[str, float | None, float 
     if entry.state in (WAITING, OPEN, CLOSING) and entry.opens_at is not None and entry.closes_at is not None:
         to_open = max(0.0, entry.opens_at - now)
         to_close = max(0.0, entry.closes_at - now)
-        if entry.state == WAITING and to_open > 0:
+        if entry.state == WAITING:
+            # The window opens when the chain reports the new epoch (the next read of the queue),
+            # not when this clock passes the boundary: until then it is due, not open (a reveal
+            # sent now would be refused), and the status bar says the epoch is turning.
             return WAITING, to_open, to_close, False
         span = entry.closes_at - entry.opens_at
         fraction = 0.0 if span <= 0 else to_close / span
@@ -333,7 +352,7 @@ class QueuePane(Pane):
         table = self.query_one(DataTable)
         cols = (
             ("model", "model", 12),
-            ("state", "state", 11),
+            ("state", "state", 13),
             ("closes in", "closes", 10),
             ("opens in", "opens", 9),
         )
@@ -342,15 +361,15 @@ class QueuePane(Pane):
         self.table = KeyedTable(table, [c[1] for c in cols])
         self.query_one("#alarm").display = False
 
-    def show_autopilot(self, on: bool) -> None:
+    def show_autopilot(self, on: bool, *, readonly: bool = False) -> None:
         self.autopilot = on
         widget = self.query_one("#autopilot", Static)
+        if on:
+            tail = " (reveals by itself)"
+        else:  # read-only refuses to turn it on: do not offer the key
+            tail = " · read-only" if readonly else " · a turns it on"
         widget.update(
-            Text.assemble(
-                "autopilot: ",
-                ("ON", "bold reverse") if on else ("OFF", "bold"),
-                " (reveals by itself)" if on else " · a turns it on",
-            ),
+            Text.assemble("autopilot: ", ("ON", "bold reverse") if on else ("OFF", "bold"), tail),
             layout=False,
         )
 
@@ -406,7 +425,8 @@ def _show(widget: Widget, visible: bool) -> None:
 def _queue_row(entry: QueueEntry, state: str, to_open: float | None, to_close: float | None) -> Row:
     text, style = _STATE_TEXT.get(state, (state, ""))
     if state == WAITING:
-        opens, closes = format_countdown(to_open), format_countdown(to_close)
+        opens = format_countdown(to_open) if to_open else "due"
+        closes = format_countdown(to_close)
     elif state in (OPEN, CLOSING):
         opens, closes = "now", format_countdown(to_close)
     elif state == REVEALED:

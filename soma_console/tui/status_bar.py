@@ -45,7 +45,10 @@ def render_status(v: StatusView, width: int = 160) -> Text:
     snap = v.snapshot
     if snap is not None:
         out.append(f" epoch {snap.epoch} ", style="bold")
-        out.append(f"│ next in {format_countdown(snap.seconds_to_boundary(v.now))} ")
+        left = snap.seconds_to_boundary(v.now)
+        # Past the boundary, until the chain reports the new epoch: the same word the reveal
+        # queue uses for a window that is due (one clock for both).
+        out.append(f"│ next in {format_countdown(left)} " if left > 0 else "│ epoch turning… ")
     else:
         out.append(" epoch ? │ next in - ")
     out.append("│ ")

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from rich.text import Text
+from textual import events
 from textual.cache import LRUCache
 from textual.coordinate import Coordinate
+from textual.widget import Widget
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowDoesNotExist, RowKey
 
@@ -35,6 +37,74 @@ class ConsoleTable(DataTable[Any]):
         self._cell_render_cache = LRUCache(1000)
         self._row_render_cache = LRUCache(100)
         self._line_cache = LRUCache(100)
+        # True once the user has moved the cursor (keys or mouse): the pane then leaves it where
+        # it was put instead of keeping it on the newest row.
+        self.user_moved = False
+
+    # Component classes whose look the table draws with (see DataTable.COMPONENT_CLASSES).
+    _LOOK = (
+        "datatable--cursor",
+        "datatable--header",
+        "datatable--even-row",
+        "datatable--odd-row",
+        "datatable--hover",
+        "datatable--header-hover",
+        "datatable--header-cursor",
+    )
+
+    def _look(self) -> tuple[object, ...]:
+        styles = self.styles
+        parts: list[object] = [self.app.theme, styles.color, styles.background, styles.background_tint]
+        parts += [styles.text_style, styles.text_opacity]
+        for name in self._LOOK:
+            parts.append(self.get_component_rich_style(name, partial=True))
+        return tuple(parts)
+
+    def notify_style_update(self) -> None:
+        """DataTable throws away every rendered cell on any style update, and Textual sends one
+        whenever a pseudo-class changes: each time the table gains or loses the focus. The
+        console's tables look the same either way (console.tcss), so a pane switch would redraw
+        two whole tables for nothing; keep the caches when the look did not change."""
+        try:
+            look: tuple[object, ...] | None = self._look()
+        except KeyError:  # being registered: the component styles do not exist yet
+            look = None
+        if look is not None and look == getattr(self, "_last_look", None):
+            Widget.notify_style_update(self)  # the widget's own style caches, not the cells
+            self.refresh()
+            return
+        self._last_look = look
+        super().notify_style_update()
+
+    # The user's moves. Home and End go to the first and last row (DataTable's own scroll
+    # sideways, which in a row-cursor table that fits its width does nothing at all).
+    def action_cursor_up(self) -> None:
+        self.user_moved = True
+        super().action_cursor_up()
+
+    def action_cursor_down(self) -> None:
+        self.user_moved = True
+        super().action_cursor_down()
+
+    def action_page_up(self) -> None:
+        self.user_moved = True
+        super().action_page_up()
+
+    def action_page_down(self) -> None:
+        self.user_moved = True
+        super().action_page_down()
+
+    def action_scroll_home(self) -> None:
+        self.user_moved = True
+        self.action_scroll_top()
+
+    def action_scroll_end(self) -> None:
+        self.user_moved = True
+        self.action_scroll_bottom()
+
+    async def _on_click(self, event: events.Click) -> None:
+        self.user_moved = True
+        await super()._on_click(event)
 
 
 class Cell:

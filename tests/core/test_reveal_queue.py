@@ -130,3 +130,15 @@ def test_format_countdown() -> None:
     assert format_countdown(3725) == "01:02:05"
     assert format_countdown(DAY + 61) == "1d 00:01:01"
     assert format_countdown(-3) == "00:00"
+
+
+def test_an_overwritten_update_is_not_called_missed() -> None:
+    from dataclasses import replace
+
+    from soma_console.core.reveal_queue import OVERWRITTEN
+
+    # core/lifecycle.py records a replaced update with this reason
+    replaced = replace(intent(state="missed", update=True), error="overwritten by a later commit")
+    assert entry_for(replaced, snap(12, T0), now=T0).state == OVERWRITTEN
+    slashed = replace(intent(state="missed"), error="the reveal window closed without a reveal")
+    assert entry_for(slashed, snap(12, T0), now=T0).state == MISSED

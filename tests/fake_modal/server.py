@@ -45,6 +45,7 @@ from modal_proto.api_grpc import ModalClientBase
 
 Runner = Callable[..., Any]
 FOREVER = 3600.0
+_EXPIRED = (Path("/expired"), -1, -1)  # a download link past its expiry
 
 
 @dataclass
@@ -126,12 +127,94 @@ class Container:
     def stop(self) -> threading.Event:
         return self.call.stop
 
+    key: str = ""  # which container this is: reused containers share a key (and their Volume views)
+
     def volume_dir(self, name: str) -> Path:
-        return self.fake.volume(name).root
+        """The Volume as this container sees it: the shared folder, or (``isolated_volumes``) its own
+        view, a copy of the committed state taken when the container started."""
+        vol = self.fake.volume(name)
+        if not self.fake.isolated_volumes:
+            return vol.root
+        view = self.fake.workdir / "views" / (self.key or self.call.call_id) / name
+        with self.fake.lock:
+            if not view.exists():
+                _sync_tree(vol.root, view)
+        return view
 
     def commit(self, name: str) -> None:
+        """``Volume.commit()``: the view's changes become the Volume's (file by file, last write wins).
+        With ``commit_needs_reload`` the server answers that a reload is needed, which the client does at
+        once, so a commit fails the way a reload does while files are open."""
         with self.fake.lock:
-            self.fake.volume(name).commits += 1
+            vol = self.fake.volume(name)
+            vol.commits += 1
+            if not self.fake.isolated_volumes:
+                return
+            view = self.volume_dir(name)
+            _sync_tree(view, vol.root, delete=False)
+        if self.fake.commit_needs_reload:
+            self.reload(name)
+
+    def reload(self, name: str) -> None:
+        """``Volume.reload()``: the view becomes the Volume's committed state; refused while this
+        process holds a file open under the view (what Modal answers for open files)."""
+        vol = self.fake.volume(name)
+        self.fake.reloads += 1
+        if not self.fake.isolated_volumes:
+            return
+        view = self.volume_dir(name)
+        held = _open_files_under(view)
+        if held:
+            raise RuntimeError(
+                f"there are open files preventing the operation: {held[0]} (fake Volume reload)"
+            )
+        with self.fake.lock:
+            _sync_tree(vol.root, view)
+
+
+def _sync_tree(src: Path, dst: Path, *, delete: bool = True) -> None:
+    """Make ``dst`` hold ``src``'s files (copied, so the two never share an inode)."""
+    import shutil
+
+    dst.mkdir(parents=True, exist_ok=True)
+    if delete:
+        for p in sorted(dst.rglob("*"), reverse=True):
+            if not (src / p.relative_to(dst)).exists():
+                if p.is_dir():
+                    shutil.rmtree(p, ignore_errors=True)
+                else:
+                    p.unlink(missing_ok=True)
+    for p in src.rglob("*"):
+        target = dst / p.relative_to(src)
+        if p.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+        elif not target.exists() or target.read_bytes() != p.read_bytes():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(target.name + ".sync-tmp")
+            shutil.copy2(p, tmp)
+            tmp.replace(target)
+
+
+def _open_files_under(folder: Path) -> list[str]:
+    import os
+
+    found = []
+    root = str(folder.resolve())
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith(root + "/"):
+            found.append(target)
+    return found
+
+
+@dataclass
+class FakeDict:
+    dict_id: str
+    name: str
+    data: dict[bytes, bytes] = field(default_factory=dict)
 
 
 class FakeModal:
@@ -152,6 +235,8 @@ class FakeModal:
         self.mounted_files: dict[str, bytes] = {}
         self.secrets: set[str] = set()
         self.blobs: dict[str, bytes] = {}
+        self.dicts: dict[str, FakeDict] = {}
+        self.reloads = 0
         # Knobs a test turns.
         self.stream_from_start = True  # what AppGetLogs sends when the client has no last_entry_id
         self.drop_log_streams: list[int] = []  # abort the next streams after this many batches each
@@ -161,6 +246,14 @@ class FakeModal:
         self.cut_block_requests = 0  # block downloads to cut off half way
         self.cut_block_offsets: dict[int, int] = {}  # block offset -> how many of its downloads to cut
         self.split_log_writes = False  # store every container write as two entries
+        self.isolated_volumes = False  # each container sees its own view of a Volume (Modal's v2 model)
+        self.commit_needs_reload = False  # VolumeCommit answers "reload needed" (skip_reload=False)
+        self.reuse_containers = False  # a function's calls run in one warm container, one after another
+        self.exhaust_spawns = 0  # answer the next spawns RESOURCE_EXHAUSTED (no capacity)
+        self.expire_links_after_blocks: int | None = None  # then every link issued so far answers 403
+        self.served_bytes = 0
+        self.image_build_error: str | None = None  # the next image builds fail with this message
+        self.log_lag_s = 0.0  # a log entry becomes visible (streamed or fetched) only this long after it
         self._ids = itertools.count(1)
         self._entry_ids = itertools.count(1)
         self._blocks: dict[str, tuple[Path, int, int]] = {}
@@ -340,6 +433,14 @@ class FakeModal:
             self.cut_block_requests = 0
             self.cut_block_offsets = {}
             self.split_log_writes = False
+            self.isolated_volumes = False
+            self.commit_needs_reload = False
+            self.reuse_containers = False
+            self.exhaust_spawns = 0
+            self.expire_links_after_blocks = None
+            self.served_bytes = 0
+            self.image_build_error = None
+            self.log_lag_s = 0.0
 
     def app_function(self, app_name: str, tag: str) -> FakeFunction | None:
         with self.lock:
@@ -422,6 +523,7 @@ class FakeModal:
             call,
             _LogWriter(self, call, api_pb2.FILE_DESCRIPTOR_STDOUT),
             _LogWriter(self, call, api_pb2.FILE_DESCRIPTOR_STDERR),
+            key=f"warm-{call.function_id}" if self.reuse_containers else call.call_id,
         )
         status = api_pb2.GenericResult.GENERIC_STATUS_SUCCESS
         try:
@@ -477,12 +579,24 @@ class FakeModal:
                 cut = True
         if found is None:
             return web.Response(status=404, text="no such block")
+        if found == _EXPIRED:
+            return web.Response(status=403, text="Request has expired")
+        with self.lock:
+            if self.expire_links_after_blocks is not None:
+                if self.expire_links_after_blocks <= 0:
+                    self.expire_links_after_blocks = None
+                    for token in self._blocks:
+                        self._blocks[token] = _EXPIRED
+                    return web.Response(status=403, text="Request has expired")
+                self.expire_links_after_blocks -= 1
         path, offset, length = found
         with path.open("rb") as fh:
             fh.seek(offset)
             body = fh.read(length)
         response = web.StreamResponse(headers={"Content-Length": str(len(body))})
         await response.prepare(request)
+        with self.lock:
+            self.served_bytes += len(body) // 2 if cut else len(body)
         if cut:
             await response.write(body[: len(body) // 2])
             assert request.transport is not None
@@ -629,11 +743,14 @@ class _Servicer(ModalClientBase):
 
     async def ImageGetOrCreate(self, stream: Stream[Any, Any]) -> None:
         await stream.recv_message()
+        error = self.fake.image_build_error
+        result = (
+            api_pb2.GenericResult(status=api_pb2.GenericResult.GENERIC_STATUS_FAILURE, exception=error)
+            if error
+            else api_pb2.GenericResult(status=api_pb2.GenericResult.GENERIC_STATUS_SUCCESS)
+        )
         await stream.send_message(
-            api_pb2.ImageGetOrCreateResponse(
-                image_id=self.fake.new_id("im"),
-                result=api_pb2.GenericResult(status=api_pb2.GenericResult.GENERIC_STATUS_SUCCESS),
-            )
+            api_pb2.ImageGetOrCreateResponse(image_id=self.fake.new_id("im"), result=result)
         )
 
     async def MountBatchedCheckExistence(self, stream: Stream[Any, Any]) -> None:
@@ -758,6 +875,12 @@ class _Servicer(ModalClientBase):
             app = self.fake.apps.get(fn.app_id) if fn else None
         if fn is None or app is None or app.state != "deployed":
             raise GRPCError(Status.NOT_FOUND, "Function not found or its app is stopped")
+        with self.fake.lock:
+            exhausted = self.fake.exhaust_spawns > 0
+            if exhausted:
+                self.fake.exhaust_spawns -= 1
+        if exhausted:
+            raise GRPCError(Status.RESOURCE_EXHAUSTED, "No capacity for the requested GPU (fake)")
         call = self.fake.spawn(fn, req.pipelined_inputs[0])
         await stream.send_message(
             api_pb2.FunctionMapResponse(
@@ -827,11 +950,13 @@ class _Servicer(ModalClientBase):
 
     def _matching_logs(self, req: Any, after: int = 0) -> list[LogRecord]:
         fd = getattr(req, "file_descriptor", 0) or getattr(req, "source", 0)
+        visible = time.time_ns() - int(self.fake.log_lag_s * 1e9)
         with self.fake.lock:
             return [
                 r
                 for r in self.fake.logs
                 if r.entry_id > after
+                and r.ts_ns <= visible
                 and r.app_id == req.app_id
                 and (not req.function_call_id or r.function_call_id == req.function_call_id)
                 and (not req.function_id or r.function_id == req.function_id)
@@ -979,3 +1104,60 @@ class _Servicer(ModalClientBase):
                 get_urls=self.fake.block_urls(target, start, length), size=size, start=start, len=length
             )
         )
+
+    # ---- dicts -----------------------------------------------------------------------------
+
+    async def DictGetOrCreate(self, stream: Stream[Any, Any]) -> None:
+        req = await stream.recv_message()
+        with self.fake.lock:
+            d = self.fake.dicts.get(req.deployment_name)
+            if d is None and req.object_creation_type == api_pb2.OBJECT_CREATION_TYPE_CREATE_IF_MISSING:
+                d = FakeDict(self.fake.new_id("di"), req.deployment_name)
+                self.fake.dicts[d.name] = d
+        if d is None:
+            raise GRPCError(Status.NOT_FOUND, f"Dict '{req.deployment_name}' not found")
+        await stream.send_message(api_pb2.DictGetOrCreateResponse(dict_id=d.dict_id))
+
+    def _dict(self, dict_id: str) -> FakeDict:
+        with self.fake.lock:
+            for d in self.fake.dicts.values():
+                if d.dict_id == dict_id:
+                    return d
+        raise GRPCError(Status.NOT_FOUND, f"Dict {dict_id} not found")
+
+    async def DictUpdate(self, stream: Stream[Any, Any]) -> None:
+        req = await stream.recv_message()
+        d = self._dict(req.dict_id)
+        created = True
+        with self.fake.lock:  # the whole update is atomic, as Modal's is
+            if req.if_not_exists and any(e.key in d.data for e in req.updates):
+                created = False
+            else:
+                for e in req.updates:
+                    d.data[e.key] = e.value
+        await stream.send_message(api_pb2.DictUpdateResponse(created=created))
+
+    async def DictGet(self, stream: Stream[Any, Any]) -> None:
+        req = await stream.recv_message()
+        d = self._dict(req.dict_id)
+        with self.fake.lock:
+            value = d.data.get(req.key)
+        await stream.send_message(api_pb2.DictGetResponse(found=value is not None, value=value or b""))
+
+    async def DictContains(self, stream: Stream[Any, Any]) -> None:
+        req = await stream.recv_message()
+        d = self._dict(req.dict_id)
+        with self.fake.lock:
+            found = req.key in d.data
+        await stream.send_message(api_pb2.DictContainsResponse(found=found))
+
+    async def DictPop(self, stream: Stream[Any, Any]) -> None:
+        req = await stream.recv_message()
+        d = self._dict(req.dict_id)
+        with self.fake.lock:
+            value = d.data.pop(req.key, None)
+        await stream.send_message(api_pb2.DictPopResponse(found=value is not None, value=value or b""))
+
+    async def DictHeartbeat(self, stream: Stream[Any, Any]) -> None:
+        await stream.recv_message()
+        await stream.send_message(Empty())

@@ -56,11 +56,31 @@ def test_model_actions_refuse_bad_amounts_and_other_peoples_models(
     )
     assert_one_line_error(owner.cli("model", "stake", active_model, "0", "--yes"), "not positive")
     assert_one_line_error(owner.cli("model", "stake", "--yes", active_model, "--", "-3"), "not positive")
+    # Numbers as people type them: no crash, no "No such option", one sentence, exit 2.
+    for amount, needle in (
+        ("-1", "not positive"),
+        ("inf", "is not an amount"),
+        ("nan", "is not an amount"),
+        ("1e400", "more than the chain can hold"),
+        ("0.0000000001", "smallest amount, 0.000000001 SOMA"),
+    ):
+        r = owner.cli("model", "stake", active_model, amount, "--yes")
+        assert_one_line_error(r, needle)
+        assert r.returncode == 2, (amount, r.returncode)
+    for rate, needle in (("-1", "outside 0..10000"), ("inf", "is not a rate"), ("2.555%", "whole number")):
+        r = owner.cli("model", "commission", active_model, rate, "--yes")
+        assert_one_line_error(r, needle)
+        assert r.returncode == 2, (rate, r.returncode)
     assert_one_line_error(
         owner.cli("model", "stake", active_model, "1000000", "--yes"), "more than the wallet"
     )
     assert_one_line_error(owner.cli("model", "deactivate", "0x" + "cd" * 32, "--yes"), "does not exist")
     assert _journal_state(owner) == before
+    # A percentage is taken on the command line as in the console.
+    owner.json("model", "commission", active_model, "2.5%", "--yes")
+    rows = {m["model_id"]: m for m in owner.json("models", "--mine")["models"]}
+    assert rows[active_model]["next_commission_rate"] == 250
+    before = _journal_state(owner)
 
     stranger = make_owner(tmp_path, owner.chain, owner.run, name="stranger")
     for args in (

@@ -4,6 +4,7 @@ read-only refusal. The checkpoints are a real tiny training run's."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -17,14 +18,33 @@ from soma_console.core.live_services import LiveServices
 from soma_console.core.wallet import load_signer
 from soma_console.tui.app import ConsoleApp
 from soma_console.tui.dialogs import ConfirmPlanScreen, ValueDialog
+from tests.conftest import REPO
 from tests.live.conftest import live_ctx
 from tests.tui.helpers import screen_text, settle, wait_for
 
 pytestmark = pytest.mark.slow
 
 
-async def confirm(pilot: Pilot[object], word: str) -> None:
+CONSOLE_DOC = REPO / "docs" / "console.md"
+
+
+def documented_word(task: str) -> str:
+    """The confirmation word docs/console.md's "Doing things" table gives for ``task``."""
+    for line in CONSOLE_DOC.read_text().splitlines():
+        if line.startswith(f"| {task} |"):
+            words = re.findall(r"[Tt]ype `([a-z]+)`", line)
+            assert words, f"docs/console.md names no word for {task!r}"
+            return words[-1]
+    raise AssertionError(f"docs/console.md has no row for {task!r}")
+
+
+async def confirm(pilot: Pilot[object], word: str, *, task: str | None = None) -> None:
     await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConfirmPlanScreen), timeout=60)
+    dialog = pilot.app.screen
+    assert isinstance(dialog, ConfirmPlanScreen)
+    assert dialog.plan.confirm_word == word
+    if task is not None:  # the docs name the word the dialog asks for
+        assert documented_word(task) == word, f"docs/console.md: {task}"
     await pilot.press(*word, "enter")
     await settle(pilot)
 
@@ -68,7 +88,7 @@ async def test_every_transaction_key_against_the_devnet(
             assert "Nothing was sent" in screen_text(app)
             assert services.journal.intents() == []
             await pilot.press(*["backspace"] * 5)
-            await confirm(pilot, "commit")
+            await confirm(pilot, "commit", task="Commit a checkpoint")
             await wait_for(
                 pilot, lambda: any(i.state == "confirmed" for i in services.journal.intents()), timeout=60
             )
@@ -88,7 +108,7 @@ async def test_every_transaction_key_against_the_devnet(
                 timeout=20,
             )
             await pilot.press("3", "r")
-            await confirm(pilot, "reveal")
+            await confirm(pilot, "reveal", task="Reveal")
             await wait_for(pilot, lambda: services.journal.intent(intent.id).state == "revealed", timeout=60)
             await wait_for(
                 pilot,
@@ -103,21 +123,26 @@ async def test_every_transaction_key_against_the_devnet(
             await pilot.press("m")
             await wait_for(pilot, lambda: isinstance(app.screen, ValueDialog))
             await pilot.press(*["backspace"] * 8, *"250", "enter")
-            await confirm(pilot, "commission")
+            await confirm(pilot, "commission", task="Set commission")
             await wait_for(pilot, lambda: _row(services, model_id).next_commission_rate == 250, timeout=30)
 
             await pilot.press("s")
             await wait_for(pilot, lambda: isinstance(app.screen, ValueDialog))
             await pilot.press(*["backspace"] * 8, *"1.5", "enter")
-            await confirm(pilot, "stake")
+            await confirm(pilot, "stake", task="Add stake")
             await wait_for(pilot, lambda: services.journal.audit_log()[-1].kind == "stake", timeout=30)
 
             await pilot.press("d")
             await wait_for(pilot, lambda: isinstance(app.screen, ConfirmPlanScreen), timeout=30)
             assert "cannot be reactivated" in screen_text(app)
-            await pilot.press(*"deactivate", "enter")
-            await settle(pilot)
+            await confirm(pilot, "deactivate", task="Deactivate")
             await wait_for(pilot, lambda: _row(services, model_id).status == "inactive", timeout=30)
+            # s and m on the inactive model say so at once, without asking for a value first
+            for key in ("s", "m"):
+                await pilot.press(key)
+                await settle(pilot)
+                assert not isinstance(app.screen, ValueDialog), key
+            assert "is inactive" in screen_text(app)
 
             kinds = [(a.kind, a.status) for a in services.journal.audit_log()]
             assert kinds == [
@@ -162,6 +187,8 @@ async def test_readonly_console_refuses_and_sends_nothing(
                 pilot, lambda: len(getattr(app.checkpoints_pane, "checkpoints", {})) >= 2, timeout=20
             )
             assert "READONLY" in screen_text(app)
+            await wait_for(pilot, lambda: app.autopilot is not None, timeout=10)
+            assert "a turns it on" not in screen_text(app)  # the key is refused here: not offered
             await pilot.press("2", "c")
             await settle(pilot)
             assert not isinstance(app.screen, ConfirmPlanScreen)

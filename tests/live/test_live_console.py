@@ -54,8 +54,9 @@ async def test_the_console_on_live_services_trains_and_shows_the_chain(
         await wait_for(pilot, lambda: "step 3/3" in screen_text(app), timeout=10)
         # Its checkpoints arrive in the Checkpoints pane.
         pane = app.checkpoints_pane
-        await wait_for(pilot, lambda: len(getattr(pane, "checkpoints", {})) == 2, timeout=10)
-        assert {c.step for c in pane.checkpoints.values()} == {3}
+        await wait_for(pilot, lambda: len(getattr(pane, "checkpoints", {})) == 1, timeout=10)
+        # one row for step 3, which is also the final weights (the same file)
+        assert [(c.step, c.final) for c in pane.checkpoints.values()] == [(3, True)]
         assert all(Path(path).parent.parent.name == "pilot-run" for path in pane.checkpoints)
         assert app.errors == []
 

@@ -91,15 +91,17 @@ async def test_a_real_run_is_launched_followed_listed_and_its_checkpoints_get_a_
     assert run.last_loss is not None
 
     ckpts = await asyncio.to_thread(live.checkpoints, name)
-    assert {c.step for c in ckpts} == {3} and all(c.status == "" for c in ckpts)
-    final = next(c for c in ckpts if c.path.endswith("model-final.safetensors"))
+    # One row: step 3 is also the final weights (model-final is the same file).
+    assert [(c.step, c.final) for c in ckpts] == [(3, True)] and ckpts[0].status == ""
+    final = ckpts[0]
     assert final.size == await asyncio.to_thread(os.path.getsize, final.path)
 
-    # A commit of that file in the journal gives the checkpoint its on-chain status.
+    # A commit of the final weights (under their model-final name) in the journal gives the
+    # checkpoint's row its on-chain status.
     journal = live.journal
     art = journal.add_artifact(
         chain="devnet",
-        source_path=final.path,
+        source_path=str(Path(final.path).with_name("model-final.safetensors")),
         source_size=final.size or 0,
         source_digest="d",
         encrypted_path=None,

@@ -57,8 +57,9 @@ def fake(fake_modal: FakeModal) -> FakeModal:
     return fake_modal
 
 
-def train_runner(volume: str = VOLUME, *, poll_s: float = 0.5) -> Callable[..., Any]:
-    """The fake container's body for ``train``: the real container code running the stand-in worker."""
+def train_runner(volume: str = VOLUME, *, poll_s: float = 0.5, reload: bool = True) -> Callable[..., Any]:
+    """The fake container's body for ``train``: the real container code running the stand-in worker
+    (``reload=False``: as if it never called ``Volume.reload()``)."""
     from soma_console.training.modal_container import train_entry
 
     def runner(c: Container, spec_json: str, resume: bool = False, gpus: int = 1) -> dict[str, Any]:
@@ -68,6 +69,7 @@ def train_runner(volume: str = VOLUME, *, poll_s: float = 0.5) -> Callable[..., 
             gpus=gpus,
             volume_root=c.volume_dir(volume),
             commit=lambda: c.commit(volume),
+            reload=(lambda: c.reload(volume)) if reload else None,
             out=c.stdout,  # type: ignore[arg-type]
             err=c.stderr,  # type: ignore[arg-type]
             stop=c.stop,

@@ -6,13 +6,15 @@ its manifest ``<stem>.json``, both atomically, and ``model-final.*`` at the end.
 newest manifested checkpoint with ``--resume`` and ends with an ``error`` event on SIGTERM.
 
 Test knobs in the spec (ignored by the real worker): ``checkpoint_every``, ``sleep_s`` (per step),
-``fail_at_step``, ``tensor_bytes`` (size of the saved weights), ``noise`` (non-event lines).
+``fail_at_step``, ``tensor_bytes`` (size of the saved weights), ``noise`` (non-event lines),
+``dump_env`` (a file to write the environment and working directory it was started with to).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import signal
 import sys
 import time
@@ -54,6 +56,8 @@ def main(argv: list[str]) -> int:
     spec_path = Path(argv[0])
     resume = "--resume" in argv[1:]
     spec = json.loads(spec_path.read_text())
+    if spec.get("dump_env"):
+        Path(spec["dump_env"]).write_text(json.dumps({"env": dict(os.environ), "cwd": os.getcwd()}))
     out = Path(spec["out_dir"])
     ckpts = out / "checkpoints"
     ckpts.mkdir(parents=True, exist_ok=True)

@@ -168,98 +168,6 @@ def test_wrong_names_are_one_line(cli: object, deployed: FakeModal, tmp_path: Pa
     assert_one_line_error(r, "unknown GPU type 'T4'")
 
 
-def test_cron_deploy_status_remove(cli: object, fake: FakeModal, tmp_path: Path) -> None:
-    spec = write_spec(tmp_path, "cron-run")
-    flags = ["--app", "soma-cli-cron", "--volume", "soma-cli-cron-vol"]
-    r = cli(
-        "--chain",
-        "testnet",
-        "cron",
-        "deploy",
-        "--spec",
-        str(spec),
-        "--every",
-        "6h",
-        "--steps",
-        "50",
-        *flags,
-        "--yes",
-    )  # type: ignore[operator]
-    assert_one_line_error(r, "Secret 'soma-signer' not found", "docs/modal.md")
-    fake.secrets |= {"soma-signer", "soma-storage"}
-    r = cli(
-        "--chain",
-        "testnet",
-        "cron",
-        "deploy",
-        "--spec",
-        str(spec),
-        "--every",
-        "6h",
-        "--steps",
-        "50",
-        *flags,
-        "--yes",
-    )  # type: ignore[operator]
-    assert r.returncode == 0, r.output
-    assert "run cron-run, 50 steps per round, every 6:00:00, chain testnet" in r.stdout
-    assert "skip the commit/reveal step" not in r.stderr  # the lifecycle is in this build
-    fn = fake.app_function("soma-cli-cron", "cron_round")
-    assert fn is not None
-    assert fn.definition.schedule.period.hours == 6
-
-    st = cli("cron", "status", *flags[:2], "--volume", "soma-cli-cron-vol", "--json")  # type: ignore[operator]
-    body = json.loads(st.stdout)
-    assert body["deployed"] is True
-    assert body["rounds"] == []
-
-    # a round ran on Modal (the container code against the Volume): status shows it
-    import io
-
-    from soma_console.training.modal_container import CronPlan, cron_entry
-    from tests.modal.conftest import STANDIN_WORKER
-
-    root = fake.volume("soma-cli-cron-vol").root
-    from soma_console.errors import UserError
-
-    # no SOMA_SECRET_KEY in this "container": the chain step refuses, and status says why
-    with pytest.raises(UserError, match="no wallet"):
-        cron_entry(
-            CronPlan(app_name="soma-cli-cron", spec_json=spec.read_text(), steps=4),
-            volume_root=root,
-            commit=lambda: None,
-            out=io.StringIO(),
-            err=io.StringIO(),
-            worker_cmd=STANDIN_WORKER,
-            poll_s=0.2,
-        )
-    st = cli("cron", "status", "--app", "soma-cli-cron", "--volume", "soma-cli-cron-vol")  # type: ignore[operator]
-    assert "soma-cli-cron: deployed, schedule Period(hours=6)." in st.stdout
-    assert "recent rounds" in st.stdout
-    st = cli("cron", "status", "--app", "soma-cli-cron", "--volume", "soma-cli-cron-vol", "--json")  # type: ignore[operator]
-    body = json.loads(st.stdout)
-    assert [(r["state"], r["step"]) for r in body["rounds"]] == [("failed", 4)]
-    assert "no wallet" in json.dumps(body)
-
-    assert_one_line_error(cli("cron", "remove", "--app", "soma-cli-cron"), "needs confirmation")  # type: ignore[operator]
-    rm = cli("cron", "remove", "--app", "soma-cli-cron", "--yes")  # type: ignore[operator]
-    assert rm.returncode == 0, rm.output
-    st = cli("cron", "status", "--app", "soma-cli-cron", "--volume", "soma-cli-cron-vol", "--json")  # type: ignore[operator]
-    assert json.loads(st.stdout)["deployed"] is False
-    assert_one_line_error(cli("cron", "remove", "--app", "soma-cli-cron", "--yes"), "no Modal app named")  # type: ignore[operator]
-
-
-def test_cron_deploy_rejects_bad_schedules(cli: object, fake: FakeModal, tmp_path: Path) -> None:
-    spec = write_spec(tmp_path, "cron-bad")
-    assert_one_line_error(cli("cron", "deploy", "--spec", str(spec), "--every", "2m", "--yes"), "too often")  # type: ignore[operator]
-    assert_one_line_error(
-        cli("cron", "deploy", "--spec", str(spec), "--every", "often", "--yes"), "not a period"
-    )  # type: ignore[operator]
-    assert_one_line_error(cli("cron", "deploy", "--yes"), "exactly one of --spec")  # type: ignore[operator]
-    r = cli("cron", "deploy", "--spec", str(spec), "--yes")  # type: ignore[operator]  # default chain: devnet
-    assert_one_line_error(r, "cannot reach the chain 'devnet' on this machine", "--chain testnet")
-
-
 def test_train_backend_modal_launches_and_streams_like_a_local_run(
     cli: object, deployed: FakeModal, home: Path
 ) -> None:
@@ -284,3 +192,12 @@ def test_train_backend_modal_launches_and_streams_like_a_local_run(
     assert [c["step"] for c in json.loads(ck.stdout)] == [2, 4, 6]
     runs = cli("runs", "--json")  # type: ignore[operator]
     assert [(x["run"], x["backend"]) for x in json.loads(runs.stdout)] == [("from-train", "modal")]
+
+
+def test_an_image_that_does_not_build_is_one_line_and_deploys_nothing(cli: object, fake: FakeModal) -> None:
+    fake.image_build_error = "ERROR: No matching distribution found for soma-models<0.2,>=0.1.7"
+    r = cli("modal", "deploy", "--app", "soma-cli-nobuild", "--volume", "soma-cli-vol")  # type: ignore[operator]
+    assert_one_line_error(
+        r, "the image did not build", "No matching distribution found", "modal image logs im-"
+    )
+    assert fake.app_function("soma-cli-nobuild", "train") is None

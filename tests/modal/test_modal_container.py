@@ -1,5 +1,5 @@
-"""The container side on its own: the supervised worker (a real subprocess), Volume commits, stop,
-preemption restarts, and the scheduled round with its journal."""
+"""The container side on its own: the supervised worker (a real subprocess), its environment, Volume
+commits, stop, preemption restarts."""
 
 from __future__ import annotations
 
@@ -13,14 +13,12 @@ from typing import Any
 
 import pytest
 
-from soma_console.config import Home
 from soma_console.training import cron_journal
 from soma_console.training.events import LineAssembler, Started, Step
 from soma_console.training.modal_container import (
-    CronPlan,
     WorkerFailed,
-    cron_entry,
     newest_checkpoint,
+    package_root,
     train_entry,
 )
 from tests.modal.conftest import STANDIN_WORKER
@@ -141,76 +139,6 @@ def test_gpus_reach_the_spec(tmp_path: Path) -> None:
     assert started.spec["gpus"] == 4
 
 
-def cron(tmp_path: Path, plan: CronPlan, **kw: Any) -> tuple[dict[str, Any], Commits]:
-    commits = Commits(tmp_path)
-    result = cron_entry(
-        plan,
-        volume_root=tmp_path,
-        commit=commits,
-        out=io.StringIO(),
-        err=io.StringIO(),
-        worker_cmd=STANDIN_WORKER,
-        poll_s=0.2,
-        **kw,
-    )
-    return result, commits
-
-
-def test_cron_rounds_resume_train_more_and_journal_each_step(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # a build without the chain step: the rounds still train and say why the chain was skipped
-    monkeypatch.setattr("soma_console.training.modal_container.load_lifecycle_hook", lambda: None)
-    plan = CronPlan(app_name="cron-a", spec_json=spec("loop", checkpoint_every=3), steps=6)
-    first, _ = cron(tmp_path, plan)
-    assert first["chain"] is None
-    assert "soma_console.core.lifecycle.run_cron_round is not available" in first["chain_skipped"]
-    second, _ = cron(tmp_path, plan)
-    assert second["train"]["step"] == 12  # resumed at 6, trained 6 more
-    entries = cron_journal.read(tmp_path / "cron/cron-a/journal.jsonl")
-    assert [e.event for e in entries] == ["round_started", "trained", "chain_skipped", "round_finished"] * 2
-    summary = cron_journal.summarize(entries)
-    assert [r["step"] for r in summary.rounds] == [6, 12]
-
-
-def test_cron_round_hands_the_newest_checkpoint_to_the_lifecycle(tmp_path: Path) -> None:
-    calls: list[dict[str, Any]] = []
-
-    async def lifecycle(
-        home: Home, checkpoint: Path, manifest: Path, *, chain: str, persist: Any
-    ) -> dict[str, Any]:
-        persist()
-        calls.append({"home": home.data_dir, "checkpoint": checkpoint, "manifest": manifest, "chain": chain})
-        return {
-            "revealed": [],
-            "committed": {"model_id": "0xabc", "epoch": 7},
-            "pending": [{"model_id": "0xabc"}],
-        }
-
-    plan = CronPlan(app_name="cron-b", spec_json=spec("loop2"), steps=4, chain="https://rpc.example")
-    result, _ = cron(tmp_path, plan, lifecycle=lifecycle)
-    assert calls[0]["home"] == tmp_path / "cron/cron-b/home"
-    assert calls[0]["chain"] == "https://rpc.example"
-    assert calls[0]["checkpoint"] == tmp_path / "runs/loop2/model-final.safetensors"
-    assert calls[0]["manifest"] == tmp_path / "runs/loop2/model-final.json"
-    assert result["chain"]["committed"]["epoch"] == 7
-    summary = cron_journal.summarize(cron_journal.read(tmp_path / "cron/cron-b/journal.jsonl"))
-    assert summary.pending == [{"model_id": "0xabc"}]
-    assert summary.rounds[-1]["state"] == "chain done"
-
-
-def test_a_failing_chain_step_is_journaled_and_raised(tmp_path: Path) -> None:
-    async def lifecycle(home: Home, checkpoint: Path, manifest: Path, *, chain: str, persist: Any) -> None:
-        raise RuntimeError("chain unreachable")
-
-    plan = CronPlan(app_name="cron-c", spec_json=spec("loop3"), steps=2)
-    with pytest.raises(RuntimeError, match="chain unreachable"):
-        cron(tmp_path, plan, lifecycle=lifecycle)
-    summary = cron_journal.summarize(cron_journal.read(tmp_path / "cron/cron-c/journal.jsonl"))
-    assert summary.rounds[-1]["state"] == "failed"
-    assert summary.last_error == "RuntimeError: chain unreachable"
-
-
 def test_a_torn_journal_line_is_skipped(tmp_path: Path) -> None:
     path = tmp_path / "journal.jsonl"
     cron_journal.append(path, "round_started", "r1")
@@ -220,3 +148,45 @@ def test_a_torn_journal_line_is_skipped(tmp_path: Path) -> None:
     entries = cron_journal.read(path)
     assert [e.event for e in entries] == ["round_started", "trained"]
     assert os.stat(path).st_size > 0
+
+
+def test_the_worker_sees_no_secret_and_finds_the_package_by_its_own_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    planted = {
+        "SOMA_SECRET_KEY": "suiprivkey-planted-signer",
+        "SOMA_STORAGE": "s3://bucket/prefix",
+        "AWS_ACCESS_KEY_ID": "AKIAPLANTED",
+        "AWS_SECRET_ACCESS_KEY": "planted-aws-secret",
+        "MODAL_TOKEN_SECRET": "as-planted",
+        "SOMA_ALERT_WEBHOOK": "https://hooks.example/planted",
+        "SOME_API_KEY": "planted-api-key",
+    }
+    for k, v in planted.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setenv("HF_TOKEN", "hf-allowed")  # the trainer's own credential passes
+    monkeypatch.setenv("SOMA_HARMLESS", "kept")
+    monkeypatch.delenv("PYTHONPATH", raising=False)  # only the container's explicit path may find the package
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    dump = tmp_path / "env.json"
+    summary, _, _, _ = run_train(tmp_path / "vol", spec("c6", dump_env=str(dump)))
+    assert summary["finished"] is True
+    seen = json.loads(dump.read_text())
+    for k, v in planted.items():
+        assert k not in seen["env"]
+        assert v not in json.dumps(seen)
+    assert seen["env"]["HF_TOKEN"] == "hf-allowed"
+    assert seen["env"]["SOMA_HARMLESS"] == "kept"
+    assert seen["env"]["PYTHONPATH"] == package_root()
+    assert seen["cwd"] == str((tmp_path / "vol/runs/c6").resolve())
+
+
+def test_a_failed_reload_refuses_to_train_on_a_stale_view(tmp_path: Path) -> None:
+    def reload() -> None:
+        raise RuntimeError("there are open files preventing the operation")
+
+    with pytest.raises(WorkerFailed, match=r"could not reload the Volume .*open files"):
+        run_train(tmp_path, spec("c7"), reload=reload)
+    assert not (tmp_path / "runs/c7").exists()  # nothing was read or written

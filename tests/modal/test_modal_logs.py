@@ -130,3 +130,35 @@ async def test_a_long_outage_gives_up_with_one_clear_sentence() -> None:
     ):
         async for _ in follower.entries():
             pass
+
+
+class SlowHistory(Script):
+    """A long run's history: each fetched entry takes a while; the first fetch stalls half way."""
+
+    def __init__(self, log: list[Entry], streams: list[tuple[int, int, BaseException | None]]) -> None:
+        super().__init__(log, streams)
+        self.stall_once_at: int | None = 5
+
+    async def _fetch(self, since: datetime | None, until: datetime) -> AsyncIterator[Entry]:
+        import asyncio
+
+        self.fetches.append((since, until))
+        for i, e in enumerate(self.log):
+            if (since is None or e.timestamp >= since) and e.timestamp < until:
+                if i == self.stall_once_at:
+                    self.stall_once_at = None
+                    await asyncio.sleep(3600)  # the connection hangs
+                await asyncio.sleep(0.02)
+                yield e
+
+
+async def test_a_long_history_is_not_bound_by_one_timeout_and_a_stalled_fetch_continues_from_its_cursor() -> (
+    None
+):
+    log = [at(i, f"line {i}\n") for i in range(40)]
+    # reattach late: the stream carries only the last entries; the history (0.8 s in all) is fetched
+    script = SlowHistory(log, [(38, 40, None), (38, 40, None)])
+    out, notes = await follow(script, fetch_timeout=0.2)
+    assert [e.message for e in out] == [e.message for e in log]  # nothing twice, nothing missing
+    assert any("dropped" in n for n in notes)  # the stall was one drop...
+    assert script.fetches[1][0] == log[4].timestamp  # ...and the next fetch began at the cursor

@@ -278,3 +278,32 @@ async def test_a_call_that_hangs_is_cut_by_our_timeout(deployed: FakeModal, tmp_
             spec("r-hang"), home=Home(tmp_path, tmp_path), settings=settings(timeout_s=1.0)
         )
     assert time.monotonic() - t0 < 5
+
+
+async def test_no_capacity_is_retried_with_backoff_then_said_in_one_sentence(
+    deployed: FakeModal, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from soma_console.training import modal_client
+
+    monkeypatch.setattr(modal_client, "EXHAUSTED_BACKOFF_S", (0.1, 0.2))
+    waits: list[str] = []
+    deployed.exhaust_spawns = 2  # refused twice, then a GPU frees up
+    run = await launch_modal_run(
+        spec("r-capacity"), home=Home(tmp_path, tmp_path), settings=settings(), on_deploy=waits.append
+    )
+    assert kinds(await collect(run))[-1] == "finished"
+    assert len(waits) == 2 and "no capacity" in waits[0]
+    deployed.exhaust_spawns = 3  # never frees up within the tries
+    with pytest.raises(UserError, match=r"^Modal has no capacity for this right now while launching run"):
+        await launch_modal_run(spec("r-capacity-2"), home=Home(tmp_path, tmp_path), settings=settings())
+    assert not [r for r in list_modal_runs(Home(tmp_path, tmp_path)) if r.run == "r-capacity-2"]
+
+
+async def test_log_lines_that_reach_the_log_service_after_the_call_ended_are_still_shown(
+    deployed: FakeModal, tmp_path: Path
+) -> None:
+    deployed.log_lag_s = 1.5  # every line becomes visible 1.5 s after it was written
+    run = await launch_modal_run(spec("r-lag"), home=Home(tmp_path, tmp_path), settings=settings())
+    records = await collect(run)
+    assert kinds(records)[-1] == "finished"
+    assert [r.step for r in records if isinstance(r, ev.Step)] == [1, 2, 3, 4, 5, 6]

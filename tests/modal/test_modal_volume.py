@@ -115,10 +115,33 @@ async def test_an_interrupted_download_leaves_no_final_file_and_resumes(
     first_inode = part.stat().st_ino
 
     seen: list[int] = []
+    fake.served_bytes = 0
     path = await download_checkpoint(volume(), ckpt, tmp_path, progress=lambda d, t: seen.append(d))
     assert path.read_bytes() == data
     assert os.stat(path).st_ino == first_inode  # the same file, continued and renamed into place
     assert not part.exists()
+    # a ranged read: only the missing bytes crossed the network again
+    assert fake.served_bytes == len(data) - BLOCK_SIZE
+    assert seen[0] > BLOCK_SIZE
+
+
+async def test_expired_download_links_are_renewed_from_the_byte_reached(
+    fake: FakeModal, vol: Path, tmp_path: Path
+) -> None:
+    data = put_checkpoint(vol, "r8", "checkpoint-00000080", 80, 3 * BLOCK_SIZE + 10)  # four blocks
+    ckpt = pick_checkpoint(await list_remote_checkpoints(volume(), "r8"), "80")
+    part = tmp_path / "checkpoint-00000080.safetensors.part"
+    part.write_bytes(data[:100])  # a resume: the ranged path
+    (tmp_path / "checkpoint-00000080.safetensors.part.json").write_text(
+        json.dumps({"path": ckpt.weights_path, "size": ckpt.size, "mtime": ckpt.mtime})
+    )
+    fake.served_bytes = 0
+    fake.expire_links_after_blocks = 2  # the links die after two blocks, half way through
+    before = fake.requests.count("VolumeGetFile2")
+    path = await download_checkpoint(volume(), ckpt, tmp_path)
+    assert path.read_bytes() == data
+    assert fake.requests.count("VolumeGetFile2") - before == 2  # fresh links once, from where it was
+    assert fake.served_bytes == len(data) - 100  # nothing transferred twice
 
 
 async def test_a_damaged_part_is_detected_and_rewritten_from_the_first_difference(

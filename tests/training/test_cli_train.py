@@ -108,11 +108,13 @@ def test_bad_input_is_one_error_line(cli, home: Path, tmp_path: Path) -> None:  
     assert_one_line_error(cli("train", "--preset", "giant", "--run", "x"), "unknown preset")
     missing = cli("train", "--data", str(tmp_path / "nope"), "--run", "m", "--steps", "2")
     assert_one_line_error(missing, "does not exist")
-    # The failure is recorded in the run and as an error event.
-    assert cli("runs", "--json").json()[0]["status"] == "failed"
+    assert missing.returncode == 2  # refused before a run exists: no failed run is left behind
+    assert cli("runs", "--json").json() == []
     (tmp_path / "empty").mkdir()
     assert_one_line_error(cli("train", "--data", str(tmp_path / "empty"), "--run", "e"), "no non-empty files")
-    assert_one_line_error(cli("train", "--run", "m", "--steps", "2"), "already exists")
+    # That one got as far as the trainer: the failure is recorded in the run and as an error event.
+    assert cli("runs", "--json").json()[0]["status"] == "failed"
+    assert_one_line_error(cli("train", "--run", "e", "--steps", "2"), "already exists")
     assert_one_line_error(cli("train", "--run", "ghost", "--resume"), "no run 'ghost'")
     assert_one_line_error(cli("train", "--micro-batch", "0", "--run", "z"), "micro-batch")
     assert_one_line_error(cli("logs", "ghost"), "no run 'ghost'")

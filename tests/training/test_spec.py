@@ -49,7 +49,7 @@ def test_json_round_trip_keeps_every_field(tmp_path: Path) -> None:
         data="/some/where",
         framework="flax",
         seed=7,
-        fast=FastOptions(mode="on", precision="bf16", compile=True, pos_ids=True, log_every=5),
+        fast=FastOptions(mode="on", precision="bf16", compile="on", pos_ids=True, log_every=5),
         learning_rate=3e-4,
         steps=12,
         gpus=1,
@@ -84,6 +84,16 @@ def test_bad_values_raise_one_sentence(tmp_path: Path, change: dict[str, object]
     assert "\n" not in msg
 
 
+def test_three_way_switches_read_older_booleans_and_refuse_nonsense(tmp_path: Path) -> None:
+    raw = make_spec(run="ok", preset="tiny", out_dir=tmp_path).to_dict()
+    assert (raw["fast"]["compile"], raw["fast"]["auto_micro_batch"]) == ("auto", "auto")
+    old = {**raw, "fast": {**raw["fast"], "compile": True, "auto_micro_batch": False}}
+    back = TrainSpec.from_dict(old).fast
+    assert (back.compile, back.auto_micro_batch) == ("on", "off")
+    with pytest.raises(UserError, match="unknown compile setting 'sometimes'; use auto, on or off"):
+        TrainSpec.from_dict({**raw, "fast": {**raw["fast"], "compile": "sometimes"}})
+
+
 def test_malformed_json_is_a_user_error() -> None:
     with pytest.raises(UserError, match="not valid JSON"):
         TrainSpec.from_json("{nope")
@@ -95,7 +105,7 @@ def test_console_side_modules_do_not_import_torch() -> None:
     code = (
         "import soma_console.training.manifest, soma_console.training.backends, "
         "soma_console.training.spec, soma_console.training.runs, soma_console.training.data, "
-        "soma_console.cli.train; import sys; "
+        "soma_console.training.fast_defaults, soma_console.cli.train; import sys; "
         "bad = [m for m in ('torch', 'jax', 'flax', 'textual') if m in sys.modules]; assert not bad, bad"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

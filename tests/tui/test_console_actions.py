@@ -146,13 +146,16 @@ async def test_commission_takes_percent_or_bps(make_app: AppFactory, services: F
     app = make_app()
     async with app.run_test(size=(160, 48), notifications=True) as pilot:
         await settle(pilot)
-        await pilot.press("4", "m")
+        await pilot.press("4", "m")  # a pending model: its commission cannot change yet
+        await pilot.pause()
+        assert not isinstance(app.screen, ValueDialog) and "is pending" in screen_text(app)
+        await pilot.press("down", "down", "m")  # the active one
         await wait_for(pilot, lambda: isinstance(app.screen, ValueDialog))
         await pilot.press(*["backspace"] * 6)
         await type_text(pilot, "120%")
         await pilot.press("enter")
         await pilot.pause()
-        assert "12000 bps is outside 0..10000" in screen_text(app)
+        assert "120% is outside 0..10000 bps" in screen_text(app)
         await pilot.press(*["backspace"] * 4)
         await type_text(pilot, "3%")
         await pilot.press("enter")
@@ -225,7 +228,7 @@ async def test_train_dialog_starts_a_run_and_selects_it(make_app: AppFactory, se
         await wait_for(pilot, lambda: isinstance(app.screen, TrainDialog))
         text = screen_text(app)
         assert "Start training" in text and "Backend" in text and "local" in text
-        await pilot.press("tab")  # preset -> steps
+        await pilot.press("shift+tab", "shift+tab", "shift+tab", "shift+tab")  # start -> ... -> steps
         await pilot.press(*["backspace"] * 3)
         await type_text(pilot, "0")
         await pilot.press("enter")
@@ -255,7 +258,7 @@ async def test_train_dialog_shows_the_services_error(make_app: AppFactory, servi
         await settle(pilot)
         await pilot.press("t")
         await wait_for(pilot, lambda: isinstance(app.screen, TrainDialog))
-        await pilot.press("tab", "tab", "tab")
+        await pilot.press("shift+tab", "shift+tab")  # start -> backend -> name
         await type_text(pilot, "r1-tiny")  # that name is taken
         await pilot.press("enter")
         await settle(pilot)

@@ -31,13 +31,22 @@ async def test_countdowns_tick_with_the_injected_clock(make_app: AppFactory, clo
         assert "next in 06:20" in text
 
 
-async def test_a_waiting_window_opens_at_the_boundary(make_app: AppFactory, clock: FakeClock) -> None:
+async def test_a_waiting_window_opens_when_the_chain_turns_the_epoch(
+    make_app: AppFactory, clock: FakeClock, services: FakeServices
+) -> None:
     app = make_app()
     async with app.run_test(size=(160, 48), notifications=True) as pilot:
         await settle(pilot)
         clock.advance(481)
-        app.tick()  # no re-read of the queue: the pane re-times what it has
+        app.tick()  # past the boundary by this clock; the chain has not reported the new epoch
         await pilot.pause()
+        text = screen_text(app)
+        # One clock for both: the queue says due (not OPEN, a reveal would be refused) and the
+        # status bar says the epoch is turning (not "next in 00:00").
+        assert re.search(r"◷ waiting\s+09:59\s+due", text), text
+        assert "epoch turning" in text and "next in 00:00" not in text
+        services.push_chain()  # the chain reports the new epoch: the queue is read again
+        await settle(pilot)
         assert re.search(r"● OPEN\s+09:59\s+now", screen_text(app))
 
 

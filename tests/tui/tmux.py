@@ -64,7 +64,9 @@ class TmuxTerminal:
         )
 
     def start(self) -> TmuxTerminal:
-        shell_command = "exec " + shlex.join(self.command)
+        # A tmux server started without a terminal (as under pytest) hands its sessions a stale
+        # COLUMNS=80 / LINES=24, which programs prefer to the pane's real size: drop them.
+        shell_command = "unset COLUMNS LINES; exec " + shlex.join(self.command)
         if self.stderr_path is not None:
             shell_command += " 2>" + shlex.quote(str(self.stderr_path))
         args = ["new-session", "-d", "-s", self.session, "-x", str(self.width), "-y", str(self.height)]
