@@ -40,6 +40,10 @@ COMMANDS: dict[str, str] = {
     "model": "soma_console.cli.onchain:model",
     "autopilot": "soma_console.cli.autopilot:autopilot",
     "weights": "soma_console.cli.weights:weights",
+    "targets": "soma_console.cli.earnings:targets",
+    "earnings": "soma_console.cli.earnings:earnings",
+    "claim": "soma_console.cli.earnings:claim",
+    "stake": "soma_console.cli.earnings:stake",
 }
 
 

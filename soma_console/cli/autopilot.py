@@ -12,10 +12,12 @@ import click
 from soma_console.cli.common import make_session
 from soma_console.cli.output import stderr_console
 from soma_console.context import AppContext
+from soma_console.core.autoclaim import AutoClaim
 from soma_console.core.autopilot import Autopilot, AutopilotConfig, TrainRound
 from soma_console.core.chain_identity import adopt_chain_identity
 from soma_console.core.journal import Journal
 from soma_console.core.lifecycle import Lifecycle
+from soma_console.core.targets_index import TargetIndex
 from soma_console.core.wallet import load_signer
 from soma_console.errors import UsageError
 from soma_console.secrets import redact
@@ -47,7 +49,13 @@ def parse_duration(text: str) -> float:
 @click.option("--train-every", default="6h", show_default=True, help="Time between training rounds.")
 @click.option("--train-steps", type=int, default=200, show_default=True, help="Steps per training round.")
 @click.option("--model", "model_id", help="Commit training rounds as updates of this model.")
-@click.option("--yes", is_flag=True, help="Agree to reveals (and commits) being sent without asking.")
+@click.option(
+    "--claim/--no-claim",
+    default=True,
+    show_default=True,
+    help="Claim the wallet's wins when they become claimable (generation epoch + 2).",
+)
+@click.option("--yes", is_flag=True, help="Agree to reveals, claims (and commits) being sent without asking.")
 @click.pass_obj
 def autopilot(
     app: AppContext,
@@ -59,6 +67,7 @@ def autopilot(
     train_every: str,
     train_steps: int,
     model_id: str | None,
+    claim: bool,
     yes: bool,
 ) -> None:
     """Reveal every commit in its window, warn when a window is closing, optionally train and commit."""
@@ -92,6 +101,7 @@ def autopilot(
 
     async def main() -> None:
         journal = Journal.open(app.home.ensure().journal_path)
+        index = TargetIndex.open(app.home.data_dir / "targets.sqlite") if claim else None
         session = make_session(app, address=signer.address)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -100,12 +110,15 @@ def autopilot(
         say("info", f"autopilot on {app.chain.name} for {signer.address}; Ctrl-C stops it")
         try:
             await adopt_chain_identity(session, journal)
-            await Autopilot(Lifecycle(app, session, journal, signer), config, say, train=train).run(
-                stop, once=once
-            )
+            claims = AutoClaim(session, index, signer) if index is not None else None
+            await Autopilot(
+                Lifecycle(app, session, journal, signer), config, say, train=train, claims=claims
+            ).run(stop, once=once)
         finally:
             await session.close()
             journal.close()
+            if index is not None:
+                index.close()
         if not once:
             say("info", "autopilot stopped")
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from soma_console.core.actions import ActionResult
+from soma_console.core.autoclaim import AutoClaim
 from soma_console.core.chain_errors import ChainError
 from soma_console.core.chainstate import ChainSnapshot
 from soma_console.core.lifecycle import Lifecycle, cron_lifecycle
@@ -71,12 +72,14 @@ class Autopilot:
         say: Say,
         *,
         train: TrainRound | None = None,
+        claims: AutoClaim | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.lc = lifecycle
         self.config = config
         self.say = say
         self.train = train
+        self.claims = claims
         self.clock = clock
         self.failures = 0
         self._alarmed: set[tuple[int, str]] = set()
@@ -149,6 +152,8 @@ class Autopilot:
             ok = True
             try:
                 await self.round()
+                if self.claims is not None:
+                    await self.claims.round(self.say)
                 if self.train is not None:
                     await self.maybe_train()
             except (ChainError, UserError) as exc:

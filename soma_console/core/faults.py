@@ -20,6 +20,8 @@ POINTS = (
     "after_send",  # the commit transaction was handed to the node, its answer not read
     "after_confirm",  # the chain confirmed the commit, the journal does not know yet
     "during_reveal",  # the reveal was sent, the journal does not know yet
+    "claim_before_send",  # a claim's digest is journaled, the transaction not sent
+    "claim_after_send",  # the chain executed a claim, the journal does not know yet
 )
 
 

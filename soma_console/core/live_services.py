@@ -30,16 +30,20 @@ from typing import Any, Protocol, cast
 
 from soma_console.context import AppContext
 from soma_console.core.actions import ActionPlan, ActionResult
+from soma_console.core.autoclaim import AutoClaim
 from soma_console.core.chain import ChainSession
 from soma_console.core.chain_errors import ChainError, ModelListUnavailable
 from soma_console.core.chain_identity import adopt_chain_identity
 from soma_console.core.chainstate import ChainSnapshot
+from soma_console.core.claims import Claimer
+from soma_console.core.claims import soma as soma_text
 from soma_console.core.console_services import (
     ChainListener,
     CheckpointInfo,
     ProgressCallback,
     RunInfo,
 )
+from soma_console.core.earnings import EarningsView, build_view, sync_targets
 from soma_console.core.journal import AuditEntry, Intent, Journal
 from soma_console.core.lifecycle import Lifecycle
 from soma_console.core.live_runs import LocalRuns, ModalRuns, check_train_spec, merge_runs
@@ -52,6 +56,7 @@ from soma_console.core.reveal_queue import (
     build_queue,
     entry_for,
 )
+from soma_console.core.targets_index import TargetIndex
 from soma_console.core.wallet import Signer, load_signer
 from soma_console.errors import ReadOnlyError, UserError
 from soma_console.fsutil import atomic_write_text
@@ -162,6 +167,8 @@ class LiveServices:
         self._autopilot_said: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._started = False
+        self._index_task: asyncio.Task[None] | None = None
+        self._index_epoch: int | None = None
         self._identity_task: asyncio.Task[None] | None = None
 
     @classmethod
@@ -221,9 +228,10 @@ class LiveServices:
                 self._unsubscribe = None
             task, self._autopilot_task = self._autopilot_task, None
             jobs: list[Any] = [self.session.close(), self.modal.stop()]
-            if task is not None:
-                task.cancel()
-                jobs.append(task)
+            for t in (task, self._index_task):
+                if t is not None:
+                    t.cancel()
+                    jobs.append(t)
             await asyncio.wait_for(asyncio.gather(*jobs, return_exceptions=True), STOP_TIMEOUT_S)
         except BaseException:  # never raise out of stop: the console is on its way out
             log.exception("stopping the live services")
@@ -234,6 +242,14 @@ class LiveServices:
     # -- chain ------------------------------------------------------------------------------------
     def latest_chain(self) -> ChainSnapshot | None:
         return self.session.latest
+
+    def earnings_view(self) -> EarningsView | None:
+        """The Earnings screen's data from the local target index (call it from a worker thread)."""
+        snap = self.session.latest
+        path = self.ctx.home.data_dir / "targets.sqlite"
+        if snap is None or not self.address or not path.exists():
+            return None
+        return build_view(path, self.ctx.chain.name, snap.epoch, [m.model_id for m in snap.mine()])
 
     def subscribe_chain(self, listener: ChainListener) -> Callable[[], None]:
         with self._listeners_lock:
@@ -260,6 +276,38 @@ class LiveServices:
         clock_ok = err is None or isinstance(err, ModelListUnavailable)
         if clock_ok and snap is not None and self.autopilot.cached:
             self._kick_autopilot(snap)
+        if err is None and snap is not None:
+            self._kick_index(snap)
+
+    # -- target index (Earnings) ------------------------------------------------------------------
+    def _kick_index(self, snap: ChainSnapshot) -> None:
+        """Once per epoch: sync the target index; with autopilot on, also claim what is due."""
+        if self._loop is None or self._index_epoch == snap.epoch:
+            return
+        if self._index_task is not None and not self._index_task.done():
+            return
+        self._index_task = self._loop.create_task(self._index_round(snap.epoch), name="target-index")
+
+    async def _index_round(self, epoch: int) -> None:
+        path = self.ctx.home.data_dir / "targets.sqlite"
+        try:
+            index = await asyncio.to_thread(TargetIndex.open, path)
+        except Exception:
+            log.info("cannot open the target index", exc_info=True)
+            return
+        try:
+            if self.autopilot.cached and self.signer is not None and not self.readonly:
+                await AutoClaim(self.session, index, self.signer).round(lambda level, msg: log.info(msg))
+            else:
+                await sync_targets(self.session, index)
+            self._index_epoch = epoch
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.info("target index round failed", exc_info=True)
+            self._autopilot_problem(f"earnings: {exc}")
+        finally:
+            await asyncio.to_thread(index.close)
 
     # -- autopilot --------------------------------------------------------------------------------
     def _kick_autopilot(self, snap: ChainSnapshot) -> None:
@@ -424,8 +472,45 @@ class LiveServices:
         self._ready("deactivate")
         return await self.lifecycle.plan_deactivate(model_id)
 
+    async def plan_claim(self) -> ActionPlan:
+        """Sync the target index, settle unsettled claims, and plan claiming every claimable win."""
+        self._ready("claim")
+        assert self.signer is not None
+        index = TargetIndex.open(self.ctx.home.data_dir / "targets.sqlite")
+        try:
+            claimer = Claimer(self.session, index, self.signer, self.ctx.chain.name)
+            await claimer.settle_pending()
+            await sync_targets(self.session, index)
+            snap = self.session.latest or await self.session.snapshot()
+            due = await claimer.candidates(None, [m.model_id.lower() for m in snap.mine()])
+            if not due:
+                raise UserError("none of your models has a claimable win now.")
+            return await claimer.plan(due, {m.model_id.lower(): m.owner for m in snap.models})
+        finally:
+            index.close()
+
+    async def _execute_claim(self, plan: ActionPlan, progress: ProgressCallback) -> ActionResult:
+        assert self.signer is not None
+        index = TargetIndex.open(self.ctx.home.data_dir / "targets.sqlite")
+        try:
+            claimer = Claimer(self.session, index, self.signer, self.ctx.chain.name)
+            out = await claimer.execute(plan, progress)
+        finally:
+            index.close()
+        n = len(out["claimed"])
+        share = sum(c["owner_share_shannons"] for c in out["claimed"])
+        return ActionResult(
+            action="claim",
+            ok=n == len(plan.payload),
+            summary=f"claimed {n} of {len(plan.payload)} wins ({soma_text(share)} to the owners)",
+            digest=out["claimed"][-1]["digest"] if out["claimed"] else None,
+            data=out,
+        )
+
     async def execute(self, plan: ActionPlan, progress: ProgressCallback) -> ActionResult:
         self._ready(plan.action)
+        if plan.action == "claim":
+            return await self._execute_claim(plan, progress)
         return await self.lifecycle.execute(plan, progress)
 
 

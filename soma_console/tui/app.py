@@ -319,6 +319,12 @@ class MainScreen(Screen[None]):
     def action_help(self) -> None:
         self.console.show_help()
 
+    def action_earnings(self) -> None:
+        from soma_console.tui.earnings_pane import EarningsScreen
+
+        load = getattr(self.console.services, "earnings_view", None)
+        self.console.push_screen(EarningsScreen(load if load is not None else lambda: None))
+
     def on_training_pane_run_selected(self, event: TrainingPane.RunSelected) -> None:
         self.console.follow(event.run)
 
@@ -780,6 +786,14 @@ class ConsoleApp(App[int]):
         self._plan_then_confirm(
             "commit", lambda: self.services.plan_commit(path, model_id, None, None, self._progress)
         )
+
+    def claim_wins(self) -> None:
+        """Plan claiming every claimable win of the wallet's models; a typed word confirms."""
+        planner = getattr(self.services, "plan_claim", None)
+        if planner is None:
+            self.notify("Claiming is not available here; use `soma-console claim`.", timeout=5)
+            return
+        self._plan_then_confirm("claim", planner)
 
     def reveal_selected(self, model_id: str | None = None) -> None:
         if model_id is None:

@@ -51,6 +51,7 @@ MAIN_KEYS: tuple[KeySpec, ...] = (
     KeySpec("commission", "m", "commission", "Commission"),
     KeySpec("deactivate", "d", "deactivate", "Deactivate"),
     KeySpec("autopilot", "a", "autopilot", "Autopilot"),
+    KeySpec("earnings", "e", "earnings", "Earnings", show=False),
     KeySpec("help", "question_mark", "help", "Keys"),
     KeySpec("quit", "q", "app.quit", "Quit"),
     # Keys that move the focus are priority bindings: they act the moment they are read, so the
