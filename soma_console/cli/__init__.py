@@ -40,6 +40,7 @@ COMMANDS: dict[str, str] = {
     "model": "soma_console.cli.onchain:model",
     "autopilot": "soma_console.cli.autopilot:autopilot",
     "weights": "soma_console.cli.weights:weights",
+    "score": "soma_console.cli.score:score",
 }
 
 
