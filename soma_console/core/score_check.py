@@ -356,3 +356,25 @@ def _np(values: Sequence[float]) -> Any:
 
 def dumps(report: ScoreReport) -> str:
     return json.dumps(report.to_json(), indent=2, sort_keys=True)
+
+
+def update_verdict(report: ScoreReport) -> tuple[bool, str]:
+    """Whether an update scored in ``report`` beats the model's current weights, and why.
+
+    It beats them when its mean scoring loss over the scored targets is lower than the current
+    weights' on the same targets. A model without revealed weights has nothing to lose; no
+    scored target means no evidence, so the update is held back.
+    """
+    if report.model_id and not report.has_current:
+        return True, f"model {report.model_id} has no revealed weights yet"
+    delta = report.mean_current_delta
+    if not report.scored or delta is None:
+        return False, "no filled target could be scored, so there is no evidence the update is better"
+    if delta < 0:
+        return (
+            True,
+            f"lower loss than the current weights on {report.beats_current} of {report.scored} targets",
+        )
+    return False, (
+        f"not better than the current weights (mean loss delta {delta:+.4f} over {report.scored} targets)"
+    )

@@ -177,3 +177,38 @@ def test_a_checkpoint_of_another_size_is_one_clear_sentence(world):
     proc = run_score(tmp / "home3", urls["rpc_url"], str(ckpt), "--targets", "2")
     assert proc.returncode != 0
     assert "2048-value embeddings" in proc.stderr and "Traceback" not in proc.stderr
+
+
+async def test_an_update_equal_to_the_current_weights_is_held_back(world):
+    from soma_console.core.commit_prep import resolve_checkpoint
+    from soma_console.core.score_check import score_checkpoint, update_verdict
+
+    urls, ids, tmp = world["urls"], world["ids"], world["tmp"]
+    src = resolve_checkpoint(write_checkpoint(tmp / "same", tiny_weights(SEEDS[0])), tmp)
+    client = await SomaClient(rpc_url=urls["rpc_url"])
+    report = await score_checkpoint(
+        client, urls["rpc_url"], src.weights, src.manifest, tmp / "cache4", count=3, model_id=ids[0]
+    )
+    assert report.has_current and report.scored == 3
+    for t in report.targets:
+        assert t.current_loss == pytest.approx(t.my_loss, abs=1e-6)
+    ok, why = update_verdict(report)
+    assert not ok and "not better than the current weights" in why
+    assert "beats the current weights of" in report.summary()
+
+
+def test_update_verdict_rules():
+    from soma_console.core.score_check import ScoreReport, TargetVerdict, update_verdict
+
+    def row(mine: float, current: float | None) -> TargetVerdict:
+        return TargetVerdict("0x1", mine, 9.0, "0x2", mine < 9.0, 0.5, current)
+
+    better = ScoreReport("c", "winners", [row(1.0, 2.0), row(3.0, 2.5)], model_id="0xab", has_current=True)
+    assert update_verdict(better) == (True, "lower loss than the current weights on 1 of 2 targets")
+    worse = ScoreReport("c", "winners", [row(2.0, 1.0)], model_id="0xab", has_current=True)
+    assert update_verdict(worse)[0] is False
+    assert update_verdict(ScoreReport("c", "winners", [], model_id="0xab", has_current=True))[0] is False
+    fresh = ScoreReport("c", "winners", [row(2.0, None)], model_id="0xab", has_current=False)
+    assert update_verdict(fresh) == (True, "model 0xab has no revealed weights yet")
+    assert better.to_json()["targets"][0]["current_loss"] == 2.0
+    assert "current_loss" not in fresh.to_json()["targets"][0]
