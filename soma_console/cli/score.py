@@ -95,6 +95,9 @@ def score(
         )
 
     report = run_with_session(app, job)
+    from soma_console.core.score_verdicts import save_verdict
+
+    save_verdict(src.weights, app.chain.name, report)
     if as_json:
         print_json(report.to_json())
         return

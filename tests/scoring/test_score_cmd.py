@@ -167,6 +167,13 @@ def test_winners_mode_and_a_second_run_uses_the_cache(world):
     assert sorted(p.name for p in (home / "score-cache" / "blobs").iterdir()) == blobs
     human = run_score(home, urls["rpc_url"], str(ckpt), "--targets", "3")
     assert human.returncode == 0 and "would win" in human.stdout
+    # the verdict is kept beside the checkpoint for the console and the commit plan
+    from soma_console.core.score_verdicts import load_verdict
+
+    verdict = load_verdict(ckpt)
+    assert verdict is not None and verdict.scored == 3
+    assert verdict.would_win == json.loads(first.stdout)["would_win"]
+    assert verdict.summary.startswith(f"would win {verdict.would_win} of 3 targets")
 
 
 def test_a_checkpoint_of_another_size_is_one_clear_sentence(world):
