@@ -191,6 +191,11 @@ async def _drive(run_dir: Path, spec: TrainSpec, resume: bool, raw: bool) -> tup
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True)
 @click.option("--compile", "use_compile", is_flag=True, help="torch.compile the training step.")
 @click.option("--pos-ids", is_flag=True, help="Train with the tokenizer's pos_ids (as on-chain scoring).")
+@click.option(
+    "--scoring-objective",
+    is_flag=True,
+    help="Train on the chain's scoring loss: pos_ids, and CE over all positions (PAD counted as 0).",
+)
 @click.option("--auto-micro-batch", is_flag=True, help="Find the largest micro-batch that fits the GPU.")
 @click.option("--log-every", type=int, default=1, show_default=True, help="Steps between loss reports.")
 @click.option("--resume", is_flag=True, help="Continue the run from its newest complete checkpoint.")
@@ -233,6 +238,7 @@ def train(app: AppContext, **opts: Any) -> None:
                 precision=opts["precision"],
                 compile=opts["use_compile"],
                 pos_ids=opts["pos_ids"],
+                scoring_objective=opts["scoring_objective"],
                 auto_micro_batch=opts["auto_micro_batch"],
                 log_every=opts["log_every"],
             ),

@@ -117,6 +117,9 @@ class FastOptions:
     prefetch: int = 4  # micro-batches prepared ahead by a background thread (0: inline)
     pin_memory: bool = True
     pos_ids: bool = False  # train with the tokenizer's pos_ids, as on-chain scoring does
+    # The chain's scoring objective: pos_ids, and the cross-entropy summed over the non-PAD
+    # targets divided by all B*S positions (burn's padded mean) instead of the non-PAD count.
+    scoring_objective: bool = False
     log_every: int = 1  # host sync (loss to CPU) only every N optimizer steps
     auto_micro_batch: bool = False  # probe the largest micro-batch that fits, keep the effective batch
 

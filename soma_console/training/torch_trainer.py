@@ -65,6 +65,7 @@ class Resolved:
     pin_memory: bool
     pos_ids: bool
     log_every: int
+    scoring_objective: bool = False
 
     def describe(self) -> dict[str, Any]:
         d = asdict(self)
@@ -96,8 +97,9 @@ def resolve(spec: TrainSpec, rank: int = 0) -> Resolved:
         compile=fast and f.compile,
         prefetch=f.prefetch,
         pin_memory=fast and f.pin_memory and cuda,
-        pos_ids=f.pos_ids,
+        pos_ids=f.pos_ids or f.scoring_objective,
         log_every=f.log_every,
+        scoring_objective=f.scoring_objective,
     )
 
 
@@ -252,7 +254,12 @@ class Trainer:
         params = sum(p.numel() for p in model.parameters())
 
         loss_mod: nn.Module = LossModule(
-            model, sig_reg, fast=res.fast, sdpa=res.sdpa, amp_dtype=res.amp_dtype
+            model,
+            sig_reg,
+            fast=res.fast,
+            sdpa=res.sdpa,
+            amp_dtype=res.amp_dtype,
+            all_positions=res.scoring_objective,
         )
         micro_batch, grad_accum = spec.micro_batch, spec.grad_accum
         if spec.fast.auto_micro_batch and res.device.type == "cuda":

@@ -29,7 +29,7 @@ STEPS, EVERY = 30, 6
 def _train(home) -> dict[int, str]:
     env = {**os.environ, "SOMA_CONSOLE_HOME": str(home)}
     args = ["--preset", "tiny", "--run", "t", "--steps", str(STEPS), "--checkpoint-every", str(EVERY)]
-    args += ["--grad-accum", "1", "--lr", "4e-3", "--pos-ids", "--json", "-y"]
+    args += ["--grad-accum", "1", "--lr", "4e-3", "--scoring-objective", "--json", "-y"]
     proc = subprocess.run(
         [sys.executable, "-m", "soma_console", "train", *args],
         capture_output=True,
