@@ -219,3 +219,35 @@ def test_update_verdict_rules():
     assert update_verdict(fresh) == (True, "model 0xab has no revealed weights yet")
     assert better.to_json()["targets"][0]["current_loss"] == 2.0
     assert "current_loss" not in fresh.to_json()["targets"][0]
+
+
+async def test_autopilot_holds_back_an_update_that_does_not_beat_the_current_weights(world):
+    """The autopilot's gate (``--commit-if-better``) on the real chain: model 0's own weights as
+    the update are not better than themselves; a model id with no revealed weights has nothing
+    to lose."""
+    from soma_console.context import AppContext
+    from soma_console.core.autopilot import Autopilot, AutopilotConfig, TrainRound
+    from soma_console.core.chain import ChainSession
+    from soma_console.core.journal import Journal
+    from soma_console.core.lifecycle import Lifecycle
+
+    urls, ids, tmp = world["urls"], world["ids"], world["tmp"]
+    home = tmp / "home5"
+    app = AppContext.create(home=str(home), chain=urls["rpc_url"])
+    write_checkpoint(home / "runs" / "r" / "checkpoints", tiny_weights(SEEDS[0]), "checkpoint-00000001")
+    journal = Journal.open(app.home.ensure().journal_path)
+    session = ChainSession(app.chain)
+    said: list[tuple[str, str]] = []
+    try:
+        pilot = Autopilot(
+            Lifecycle(app, session, journal, None),
+            AutopilotConfig(),
+            lambda lvl, msg: said.append((lvl, msg)),
+        )
+        assert await pilot._beats_current(TrainRound("r", 1, 1.0, model_id=ids[0], gate_targets=3)) is False
+        assert any(lvl == "warn" and "not committing" in msg for lvl, msg in said)
+        fresh = "0x" + "ab" * 32
+        assert await pilot._beats_current(TrainRound("r", 1, 1.0, model_id=fresh, gate_targets=3)) is True
+    finally:
+        await session.close()
+        journal.close()
