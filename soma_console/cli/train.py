@@ -167,7 +167,10 @@ async def _drive(run_dir: Path, spec: TrainSpec, resume: bool, raw: bool) -> tup
 )
 @click.option("--run", "run_name", help="Run name (default: PRESET-YYYYmmdd-HHMMSS).")
 @click.option(
-    "--data", default="builtin", show_default=True, help="builtin, fineweb, or a local file/folder."
+    "--data",
+    default="builtin",
+    show_default=True,
+    help="builtin, fineweb, stack-v2[:LANGUAGE] (HF_TOKEN), or a local file/folder.",
 )
 @click.option("--steps", type=int, help="Optimizer steps in total (a resumed run continues up to this).")
 @click.option("--lr", "learning_rate", type=float, help="Learning rate (Adam).")
@@ -304,7 +307,9 @@ def _see(run_dir: Path) -> str:
 
 
 def _data_arg(data: str) -> str:
-    if data in ("builtin", "fineweb"):
+    from soma_console.training.spec import is_named_source
+
+    if is_named_source(data):
         return data
     return str(Path(data).expanduser().resolve())
 

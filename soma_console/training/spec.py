@@ -21,6 +21,13 @@ from soma_console.errors import UserError
 
 FRAMEWORKS = ("torch", "flax")
 BUILTIN_SOURCES = ("builtin", "fineweb")
+
+
+def is_named_source(data: str) -> bool:
+    """``builtin``, ``fineweb``, ``stack-v2`` or ``stack-v2:LANGUAGE``: not a local path."""
+    return data in (*BUILTIN_SOURCES, "stack-v2") or data.startswith("stack-v2:")
+
+
 FAST_MODES = ("auto", "on", "off")
 PRECISIONS = ("auto", "fp32", "bf16")
 RUN_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
