@@ -44,6 +44,7 @@ COMMANDS: dict[str, str] = {
     "earnings": "soma_console.cli.earnings:earnings",
     "claim": "soma_console.cli.earnings:claim",
     "stake": "soma_console.cli.earnings:stake",
+    "score": "soma_console.cli.score:score",
 }
 
 

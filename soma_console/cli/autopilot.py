@@ -50,6 +50,12 @@ def parse_duration(text: str) -> float:
 @click.option("--train-steps", type=int, default=200, show_default=True, help="Steps per training round.")
 @click.option("--model", "model_id", help="Commit training rounds as updates of this model.")
 @click.option(
+    "--commit-if-better",
+    "gate_targets",
+    type=click.IntRange(1, 10_000),
+    help="Commit an update only if it beats the model's current weights on the last N filled targets.",
+)
+@click.option(
     "--claim/--no-claim",
     default=True,
     show_default=True,
@@ -68,6 +74,7 @@ def autopilot(
     train_steps: int,
     model_id: str | None,
     claim: bool,
+    gate_targets: int | None,
     yes: bool,
 ) -> None:
     """Reveal every commit in its window, warn when a window is closing, optionally train and commit."""
@@ -79,7 +86,13 @@ def autopilot(
         )
     config = AutopilotConfig(interval=parse_duration(interval), hook=hook, webhook=webhook)
     train = (
-        TrainRound(run=train_run, steps=train_steps, every=parse_duration(train_every), model_id=model_id)
+        TrainRound(
+            run=train_run,
+            steps=train_steps,
+            every=parse_duration(train_every),
+            model_id=model_id,
+            gate_targets=gate_targets,
+        )
         if train_run
         else None
     )

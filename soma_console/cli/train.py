@@ -175,7 +175,10 @@ async def _drive(run_dir: Path, spec: TrainSpec, resume: bool, raw: bool) -> tup
 )
 @click.option("--run", "run_name", help="Run name (default: PRESET-YYYYmmdd-HHMMSS).")
 @click.option(
-    "--data", default="builtin", show_default=True, help="builtin, fineweb, or a local file/folder."
+    "--data",
+    default="builtin",
+    show_default=True,
+    help="builtin, fineweb, stack-v2[:LANGUAGE] (HF_TOKEN), or a local file/folder.",
 )
 @click.option("--steps", type=int, help="Optimizer steps in total (a resumed run continues up to this).")
 @click.option("--lr", "learning_rate", type=float, help="Learning rate (Adam).")
@@ -208,6 +211,11 @@ async def _drive(run_dir: Path, spec: TrainSpec, resume: bool, raw: bool) -> tup
     "--auto-micro-batch/--no-auto-micro-batch",
     default=None,
     help="Find the largest micro-batch that fits the GPU (default: on a GPU unless --micro-batch is given).",
+)
+@click.option(
+    "--scoring-objective",
+    is_flag=True,
+    help="Train on the chain's scoring loss: pos_ids, and CE over all positions (PAD counted as 0).",
 )
 @click.option("--log-every", type=int, default=1, show_default=True, help="Steps between loss reports.")
 @click.option("--resume", is_flag=True, help="Continue the run from its newest complete checkpoint.")
@@ -250,6 +258,7 @@ def train(app: AppContext, **opts: Any) -> None:
                 precision=opts["precision"],
                 compile=_switch(opts["use_compile"]),
                 pos_ids=opts["pos_ids"],
+                scoring_objective=opts["scoring_objective"],
                 auto_micro_batch=_switch(
                     opts["auto_micro_batch"], default="off" if opts["micro_batch"] else "auto"
                 ),
@@ -317,7 +326,9 @@ def _see(run_dir: Path) -> str:
 
 
 def _data_arg(data: str) -> str:
-    if data in ("builtin", "fineweb"):
+    from soma_console.training.spec import is_named_source
+
+    if is_named_source(data):
         return data
     path = Path(data).expanduser()
     if not path.exists():  # refused before a run directory exists: no "failed" run is left behind

@@ -60,6 +60,9 @@ class TrainRound:
     steps: int
     every: float
     model_id: str | None = None
+    # Commit only when the new checkpoint beats the model's current weights on this many of the
+    # most recent filled targets (``soma_console.core.score_check``); None: always commit.
+    gate_targets: int | None = None
     last_started: float | None = None
     argv_prefix: list[str] = field(default_factory=lambda: [sys.executable, "-m", "soma_console"])
 
@@ -193,11 +196,34 @@ class Autopilot:
             argv.append("--resume")
         argv += ["--steps", str(await _next_target(run_dir, t.steps))]
         await _run_quiet(argv)
+        if t.gate_targets and t.model_id and not await self._beats_current(t):
+            return
         plan = await self.lc.plan_commit(t.run, model_id=t.model_id)
         result = await self.lc.execute(plan)
         if t.model_id is None:
             t.model_id = result.model_id
         self.say("info", f"{result.summary} ({result.digest})")
+
+    async def _beats_current(self, t: TrainRound) -> bool:
+        from soma_console.core.commit_prep import resolve_checkpoint
+        from soma_console.core.score_check import score_checkpoint, update_verdict
+
+        home = self.lc.ctx.home
+        src = resolve_checkpoint(t.run, home.runs_dir)
+        report = await score_checkpoint(
+            await self.lc.session.client(),
+            self.lc.session.profile.rpc_url,
+            src.weights,
+            src.manifest,
+            home.data_dir / "score-cache",
+            count=t.gate_targets,
+            model_id=t.model_id,
+        )
+        ok, why = update_verdict(report)
+        self.say("info", f"{src.label}: {report.summary()}")
+        if not ok:
+            self.say("warn", f"not committing {src.label}: {why}")
+        return ok
 
 
 async def send_alert(config: AutopilotConfig, message: str, say: Say) -> None:

@@ -38,6 +38,7 @@ from soma_console.core.chain_errors import ChainError
 from soma_console.core.chainstate import ChainSnapshot
 from soma_console.core.journal import AuditEntry
 from soma_console.core.reveal_queue import QueueEntry
+from soma_console.core.score_verdicts import Verdict
 from soma_console.training.events import AnyRecord
 
 ChainListener = Callable[[ChainSnapshot | None, ChainError | None], None]
@@ -146,6 +147,11 @@ class ConsoleServices(Protocol):
 
     def checkpoints(self, run: str) -> list[CheckpointInfo]:
         """The run's checkpoints, highest step first, each with its on-chain status. Worker thread."""
+        ...
+
+    def score_checkpoint(self, checkpoint_path: str) -> Verdict:
+        """Score the checkpoint against the chain's last filled targets (``soma-console score``,
+        in a child process: no torch here) and return the verdict it saved. Worker thread; slow."""
         ...
 
     def queue(self, now: float) -> list[QueueEntry]:

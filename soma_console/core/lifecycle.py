@@ -43,6 +43,7 @@ from soma_console.core.reveal_queue import (
     build_queue,
     format_countdown,
 )
+from soma_console.core.score_verdicts import load_verdict
 from soma_console.core.txsend import (
     Coin,
     Prepared,
@@ -294,6 +295,10 @@ class Lifecycle:
         # leaves nothing behind (no encrypted file, no journal entry).
         fctx = {"model_id": model_id, "epoch": snap.epoch}
         lines: list[tuple[str, str]] = [("Checkpoint", f"{source.label} ({source.weights})")]
+        verdict = load_verdict(source.weights)
+        lines.append(
+            ("Last score", "not scored (soma-console score)" if verdict is None else verdict.summary)
+        )
         fee_total = 0
         if create and snap.balance is not None and stake > snap.balance:
             raise UserError(

@@ -351,7 +351,9 @@ def check_train_spec(spec: dict[str, Any]) -> tuple[str, int, str, str, str]:
     data = str(spec.get("data") or "").strip()
     if not data:
         raise UserError("say where the training data comes from (builtin uses the offline corpus).")
-    if data not in ("builtin", "fineweb"):
+    from soma_console.training.spec import is_named_source
+
+    if not is_named_source(data):
         path = Path(data).expanduser()
         if not path.exists():
             raise UserError(

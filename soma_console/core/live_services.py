@@ -56,6 +56,7 @@ from soma_console.core.reveal_queue import (
     build_queue,
     entry_for,
 )
+from soma_console.core.score_verdicts import Verdict, score_in_child
 from soma_console.core.targets_index import TargetIndex
 from soma_console.core.wallet import Signer, load_signer
 from soma_console.errors import ReadOnlyError, UserError
@@ -159,6 +160,7 @@ class LiveServices:
             {"SOMA_CONSOLE_HOME": str(ctx.home.data_dir)} if ctx.home.config_dir == ctx.home.data_dir else {}
         )
         self.local = LocalRuns(ctx.home.runs_dir, home_env=home_env)
+        self._home_env = home_env
         self.modal = ModalRuns(ctx.home, ctx.settings, refresh_s=modal_refresh_s)
         self._listeners: list[ChainListener] = []
         self._listeners_lock = threading.Lock()
@@ -387,6 +389,9 @@ class LiveServices:
         if self.modal.has(run):
             return self.modal.checkpoints(run, status_of)
         return []
+
+    def score_checkpoint(self, checkpoint_path: str) -> Verdict:
+        return score_in_child(checkpoint_path, self.ctx.chain.rpc_url, self._home_env)
 
     def queue(self, now: float) -> list[QueueEntry]:
         chain = self.chain_name

@@ -76,6 +76,23 @@ def _key_bytes(key: Secret, index: int) -> bytes:
         raise ScoreError(f"Invalid decryption key for model {index}: not Base58 text of 32 bytes") from None
 
 
+def plaintext_weights(cache: BlobCache, m: ModelManifest, what: str, index: int = 0) -> Path:
+    """The verified (and, with a key, decrypted) weights of ``m``, cached by checksum."""
+    blob = cache.fetch(m.url, m.checksum, m.size, what)
+    if m.decryption_key is None:
+        return blob
+    key = _key_bytes(m.decryption_key, index)
+    name = hashlib.blake2b(parse_checksum(m.checksum, "") + key, digest_size=16).hexdigest()
+
+    def decrypt(dst: Path) -> None:
+        from soma_console.core.weights.stream import decrypt_file
+
+        with cache.pinned(blob):
+            decrypt_file(blob, dst, Secret(key, label="decryption key"), expected_commitment=m.checksum)
+
+    return cache.derive(f"{name}.safetensors", decrypt)
+
+
 class Scorer:
     def __init__(
         self,
@@ -157,19 +174,7 @@ class Scorer:
             return self._run(data, [(p.name, p) for p in weights], req.target_embedding, req.seed)
 
     def _plaintext(self, index: int, m: ModelManifest) -> Path:
-        blob = self.cache.fetch(m.url, m.checksum, m.size, f"model {index}")
-        if m.decryption_key is None:
-            return blob
-        key = _key_bytes(m.decryption_key, index)
-        name = hashlib.blake2b(parse_checksum(m.checksum, "") + key, digest_size=16).hexdigest()
-
-        def decrypt(dst: Path) -> None:
-            from soma_console.core.weights.stream import decrypt_file
-
-            with self.cache.pinned(blob):
-                decrypt_file(blob, dst, Secret(key, label="decryption key"), expected_commitment=m.checksum)
-
-        return self.cache.derive(f"{name}.safetensors", decrypt)
+        return plaintext_weights(self.cache, m, f"model {index}", index)
 
     # -- local files ----------------------------------------------------------------------------
 

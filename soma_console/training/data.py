@@ -31,7 +31,7 @@ import sys
 import sysconfig
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -103,6 +103,11 @@ class DatasetPart(Part):
     config: str | None = None
     data_files: list[str] | None = None
     text_packing: bool = False
+    data_dir: str | None = None
+    token: str | None = field(default=None, repr=False)
+
+    def row_bytes(self, row: Any) -> bytes:
+        return _row_bytes(row)
 
     @property
     def name(self) -> str:  # type: ignore[override]
@@ -116,6 +121,10 @@ class DatasetPart(Part):
         kwargs: dict[str, Any] = {"split": "train", "streaming": True}
         if self.data_files is not None:
             kwargs["data_files"] = self.data_files
+        if self.data_dir is not None:
+            kwargs["data_dir"] = self.data_dir
+        if self.token is not None:
+            kwargs["token"] = self.token
         if self.builder == "text":
             kwargs.update(sample_by="paragraph", keep_linebreaks=True)
         try:
@@ -143,7 +152,7 @@ class DatasetPart(Part):
                 break
             except Exception as exc:
                 raise DataError(f"cannot read {self.label}: {_one_line(exc)}.") from None
-            data = _row_bytes(row)
+            data = self.row_bytes(row)
             if not data:
                 continue
             if self.text_packing:
@@ -162,6 +171,64 @@ class DatasetPart(Part):
     def _cursor(ds: Any, docs: int) -> Cursor:
         state = ds.state_dict() if hasattr(ds, "state_dict") else None
         return {"docs": docs, "state": state}
+
+
+STACK_V2 = "bigcode/the-stack-v2-dedup"
+STACK_V2_BUCKET = "softwareheritage"
+
+
+@dataclass
+class StackV2Part(DatasetPart):
+    """The Stack v2: file metadata streamed from the hub (gated: a token that accepted its
+    terms, from ``HF_TOKEN``), each file's contents read from Software Heritage's S3 bucket
+    (``s3://softwareheritage/content/{blob_id}``, gzip, decoded with ``src_encoding``; AWS
+    credentials from the usual environment). ``s3_endpoint`` points elsewhere (a mirror, a test)."""
+
+    s3_endpoint: str | None = None
+    bucket: str = STACK_V2_BUCKET
+    _s3: Any = field(default=None, repr=False)
+
+    def row_bytes(self, row: Any) -> bytes:
+        import gzip
+
+        if not isinstance(row, dict) or not isinstance(row.get("blob_id"), str):
+            return _row_bytes(row)
+        if self._s3 is None:
+            import boto3
+
+            self._s3 = boto3.client("s3", endpoint_url=self.s3_endpoint)
+        try:
+            body = self._s3.get_object(Bucket=self.bucket, Key=f"content/{row['blob_id']}")["Body"].read()
+            raw = gzip.decompress(body)
+        except Exception as exc:
+            raise DataError(f"cannot read {self.label} file {row['blob_id']}: {_one_line(exc)}.") from None
+        encoding = str(row.get("src_encoding") or "utf-8")
+        try:
+            text = raw.decode(encoding)
+        except (LookupError, UnicodeDecodeError):
+            return raw  # the tokenizer takes bytes; keep what the file holds
+        return text.encode("utf-8", errors="surrogateescape") if text.strip() else b""
+
+
+def stack_v2_source(language: str | None = None, *, token: str | None = None) -> Source:
+    """``stack-v2`` or ``stack-v2:LANGUAGE`` (a folder of the dataset, e.g. ``Python``)."""
+    import os
+
+    token = token or os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN")
+    if not token:
+        raise DataError(
+            "The Stack v2 is gated on the Hugging Face hub: set HF_TOKEN to a token of an account "
+            "that accepted its terms (and AWS credentials for the Software Heritage bucket)."
+        )
+    label = STACK_V2 + (f"/{language}" if language else "")
+    part = StackV2Part(
+        label,
+        STACK_V2,
+        data_dir=f"data/{language}" if language else None,
+        token=token,
+        s3_endpoint=os.environ.get("SOMA_STACK_S3_ENDPOINT") or None,
+    )
+    return Source(label, [part])
 
 
 def _row_bytes(row: Any) -> bytes:
@@ -231,6 +298,8 @@ def open_source(data: str) -> Source:
             raise DataError(f"no Python standard library sources were found under {root}.")
         parts: list[Part] = [RawFilePart(p, f"builtin/{p.relative_to(root)}") for p in files]
         return Source(f"builtin (Python {sys.version.split()[0]} standard library)", parts)
+    if data == "stack-v2" or data.startswith("stack-v2:"):
+        return stack_v2_source(data.partition(":")[2] or None)
     if data == "fineweb":
         name, config = FINEWEB
         return Source(f"{name} ({config})", [DatasetPart(f"{name}/{config}", name, config)])

@@ -45,17 +45,32 @@ def arange_positions(token_ids: Tensor) -> Tensor:
     return torch.arange(s, device=token_ids.device).unsqueeze(0).expand(b, -1)
 
 
+def cross_entropy(logits: Tensor, targets: Tensor, *, all_positions: bool = False) -> Tensor:
+    """CE ignoring PAD targets: the mean over the non-PAD ones (stock ``compute_loss``), or with
+    ``all_positions`` their sum divided by every position, as the chain's scoring computes it."""
+    flat_logits = logits.reshape(-1, logits.shape[-1])
+    flat_targets = targets.reshape(-1).long()
+    if not all_positions:
+        return F.cross_entropy(flat_logits, flat_targets, ignore_index=V1_PAD_TOKEN_ID)
+    total = F.cross_entropy(flat_logits, flat_targets, ignore_index=V1_PAD_TOKEN_ID, reduction="sum")
+    return total / flat_targets.numel()
+
+
 def reference_loss(
-    model: Any, sig_reg: Any, token_ids: Tensor, targets: Tensor, positions: Tensor | None = None
+    model: Any,
+    sig_reg: Any,
+    token_ids: Tensor,
+    targets: Tensor,
+    positions: Tensor | None = None,
+    *,
+    all_positions: bool = False,
 ) -> LossParts:
     """Stock ``compute_loss``, with its two terms kept apart for logging."""
     pos = arange_positions(token_ids) if positions is None else positions
     reps = model.encode(token_ids, pos)
     logits = model.predict(reps)
     sig = sig_reg(reps)
-    ce = F.cross_entropy(
-        logits.reshape(-1, logits.shape[-1]), targets.reshape(-1).long(), ignore_index=V1_PAD_TOKEN_ID
-    )
+    ce = cross_entropy(logits, targets, all_positions=all_positions)
     return LossParts(ce + sig, ce, sig, reps.mean(dim=1).mean(dim=0))
 
 
@@ -182,6 +197,7 @@ def fast_loss(
     *,
     sdpa: bool = True,
     amp_dtype: torch.dtype | None = None,
+    all_positions: bool = False,
 ) -> LossParts:
     """Loss with the fast forward; ``amp_dtype`` (bf16) turns on autocast for the matmuls only."""
     pos = arange_positions(token_ids) if positions is None else positions
@@ -195,11 +211,7 @@ def fast_loss(
     with torch.autocast(device_type=device_type, enabled=False):
         reps = reps.to(master)
         sig = sigreg_loss(sig_reg, reps)
-        ce = F.cross_entropy(
-            logits.to(master).reshape(-1, logits.shape[-1]),
-            targets.reshape(-1).long(),
-            ignore_index=V1_PAD_TOKEN_ID,
-        )
+        ce = cross_entropy(logits.to(master), targets, all_positions=all_positions)
     return LossParts(ce + sig, ce, sig, reps.mean(dim=1).mean(dim=0).detach())
 
 
@@ -207,9 +219,17 @@ class LossModule(nn.Module):
     """Model + SIGReg behind one ``forward`` so DDP sees (and syncs) the whole step."""
 
     def __init__(
-        self, model: Any, sig_reg: Any, *, fast: bool, sdpa: bool, amp_dtype: torch.dtype | None
+        self,
+        model: Any,
+        sig_reg: Any,
+        *,
+        fast: bool,
+        sdpa: bool,
+        amp_dtype: torch.dtype | None,
+        all_positions: bool = False,
     ) -> None:
         super().__init__()
+        self.all_positions = all_positions
         self.model = model
         self.sig_reg = sig_reg
         self.fast = fast
@@ -228,9 +248,12 @@ class LossModule(nn.Module):
                 positions,
                 sdpa=self.sdpa,
                 amp_dtype=self.amp_dtype,
+                all_positions=self.all_positions,
             )
         else:
-            parts = reference_loss(self.model, self.sig_reg, token_ids, targets, positions)
+            parts = reference_loss(
+                self.model, self.sig_reg, token_ids, targets, positions, all_positions=self.all_positions
+            )
         return parts.loss, parts.ce.detach(), parts.sigreg.detach()
 
 

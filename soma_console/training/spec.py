@@ -21,6 +21,13 @@ from soma_console.errors import UsageError, UserError
 
 FRAMEWORKS = ("torch", "flax")
 BUILTIN_SOURCES = ("builtin", "fineweb")
+
+
+def is_named_source(data: str) -> bool:
+    """``builtin``, ``fineweb``, ``stack-v2`` or ``stack-v2:LANGUAGE``: not a local path."""
+    return data in (*BUILTIN_SOURCES, "stack-v2") or data.startswith("stack-v2:")
+
+
 FAST_MODES = ("auto", "on", "off")
 PRECISIONS = ("auto", "fp32", "bf16")
 SWITCHES = ("auto", "on", "off")
@@ -121,6 +128,9 @@ class FastOptions:
     prefetch: int = 4  # micro-batches prepared ahead by a background thread (0: inline)
     pin_memory: bool = True
     pos_ids: bool = False  # train with the tokenizer's pos_ids, as on-chain scoring does
+    # The chain's scoring objective: pos_ids, and the cross-entropy summed over the non-PAD
+    # targets divided by all B*S positions (burn's padded mean) instead of the non-PAD count.
+    scoring_objective: bool = False
     log_every: int = 1  # host sync (loss to CPU) only every N optimizer steps
     auto_micro_batch: str = "auto"  # probe the largest micro-batch that fits (auto: on CUDA)
 

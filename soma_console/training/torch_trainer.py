@@ -86,6 +86,7 @@ class Resolved:
     probe_micro_batch: bool = False
     deferred_stats: bool = False
     reasons: dict[str, str] = field(default_factory=dict)
+    scoring_objective: bool = False
 
     def describe(self) -> dict[str, Any]:
         d = asdict(self)
@@ -136,11 +137,12 @@ def resolve(
         compile=choice.compile,
         prefetch=f.prefetch,
         pin_memory=choice.pin_memory,
-        pos_ids=f.pos_ids,
+        pos_ids=f.pos_ids or f.scoring_objective,
         log_every=f.log_every,
         probe_micro_batch=choice.probe_micro_batch,
         deferred_stats=choice.deferred_stats,
         reasons=choice.reasons,
+        scoring_objective=f.scoring_objective,
     )
 
 
@@ -386,7 +388,12 @@ class Trainer:
         model.train()
 
         loss_mod: nn.Module = LossModule(
-            model, sig_reg, fast=res.fast, sdpa=res.sdpa, amp_dtype=res.amp_dtype
+            model,
+            sig_reg,
+            fast=res.fast,
+            sdpa=res.sdpa,
+            amp_dtype=res.amp_dtype,
+            all_positions=res.scoring_objective,
         )
         micro_batch, grad_accum = spec.micro_batch, spec.grad_accum
         if res.probe_micro_batch:

@@ -44,6 +44,7 @@ from soma_console.core.chainstate import ChainSnapshot
 from soma_console.core.console_services import CheckpointInfo, ConsoleServices, RunInfo
 from soma_console.core.journal import AuditEntry
 from soma_console.core.reveal_queue import QueueEntry, format_countdown
+from soma_console.core.score_verdicts import load_verdict
 from soma_console.errors import ReadOnlyError, UserError
 from soma_console.secrets import redact
 from soma_console.training.events import Finished
@@ -110,6 +111,12 @@ class CheckpointsLoaded(Message):
         super().__init__()
         self.run = run
         self.checkpoints = checkpoints
+
+
+class VerdictsLoaded(Message):
+    def __init__(self, verdicts: dict[str, str]) -> None:
+        super().__init__()
+        self.verdicts = verdicts
 
 
 class QueueLoaded(Message):
@@ -589,6 +596,20 @@ class ConsoleApp(App[int]):
         checkpoints = self.services.checkpoints(run)
         if not get_current_worker().is_cancelled:
             self.post_message(CheckpointsLoaded(run, checkpoints))
+            verdicts = {c.path: v.short for c in checkpoints if (v := load_verdict(c.path)) is not None}
+            if verdicts:
+                self.post_message(VerdictsLoaded(verdicts))
+
+    @work(thread=True, exclusive=True, group="score", exit_on_error=False, description="score a checkpoint")
+    def score_checkpoint(self, path: str) -> None:
+        # The scoring runs in a child process (torch never enters the console); this thread waits.
+        try:
+            verdict = self.services.score_checkpoint(path)
+        except Exception as exc:  # shown as one line, like every other failed action
+            self.call_from_thread(self.report, exc, "score")
+            return
+        self.post_message(VerdictsLoaded({path: verdict.short}))
+        self.call_from_thread(self.notify, f"Score: {verdict.summary}.", timeout=10)
 
     @work(thread=True, exclusive=True, group="read-queue", exit_on_error=False, description="read the queue")
     def load_queue(self) -> None:
@@ -621,6 +642,18 @@ class ConsoleApp(App[int]):
             newest = message.run in self._ended_runs
             self._ended_runs.discard(message.run)
             self.checkpoints_pane.show(message.run, message.checkpoints, newest=newest)
+
+    @while_open
+    def on_verdicts_loaded(self, message: VerdictsLoaded) -> None:
+        self.checkpoints_pane.set_verdicts(message.verdicts)
+
+    @while_open
+    def on_checkpoints_pane_score_requested(self, message: CheckpointsPane.ScoreRequested) -> None:
+        if message.checkpoint is None:
+            self.notify("Select a checkpoint in the Checkpoints pane first (2 jumps there).", timeout=5)
+            return
+        self.notify("Scoring the checkpoint against the last filled targets…", timeout=4)
+        self.score_checkpoint(message.checkpoint.path)
 
     @while_open
     def on_queue_loaded(self, message: QueueLoaded) -> None:

@@ -70,6 +70,8 @@ TRAINING_KEYS: tuple[KeySpec, ...] = (
     KeySpec("stop_training", "x", "stop_training", "Stop run"),
 )
 
+CHECKPOINT_KEYS: tuple[KeySpec, ...] = (KeySpec("score_checkpoint", "w", "score", "Will it win?"),)
+
 MODELS_KEYS: tuple[KeySpec, ...] = (
     KeySpec("filter_models", "slash", "filter", "Filter", priority=True),
     KeySpec("sort_models", "o", "sort_next", "Sort"),
@@ -91,6 +93,7 @@ HELP_KEYS: tuple[KeySpec, ...] = (KeySpec("close_help", "escape,question_mark,q"
 SCOPES: dict[str, tuple[KeySpec, ...]] = {
     "everywhere": MAIN_KEYS + APP_KEYS,
     "training pane": TRAINING_KEYS,
+    "checkpoints pane": CHECKPOINT_KEYS,
     "models pane": MODELS_KEYS,
     "dialogs": DIALOG_KEYS,
     "quit warning": QUIT_WARNING_KEYS,

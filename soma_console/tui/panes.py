@@ -36,7 +36,7 @@ from soma_console.core.reveal_queue import (
 from soma_console.core.run_progress import RunProgress, format_record, human_bytes
 from soma_console.secrets import redact
 from soma_console.training.events import AnyRecord, CheckpointSaved, Error, Finished, LogLine, Started
-from soma_console.tui.keymap import MODELS_KEYS, TRAINING_KEYS, bindings
+from soma_console.tui.keymap import CHECKPOINT_KEYS, MODELS_KEYS, TRAINING_KEYS, bindings
 from soma_console.tui.log_view import FollowLog, LogFeed
 from soma_console.tui.status_bar import short_id
 from soma_console.tui.tables import Cell, ConsoleTable, KeyedTable, Row
@@ -217,12 +217,19 @@ def _run_status_text(status: str) -> Text:
 # -- Checkpoints ------------------------------------------------------------------------------------
 class CheckpointsPane(Pane):
     TITLE = "Checkpoints"
+    BINDINGS = bindings(CHECKPOINT_KEYS)
     primary_id = "checkpoint-table"
+
+    class ScoreRequested(Message):
+        def __init__(self, checkpoint: CheckpointInfo | None) -> None:
+            super().__init__()
+            self.checkpoint = checkpoint
 
     def __init__(self) -> None:
         super().__init__(id="checkpoints")
         self.run: str | None = None
         self.checkpoints: dict[str, CheckpointInfo] = {}
+        self.verdicts: dict[str, str] = {}  # checkpoint path -> "wins 3/10" (the last score)
         self._hint = ""
 
     def compose(self) -> ComposeResult:
@@ -249,7 +256,7 @@ class CheckpointsPane(Pane):
         go; until the user moves it (and whenever ``newest`` is asked for, say when the run has
         just finished) it sits on the newest checkpoint, the one ``c`` is most likely meant for."""
         self.checkpoints = {c.path: c for c in checkpoints}
-        rows = {c.path: _checkpoint_row(c) for c in checkpoints}
+        rows = {c.path: _checkpoint_row(c, self.verdicts.get(c.path, "")) for c in checkpoints}
         table = self.query_one(ConsoleTable)
         if run != self.run:
             self.run = run
@@ -277,6 +284,15 @@ class CheckpointsPane(Pane):
         newest = max(self.checkpoints.values(), key=lambda c: (c.step, c.final, c.created))
         self.table.select(newest.path)
 
+    def set_verdicts(self, verdicts: dict[str, str]) -> None:
+        """Show the last score beside each checkpoint (``{path: "wins 3/10"}``)."""
+        self.verdicts.update(verdicts)
+        if self.run is not None:
+            self.show(self.run, list(self.checkpoints.values()))
+
+    def action_score(self) -> None:
+        self.post_message(self.ScoreRequested(self.selected()))
+
 
 _CKPT_STATUS = {
     "committed": ("◷ committed", ""),
@@ -286,8 +302,10 @@ _CKPT_STATUS = {
 }
 
 
-def _checkpoint_row(c: CheckpointInfo) -> Row:
+def _checkpoint_row(c: CheckpointInfo, verdict: str = "") -> Row:
     text, style = _CKPT_STATUS.get(c.status, (c.status or "", ""))
+    if verdict:  # the last score; uncommitted checkpoints (the ones to decide on) have room for it
+        text = verdict if not text else (f"{text} {verdict}" if len(text) + len(verdict) < 17 else text)
     return (
         Cell(f"{c.step} final" if c.final else str(c.step), sort=c.step),
         Cell(text, sort=c.status, style=style),

@@ -35,6 +35,7 @@ from soma_console.core.console_services import (
 from soma_console.core.encoding import b58encode
 from soma_console.core.journal import AuditEntry, Intent
 from soma_console.core.reveal_queue import OPEN, WAITING, QueueEntry, build_queue, entry_for, format_countdown
+from soma_console.core.score_verdicts import Verdict
 from soma_console.errors import ReadOnlyError, UsageError, UserError
 from soma_console.training.events import (
     AnyRecord,
@@ -807,6 +808,10 @@ class PreviewServices:
 
     def checkpoints(self, run: str) -> list[CheckpointInfo]:
         return self.world.checkpoint_infos(run)
+
+    def score_checkpoint(self, checkpoint_path: str) -> Verdict:
+        # The preview has no chain to score against: a fixed, labelled verdict.
+        return Verdict("preview", 0.0, 5, 2, "would win 2 of 5 targets (preview data)")
 
     def queue(self, now: float) -> list[QueueEntry]:
         return self.world.queue(now)

@@ -1,0 +1,116 @@
+"""A checkpoint trained longer would win more of the network's targets than its early checkpoint.
+
+The real trainer (a subprocess) trains one tiny run; its middle checkpoint is registered on a tiny
+devnet next to two untrained models, the built-in submitter fills targets, and ``score`` rates
+the run's early and final checkpoints against the same winners.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+
+import httpx
+import numpy as np
+import pytest
+from soma_sdk import Keypair, SomaClient
+
+from soma_console.devnet.node import DevnetConfig, DevnetNode
+from soma_console.devnet.submitter import Submitter, corpus_pieces
+from tests.scoring.reference import tiny_weights
+from tests.scoring.test_score_cmd import run_score
+
+STEPS, EVERY = 30, 6
+
+
+def _train(home) -> dict[int, str]:
+    env = {**os.environ, "SOMA_CONSOLE_HOME": str(home)}
+    args = ["--preset", "tiny", "--run", "t", "--steps", str(STEPS), "--checkpoint-every", str(EVERY)]
+    args += ["--grad-accum", "1", "--lr", "4e-3", "--scoring-objective", "--json", "-y"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "soma_console", "train", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    found = {}
+    for line in proc.stdout.splitlines():
+        ev = json.loads(line) if line.startswith("{") else {}
+        if ev.get("soma_event") == "checkpoint" and not ev.get("final"):
+            found[int(ev["step"])] = ev["path"]
+    return found
+
+
+async def _register(urls: dict, plains: list[bytes]) -> None:
+    client = await SomaClient(
+        rpc_url=urls["rpc_url"],
+        faucet_url=urls["faucet_url"],
+        admin_url=urls["admin_url"],
+        scoring_url=urls["scoring_url"],
+    )
+    models = []
+    for k, plain in enumerate(plains):
+        enc, key = SomaClient.encrypt_weights(plain)
+        async with httpx.AsyncClient() as http:
+            r = await http.put(f"{urls['blob_url']}/blobs/model{k}.enc", content=enc)
+        owner = Keypair.generate()
+        await client.request_faucet(owner.address())
+        emb = [float(x) for x in np.random.default_rng(k).normal(size=64).astype(np.float32)]
+        mid = await client.create_model(owner, 0, 1.0)
+        await client.commit_model(owner, mid, r.json()["url"], enc, key, emb)
+        models.append((mid, key, emb, owner))
+    await client.advance_epoch()
+    for mid, key, emb, owner in models:
+        await client.reveal_model(owner, mid, key, emb)
+    epoch = await client.advance_epoch()
+    sub = Keypair.generate()
+    await client.request_faucet(sub.address())
+    report = await Submitter(client, sub, urls["blob_url"], pieces=corpus_pieces(1024)).run_epoch(epoch)
+    assert len(report.submitted) >= 3, report.summary()
+
+
+def test_a_longer_trained_checkpoint_would_win_more(tmp_path):
+    ckpts = _train(tmp_path / "train")
+    steps = sorted(ckpts)
+    early, middle, final = ckpts[steps[0]], ckpts[steps[len(steps) // 2]], ckpts[steps[-1]]
+    node = DevnetNode(
+        DevnetConfig(
+            state_dir=tmp_path / "devnet",
+            rpc_port=0,
+            faucet_port=0,
+            scoring_port=0,
+            admin_port=0,
+            blob_port=0,
+            epoch_seconds=0,
+            check_weights=False,
+            model_preset="tiny",
+        )
+    )
+    node.start()
+    try:
+        assert node.endpoints is not None
+        urls = node.endpoints.as_dict()
+        with open(middle, "rb") as f:
+            asyncio.run(_register(urls, [f.read(), tiny_weights(101), tiny_weights(202)]))
+        home = tmp_path / "home"
+        rates = {}
+        for name, path in (("early", early), ("final", final)):
+            proc = run_score(home, urls["rpc_url"], path, "--targets", "10", "--json")
+            assert proc.returncode == 0, proc.stderr
+            rates[name] = json.loads(proc.stdout)
+        assert rates["early"]["scored"] == rates["final"]["scored"] >= 3
+        assert [t["target_id"] for t in rates["early"]["targets"]] == [
+            t["target_id"] for t in rates["final"]["targets"]
+        ]
+        assert rates["final"]["would_win"] > rates["early"]["would_win"]
+        assert rates["final"]["mean_loss_delta"] < rates["early"]["mean_loss_delta"]
+    finally:
+        node.stop()
+
+
+pytestmark = pytest.mark.slow
