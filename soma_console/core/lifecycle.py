@@ -34,6 +34,7 @@ from soma_console.core.chain_errors import SHANNONS_PER_SOMA, ChainError, Reveal
 from soma_console.core.chainstate import ChainSnapshot, ModelRow, TxResult
 from soma_console.core.encoding import b58decode
 from soma_console.core.faults import fault_point
+from soma_console.core.intent_owner import executing, owner_params, still_owned
 from soma_console.core.journal import Artifact, Intent, Journal
 from soma_console.core.reveal_queue import (
     MISSED,
@@ -449,9 +450,16 @@ class Lifecycle:
                 "stake": p["stake"],
                 "commission": p["commission"],
                 "source": p["source"],
+                **owner_params(),
             },
         )
         self.persist()
+        with executing(self.journal.path, intent.id):
+            return await self._send_commit(sender, intent, artifact, p, progress)
+
+    async def _send_commit(
+        self, sender: TxSender, intent: Intent, artifact: Artifact, p: dict[str, Any], progress: Progress
+    ) -> ActionResult:
         fault_point("after_intent")
         model_id: str | None = p["model_id"]
         try:
@@ -523,7 +531,12 @@ class Lifecycle:
             chain=self.chain.name,
             signer=self._address,
             kind="create",
-            params={"stake": p["stake"], "commission": p["commission"], "for_intent": commit_intent.id},
+            params={
+                "stake": p["stake"],
+                "commission": p["commission"],
+                "for_intent": commit_intent.id,
+                **owner_params(),
+            },
         )
         kind = txdata.CreateModel(
             stake_amount=int(p["stake"]),
@@ -532,9 +545,10 @@ class Lifecycle:
         )
         ctx = {"stake": p["stake"], "commission": p["commission"]}
         try:
-            prepared, result = await sender.send(
-                kind, before_send=lambda pr: self._submitted(create.id, pr.digest), ctx=ctx
-            )
+            with executing(self.journal.path, create.id):
+                prepared, result = await sender.send(
+                    kind, before_send=lambda pr: self._submitted(create.id, pr.digest), ctx=ctx
+                )
         except ChainError as exc:
             self._settle_unknown(create, "create_model", None, exc)
             raise
@@ -950,6 +964,8 @@ class Lifecycle:
 
     async def _settle_sent(self, intent: Intent, snap: ChainSnapshot, now: float) -> str | None:
         if intent.state == "intent" or not intent.digest:
+            if still_owned(self.journal.path, intent.id, intent.params, intent.updated_at):
+                return None  # its process is still preparing it (a commit creating its model, say)
             # The digest is journaled before a transaction leaves: no digest, nothing sent.
             self.journal.mark_failed(intent.id, "interrupted before the transaction was sent")
             return f"intent #{intent.id} ({intent.kind}) was interrupted before sending; nothing was sent"
