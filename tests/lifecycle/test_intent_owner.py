@@ -26,6 +26,8 @@ def _begin(journal: Journal, signer: str, params: dict[str, object]) -> int:
 
 
 def test_reconcile_leaves_an_intent_its_process_is_still_sending_and_settles_it_after(owner: Owner) -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+
     async def main() -> tuple[str, str, str, str]:
         app = AppContext.create(home=str(owner.home))
         signer = load_signer(app.home)
@@ -34,14 +36,13 @@ def test_reconcile_leaves_an_intent_its_process_is_still_sending_and_settles_it_
         session = ChainSession(app.chain, address=signer.address)
         lc = Lifecycle(app, session, journal, signer)
         mine = _begin(journal, signer.address, owner_params())
-        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
         try:
             theirs = _begin(journal, signer.address, {"owner_pid": child.pid})
             with executing(journal.path, mine):
                 await lc.reconcile()
                 during = (journal.intent(mine).state, journal.intent(theirs).state)
             child.kill()
-            child.wait()
+            await asyncio.to_thread(child.wait)
             await lc.reconcile()
             after = (journal.intent(mine).state, journal.intent(theirs).state)
         finally:
