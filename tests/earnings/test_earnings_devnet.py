@@ -196,4 +196,8 @@ def test_the_consoles_claim_plans_exact_payouts_and_its_earnings_view_keeps_the_
     gained = owners + sum(w["reward_shannons"] * 50 // 10_000 for w in due)
     assert _balance(owner) - before == gained - result.data["fees_shannons"]
     assert view is not None and view.report["total_earned_shannons"] == owners
-    assert view.claimable == [] and any(e["epoch"] == epoch for e in view.report["by_epoch"])
+    # Every claimed win left the list (the built-in submitter may have filled and won more targets
+    # meanwhile: those may be listed).
+    claimed_ids = {w["target_id"] for w in due}
+    assert not claimed_ids & {w["target_id"] for w in view.claimable}, view.claimable
+    assert any(e["epoch"] == epoch for e in view.report["by_epoch"])

@@ -8,6 +8,8 @@ would, in config.toml)."""
 from __future__ import annotations
 
 import asyncio
+import json
+import shutil
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -68,12 +70,27 @@ async def _console(owner: Owner, *, until: Any) -> tuple[list[str], str]:
         await services.stop()
 
 
+def _with_network_embeddings(run: Path, dest: Path) -> Path:
+    """A copy of ``run`` whose manifests' embeddings are widened to 2048 values (repeated)."""
+    shutil.copytree(run, dest)
+    for manifest in (dest / "checkpoints").glob("*.json"):
+        data = json.loads(manifest.read_text())
+        emb = data["embedding"]
+        data["embedding"] = [emb[i % len(emb)] for i in range(2048)]
+        data["embedding_dim"] = 2048
+        manifest.write_text(json.dumps(data))
+    return dest
+
+
 def test_every_command_works_with_1000_active_models(
     tmp_path: Path, devnet: Devnet, tiny_run: Path, home: Path, remember_secret: Any
 ) -> None:
     filled = asyncio.run(fill_active(devnet.rpc_url, devnet.fund, devnet.advance, count=ACTIVE, signers=16))
     assert len(filled.model_ids) == ACTIVE
-    cli, headless, console = (make_owner(tmp_path, devnet, tiny_run, name=n, soma=5.0) for n in "abc")
+    # The devnet refuses a registry of mixed embedding sizes (the chain's target generation needs
+    # one), so the owners' tiny checkpoints carry embeddings of the network's size, 2048.
+    run = _with_network_embeddings(tiny_run, tmp_path / "run-2048")
+    cli, headless, console = (make_owner(tmp_path, devnet, run, name=n, soma=5.0) for n in "abc")
 
     faucet = cli.json("wallet", "faucet")
     assert faucet["balance"] > faucet["balance_before"]
