@@ -150,13 +150,23 @@ class Autopilot:
             delay = min(delay, max(0.5, soon + 1.0))  # be there right after the boundary
         return delay
 
+    async def _claim(self) -> None:
+        """Claim what is due. Claiming needs the model list, which a big network can make
+        unreadable: a failed claim step is said and retried next round, and never counts as a
+        failed reveal round (the reveals it follows went through)."""
+        assert self.claims is not None
+        try:
+            await self.claims.round(self.say)
+        except (ChainError, UserError) as exc:
+            self.say("warn", f"claims skipped this round: {exc}")
+
     async def run(self, stop: asyncio.Event, *, once: bool = False) -> None:
         while not stop.is_set():
             ok = True
             try:
                 await self.round()
                 if self.claims is not None:
-                    await self.claims.round(self.say)
+                    await self._claim()
                 if self.train is not None:
                     await self.maybe_train()
             except (ChainError, UserError) as exc:
