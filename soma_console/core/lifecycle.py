@@ -297,9 +297,8 @@ class Lifecycle:
         fctx = {"model_id": model_id, "epoch": snap.epoch}
         lines: list[tuple[str, str]] = [("Checkpoint", f"{source.label} ({source.weights})")]
         verdict = load_verdict(source.weights)
-        lines.append(
-            ("Last score", "not scored (soma-console score)" if verdict is None else verdict.summary)
-        )
+        if verdict is not None:  # an unscored checkpoint adds no row: the plan must fit 80x24
+            lines.append(("Last score", verdict.summary))
         fee_total = 0
         if create and snap.balance is not None and stake > snap.balance:
             raise UserError(
