@@ -254,6 +254,19 @@ def parse_model(model_id: str, value: Any) -> ModelRow:
     )
 
 
+def _unknown_row(model_id: str) -> ModelRow:
+    """What a malformed registry entry degrades to: an 'unknown' row, never a crash."""
+    return ModelRow(
+        model_id=model_id,
+        owner="",
+        status="unknown",
+        architecture_version=None,
+        stake=None,
+        commission_rate=None,
+        next_commission_rate=None,
+    )
+
+
 def parse_models(registry_models: Any) -> list[ModelRow]:
     rows = []
     items: Iterable[tuple[str, Any]] = as_dict(registry_models).items()
@@ -261,17 +274,7 @@ def parse_models(registry_models: Any) -> list[ModelRow]:
         try:
             rows.append(parse_model(str(model_id), value))
         except Exception:  # a malformed entry degrades to an 'unknown' row, never a crash
-            rows.append(
-                ModelRow(
-                    model_id=str(model_id),
-                    owner="",
-                    status="unknown",
-                    architecture_version=None,
-                    stake=None,
-                    commission_rate=None,
-                    next_commission_rate=None,
-                )
-            )
+            rows.append(_unknown_row(str(model_id)))
     rows.sort(key=lambda r: r.model_id)
     return rows
 
@@ -476,17 +479,7 @@ def models_from_msg(registry: Any, *, embeddings_of: str | None = None) -> list[
             mine = want is not None and str(m.owner).lower().removeprefix("0x") == want
             rows.append(model_from_msg(str(model_id), m, with_embedding=mine))
         except Exception:  # a malformed entry degrades to an 'unknown' row, never a crash
-            rows.append(
-                ModelRow(
-                    model_id=str(model_id),
-                    owner="",
-                    status="unknown",
-                    architecture_version=None,
-                    stake=None,
-                    commission_rate=None,
-                    next_commission_rate=None,
-                )
-            )
+            rows.append(_unknown_row(str(model_id)))
     rows.sort(key=lambda r: r.model_id)
     return rows
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from soma_console.devnet.node import DevnetConfig, DevnetNode
 from tests.scoring.reference import RefResult, reference_score, tiny_weights
 
 SEED = 3
@@ -33,3 +36,22 @@ def score_inputs() -> dict:
 def reference(score_inputs) -> RefResult:
     i = score_inputs
     return reference_score(i["data"], i["weights"], i["target"], i["seed"])
+
+
+def start_tiny_devnet(state_dir: Path) -> DevnetNode:
+    """An in-process devnet on free ports with the tiny model preset, epochs advanced by hand."""
+    node = DevnetNode(
+        DevnetConfig(
+            state_dir=state_dir,
+            rpc_port=0,
+            faucet_port=0,
+            scoring_port=0,
+            admin_port=0,
+            blob_port=0,
+            epoch_seconds=0,
+            check_weights=False,
+            model_preset="tiny",
+        )
+    )
+    node.start()
+    return node

@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 from soma_sdk import Keypair, SomaClient
 
-from soma_console.devnet.node import DevnetConfig, DevnetNode
 from soma_console.devnet.submitter import Submitter, corpus_pieces
 from soma_console.training.manifest import Manifest
+from tests.scoring.conftest import start_tiny_devnet
 from tests.scoring.reference import tiny_weights
 
 SEEDS = (101, 202, 303)
@@ -31,20 +31,7 @@ SEEDS = (101, 202, 303)
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("score")
-    node = DevnetNode(
-        DevnetConfig(
-            state_dir=tmp / "devnet",
-            rpc_port=0,
-            faucet_port=0,
-            scoring_port=0,
-            admin_port=0,
-            blob_port=0,
-            epoch_seconds=0,
-            check_weights=False,
-            model_preset="tiny",
-        )
-    )
-    node.start()
+    node = start_tiny_devnet(tmp / "devnet")
     try:
         assert node.endpoints is not None
         urls = node.endpoints.as_dict()

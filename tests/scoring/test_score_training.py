@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 from soma_sdk import Keypair, SomaClient
 
-from soma_console.devnet.node import DevnetConfig, DevnetNode
 from soma_console.devnet.submitter import Submitter, corpus_pieces
+from tests.scoring.conftest import start_tiny_devnet
 from tests.scoring.reference import tiny_weights
 from tests.scoring.test_score_cmd import run_score
 
@@ -78,20 +78,7 @@ def test_a_longer_trained_checkpoint_would_win_more(tmp_path):
     ckpts = _train(tmp_path / "train")
     steps = sorted(ckpts)
     early, middle, final = ckpts[steps[0]], ckpts[steps[len(steps) // 2]], ckpts[steps[-1]]
-    node = DevnetNode(
-        DevnetConfig(
-            state_dir=tmp_path / "devnet",
-            rpc_port=0,
-            faucet_port=0,
-            scoring_port=0,
-            admin_port=0,
-            blob_port=0,
-            epoch_seconds=0,
-            check_weights=False,
-            model_preset="tiny",
-        )
-    )
-    node.start()
+    node = start_tiny_devnet(tmp_path / "devnet")
     try:
         assert node.endpoints is not None
         urls = node.endpoints.as_dict()

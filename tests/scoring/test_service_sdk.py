@@ -14,27 +14,15 @@ import numpy as np
 import pytest
 from soma_sdk import SomaClient
 
-from soma_console.devnet.node import DevnetConfig, DevnetNode
+from soma_console.devnet.node import DevnetNode
 from soma_console.scoring.arch import arch_for_preset
 from soma_console.scoring.scorer import Scorer
+from tests.scoring.conftest import start_tiny_devnet
 
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory):
-    n = DevnetNode(
-        DevnetConfig(
-            state_dir=tmp_path_factory.mktemp("scoring-devnet"),
-            rpc_port=0,
-            faucet_port=0,
-            scoring_port=0,
-            admin_port=0,
-            blob_port=0,
-            epoch_seconds=0,
-            check_weights=False,
-            model_preset="tiny",
-        )
-    )
-    n.start()
+    n = start_tiny_devnet(tmp_path_factory.mktemp("scoring-devnet"))
     yield n
     n.stop()
 

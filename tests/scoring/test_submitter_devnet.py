@@ -15,28 +15,15 @@ import httpx
 import pytest
 from soma_sdk import Keypair, SomaClient
 
-from soma_console.devnet.node import DevnetConfig, DevnetNode
 from soma_console.devnet.submitter import Submitter, corpus_pieces, cosine_distance
 from soma_console.scoring.arch import arch_for_preset
 from soma_console.scoring.scorer import Scorer
+from tests.scoring.conftest import start_tiny_devnet
 
 
 @pytest.fixture
 def node(tmp_path):
-    n = DevnetNode(
-        DevnetConfig(
-            state_dir=tmp_path / "devnet",
-            rpc_port=0,
-            faucet_port=0,
-            scoring_port=0,
-            admin_port=0,
-            blob_port=0,
-            epoch_seconds=0,
-            check_weights=False,
-            model_preset="tiny",
-        )
-    )
-    n.start()
+    n = start_tiny_devnet(tmp_path / "devnet")
     yield n
     n.stop()
 
