@@ -121,7 +121,14 @@ def test_every_command_works_with_1000_active_models(
     assert r.returncode == 0, r.output
     assert _revealed(headless) == [committed["b"]]
     # and the console's autopilot, which says in one sentence why the list is missing.
-    errors, screen = asyncio.run(_console(console, until=lambda app: _revealed(console) == [committed["c"]]))
+    # (The reveal can land before the poller's first read of the list fails, so wait for both.)
+    errors, screen = asyncio.run(
+        _console(
+            console,
+            until=lambda app: _revealed(console) == [committed["c"]]
+            and any("model list" in e for e in app.errors),
+        )
+    )
     assert "connected, no model list" in screen and "offline" not in screen
     # Each failure that needs the list (the poll, the earnings sync) says why, in one sentence.
     assert any("model list" in e for e in errors), errors
