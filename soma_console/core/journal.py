@@ -1,8 +1,9 @@
 """The journal: one SQLite database that remembers everything money depends on.
 
-It records training runs and their checkpoints, prepared artifacts (encrypted file, size,
-commitments, the decryption key, the embedding), every on-chain intent and its state, and an
-audit log of every transaction sent. The rule that keeps a model's stake safe: the decryption key
+It records prepared artifacts (encrypted file, size, commitments, the decryption key, the
+embedding), every on-chain intent and its state, and an audit log of every transaction sent.
+Training runs and checkpoints are not here: their own directories (and the Modal run records)
+are the one place they are listed. The rule that keeps a model's stake safe: the decryption key
 and the intent are written durably *before* a transaction is sent, so a crash at any point leaves
 enough on disk to finish (or explain) the job.
 
@@ -39,7 +40,7 @@ from soma_console.errors import UserError
 from soma_console.fsutil import PRIVATE_FILE_MODE, ensure_dir
 from soma_console.secrets import Secret
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 APPLICATION_ID = 0x534F4D41  # "SOMA": marks the file as ours
 
 INTENT_STATES = ("intent", "submitted", "confirmed", "revealed", "failed", "missed")
@@ -141,31 +142,14 @@ _MIGRATIONS: dict[int, str] = {
         adopted_at REAL NOT NULL
     );
     """,
+    # Training runs and their checkpoints are read from the run directories themselves (and the
+    # Modal run records); the journal's copies were never read, so they go.
+    3: """
+    DROP INDEX IF EXISTS checkpoints_run;
+    DROP TABLE IF EXISTS checkpoints;
+    DROP TABLE IF EXISTS runs;
+    """,
 }
-
-
-@dataclass(frozen=True)
-class Run:
-    name: str
-    backend: str
-    location: str
-    spec: dict[str, Any]
-    status: str
-    remote_id: str | None
-    created_at: float
-    updated_at: float
-
-
-@dataclass(frozen=True)
-class CheckpointRecord:
-    path: str
-    run: str | None
-    step: int
-    loss: float | None
-    eval_loss: float | None
-    size: int | None
-    manifest: dict[str, Any]
-    created_at: float
 
 
 @dataclass(frozen=True)
@@ -311,6 +295,10 @@ class Journal:
         c.execute("PRAGMA busy_timeout=30000")
         for target in range(version + 1, SCHEMA_VERSION + 1):
             with self._tx():
+                # Another process may have migrated since the version was read: the write lock
+                # is held now, so read it again and skip what is done.
+                if c.execute("PRAGMA user_version").fetchone()[0] >= target:
+                    continue
                 for statement in _split_sql(_MIGRATIONS[target]):
                     c.execute(statement)
                 c.execute(f"PRAGMA application_id={APPLICATION_ID}")
@@ -408,107 +396,6 @@ class Journal:
     @property
     def schema_version(self) -> int:
         return int(self._query("PRAGMA user_version")[0][0])
-
-    # -- runs and checkpoints ----------------------------------------------------------------
-    def upsert_run(
-        self,
-        name: str,
-        *,
-        backend: str,
-        location: str,
-        spec: dict[str, Any] | None = None,
-        status: str | None = None,
-        remote_id: str | None = None,
-    ) -> None:
-        now = time.time()
-        with self._tx() as c:
-            c.execute(
-                """INSERT INTO runs(name, backend, location, spec_json, status, remote_id,
-                                    created_at, updated_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                   ON CONFLICT(name) DO UPDATE SET
-                     backend=excluded.backend, location=excluded.location,
-                     spec_json=CASE WHEN excluded.spec_json='{}'
-                                    THEN runs.spec_json ELSE excluded.spec_json END,
-                     status=COALESCE(?, runs.status), remote_id=COALESCE(excluded.remote_id, runs.remote_id),
-                     updated_at=excluded.updated_at""",
-                (
-                    name,
-                    backend,
-                    location,
-                    json.dumps(spec or {}, sort_keys=True),
-                    status or "created",
-                    remote_id,
-                    now,
-                    now,
-                    status,
-                ),
-            )
-
-    def runs(self) -> list[Run]:
-        return [
-            Run(
-                name=r["name"],
-                backend=r["backend"],
-                location=r["location"],
-                spec=_loads(r["spec_json"]) or {},
-                status=r["status"],
-                remote_id=r["remote_id"],
-                created_at=r["created_at"],
-                updated_at=r["updated_at"],
-            )
-            for r in self._query("SELECT * FROM runs ORDER BY created_at DESC")
-        ]
-
-    def record_checkpoint(
-        self,
-        path: str,
-        *,
-        run: str | None,
-        step: int,
-        loss: float | None = None,
-        eval_loss: float | None = None,
-        size: int | None = None,
-        manifest: dict[str, Any] | None = None,
-    ) -> None:
-        with self._tx() as c:
-            c.execute(
-                """INSERT INTO checkpoints(path, run, step, loss, eval_loss, size, manifest_json, created_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                   ON CONFLICT(path) DO UPDATE SET run=excluded.run, step=excluded.step, loss=excluded.loss,
-                     eval_loss=excluded.eval_loss, size=excluded.size,
-                     manifest_json=excluded.manifest_json""",
-                (
-                    path,
-                    run,
-                    step,
-                    loss,
-                    eval_loss,
-                    size,
-                    json.dumps(manifest or {}, sort_keys=True),
-                    time.time(),
-                ),
-            )
-
-    def checkpoints(self, run: str | None = None) -> list[CheckpointRecord]:
-        sql = "SELECT * FROM checkpoints"
-        args: tuple[Any, ...] = ()
-        if run is not None:
-            sql += " WHERE run = ?"
-            args = (run,)
-        return [
-            CheckpointRecord(
-                path=r["path"],
-                run=r["run"],
-                step=r["step"],
-                loss=r["loss"],
-                eval_loss=r["eval_loss"],
-                size=r["size"],
-                manifest=_loads(r["manifest_json"]) or {},
-                created_at=r["created_at"],
-            )
-            for r in self._query(sql + " ORDER BY step DESC", args)
-        ]
 
     # -- artifacts ------------------------------------------------------------------------------
     def add_artifact(

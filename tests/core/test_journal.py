@@ -106,13 +106,9 @@ def test_reopening_keeps_everything(tmp_path: Path) -> None:
     with Journal.open(path) as j:
         art = _artifact(j)
         j.begin_intent(chain="devnet", signer="ab" * 32, kind="commit", artifact_id=art)
-        j.upsert_run("r1", backend="local", location="/runs/r1", spec={"steps": 5})
-        j.record_checkpoint("/runs/r1/c1", run="r1", step=5, loss=1.0)
     with Journal.open(path, create=False) as j:
         assert len(j.artifacts()) == 1
         assert len(j.intents()) == 1
-        assert j.runs()[0].spec == {"steps": 5}
-        assert j.checkpoints("r1")[0].step == 5
 
 
 def test_garbage_file_is_refused_and_untouched(tmp_path: Path) -> None:

@@ -56,7 +56,7 @@ def test_a_version_1_journal_is_migrated_and_keeps_its_entries(tmp_path: Path) -
     conn.commit()
     conn.close()
     with Journal.open(path) as journal:
-        assert journal.schema_version == SCHEMA_VERSION == 2
+        assert journal.schema_version == SCHEMA_VERSION == 3
         assert journal.adopt_chain("devnet", "genesis-A") is None
         assert [i.id for i in journal.intents(chain="devnet")] == [first]
 
