@@ -1,9 +1,8 @@
-"""``soma-console train | runs | checkpoints | logs``: training runs from the command line.
+"""``soma-console train``: start a training run from the command line (listing them: ``cli.runs``).
 
 ``train`` writes ``<home>/runs/<run>/spec.json``, starts the worker as a subprocess (the same
-LocalProcess backend the console uses) and shows its progress; the others only read run
-directories. None of these import torch at import time: ``runs``, ``checkpoints`` and ``logs``
-never load it at all, ``train`` only to time a CPU step before a v1 run without a GPU.
+LocalProcess backend the console uses) and shows its progress. It does not import torch at import
+time, only to time a CPU step before a v1 run without a GPU.
 """
 
 from __future__ import annotations
@@ -16,17 +15,13 @@ from typing import Any
 
 import click
 
-from soma_console.cli.common import checkpoint_ref
-from soma_console.cli.output import confirm, print_json, print_table, stdout_console
+from soma_console.cli.output import confirm, stdout_console
 from soma_console.context import AppContext
 from soma_console.errors import Aborted, UsageError, UserError
 from soma_console.training import events as ev
-from soma_console.training.manifest import list_all_checkpoints, list_checkpoints, one_per_checkpoint
+from soma_console.training.run_info import ACTIVE
 from soma_console.training.runs import (
-    ACTIVE,
-    EVENTS_FILE,
     SPEC_FILE,
-    list_runs,
     read_run,
     read_status,
     run_path,
@@ -355,162 +350,4 @@ def _resume_spec(run_dir: Path, opts: dict[str, Any]) -> TrainSpec:
     return spec.with_changes(**changes) if changes else spec
 
 
-def _modal_rows(app: AppContext) -> list[dict[str, Any]]:
-    """Runs this machine launched on Modal, from its local registry (no network: `modal status`
-    asks Modal for their live state)."""
-    from soma_console.training.modal_backend import list_modal_runs
-
-    return [
-        {
-            "run": r.run,
-            "status": "launched",
-            "backend": "modal",
-            "call_id": r.call_id,
-            "gpu": f"{r.gpu} x{r.gpus}",
-            "preset": r.spec.get("preset"),
-            "framework": r.spec.get("framework", "torch"),
-            "total_steps": r.spec.get("steps"),
-            "launched_at": r.launched_at,
-        }
-        for r in list_modal_runs(app.home)
-    ]
-
-
-@click.command()
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.pass_obj
-def runs(app: AppContext, as_json: bool) -> None:
-    """List training runs with their status, step and loss."""
-    found = list_runs(app.home.runs_dir)
-    remote = _modal_rows(app)
-    if as_json:
-        print_json([r.row() for r in found] + remote)
-        return
-    if not found and not remote:
-        stdout_console().print(f"no runs yet under {app.home.runs_dir}; start one with `soma-console train`.")
-        return
-    rows = []
-    for r in found:
-        rows.append(
-            {
-                "run": r.name,
-                "status": r.status,
-                "step": f"{r.step}/{r.total_steps}",
-                "loss": f"{r.loss:.4f}" if r.loss is not None else None,
-                "eval loss": f"{r.eval_loss:.4f}" if r.eval_loss is not None else None,
-                "preset": r.preset,
-                "framework": r.framework,
-                "backend": r.backend,
-                "error": r.error,
-            }
-        )
-    for m in remote:
-        rows.append({**m, "step": f"-/{m['total_steps'] or '?'}"})
-    print_table(
-        rows,
-        ["run", "status", "step", "loss", "eval loss", "preset", "framework", "backend", "error"],
-        keep=("run",),
-    )
-
-
-@click.command()
-@click.option("--run", "run_name", help="Only this run.")
-@click.option("--wide", is_flag=True, help="Add each checkpoint's file path.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.pass_obj
-def checkpoints(app: AppContext, run_name: str | None, wide: bool, as_json: bool) -> None:
-    """List complete checkpoints (newest first): path, step, loss, eval loss, embedding size."""
-    if run_name:
-        run_dir = run_path(app.home.runs_dir, run_name)
-        if not run_dir.is_dir():
-            raise UserError(f"there is no run {run_name!r}.", hint="Check `soma-console runs`.")
-        found = list_checkpoints(run_dir)
-    else:
-        found = list_all_checkpoints(app.home.runs_dir)
-    if as_json:
-        print_json([c.row() for c in found])
-        return
-    if not found:
-        stdout_console().print("no checkpoints yet.")
-        return
-    table = []
-    # One line per checkpoint: the final weights are the last step's file, marked "final".
-    for r in (c.row() for c in one_per_checkpoint(found)):
-        cfg = r["config"]
-        table.append(
-            {
-                **r,
-                "checkpoint": checkpoint_ref(r["run"], r["step"]),
-                "step": f"{r['step']} final" if r["final"] else r["step"],
-                "loss": f"{r['loss']:.4f}" if r["loss"] is not None else None,
-                "eval_loss": f"{r['eval_loss']:.4f}" if r["eval_loss"] is not None else None,
-                "config": f"{r['architecture']} d{cfg.get('embedding_dim')} L{cfg.get('num_layers')} "
-                f"H{cfg.get('num_heads')}",
-                "size": f"{r['size'] / 1e6:.1f} MB",
-            }
-        )
-    columns = ["checkpoint", "step", "loss", "eval_loss", "config", "size"] + (["path"] if wide else [])
-    print_table(table, columns, keep=("checkpoint", "path"))
-
-
-def _format_record(rec: ev.AnyRecord) -> str:
-    stamp = time.strftime("%H:%M:%S", time.localtime(rec.t))
-    if isinstance(rec, ev.LogLine):
-        return rec.text
-    if isinstance(rec, ev.Step):
-        return (
-            f"{stamp} step {rec.step}/{rec.total_steps} loss {rec.loss:.4f} (ce {rec.ce:.4f}, sigreg "
-            f"{rec.sigreg:.4f}) lr {rec.lr:.2e} {rec.tokens_per_s:,.0f} tok/s"
-        )
-    if isinstance(rec, ev.Started):
-        where = f"step {rec.start_step}/{rec.total_steps}"
-        return f"{stamp} started {rec.run}: {rec.preset} {rec.framework} on {rec.device}, {where}"
-    if isinstance(rec, ev.Eval):
-        return f"{stamp} eval at step {rec.step}: loss {rec.eval_loss:.4f}"
-    if isinstance(rec, ev.CheckpointSaved):
-        return f"{stamp} {'final weights' if rec.final else 'checkpoint'} at step {rec.step}: {rec.path}"
-    if isinstance(rec, ev.Finished):
-        return f"{stamp} finished at step {rec.step}: {rec.final_path}"
-    if isinstance(rec, ev.Error):
-        return f"{stamp} error ({rec.error}): {rec.summary}"
-    return f"{stamp} {rec.kind}"
-
-
-@click.command()
-@click.argument("run_name", metavar="RUN")
-@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines until the run ends.")
-@click.option("--raw", is_flag=True, help="Print the event lines as the worker wrote them.")
-@click.pass_obj
-def logs(app: AppContext, run_name: str, follow: bool, raw: bool) -> None:
-    """Show a run's log (its events), optionally following it."""
-    run_dir = run_path(app.home.runs_dir, run_name)
-    if not (run_dir / SPEC_FILE).is_file():
-        raise UserError(f"there is no run {run_name!r}.", hint="Check `soma-console runs`.")
-    path = run_dir / EVENTS_FILE
-    asm = ev.LineAssembler()
-    offset = 0
-    idle_since = time.monotonic()
-    while True:
-        chunk = b""
-        if path.exists():
-            with open(path, "rb") as fh:
-                fh.seek(offset)
-                chunk = fh.read()
-            offset += len(chunk)
-        records = asm.feed(chunk) if chunk else []
-        if not follow:
-            records += asm.flush()
-        for rec in records:
-            click.echo(rec.to_line() if raw and isinstance(rec, ev.Event) else _format_record(rec))
-        if not follow:
-            return
-        if chunk:
-            idle_since = time.monotonic()
-        elif read_run(run_dir).status not in ACTIVE and time.monotonic() - idle_since > 1.0:
-            for rec in asm.flush():
-                click.echo(_format_record(rec))
-            return
-        time.sleep(0.25)
-
-
-__all__ = ["checkpoints", "logs", "runs", "train"]
+__all__ = ["train"]

@@ -30,7 +30,6 @@ No ``textual`` import here: an import-linter contract keeps ``soma_console.core`
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from soma_console.core.actions import ActionPlan, ActionResult
@@ -40,6 +39,13 @@ from soma_console.core.journal import AuditEntry
 from soma_console.core.reveal_queue import QueueEntry
 from soma_console.core.score_verdicts import Verdict
 from soma_console.training.events import AnyRecord
+from soma_console.training.run_info import (
+    BACKENDS,
+    CHECKPOINT_STATUSES,
+    RUN_STATUSES,
+    CheckpointInfo,
+    RunInfo,
+)
 
 ChainListener = Callable[[ChainSnapshot | None, ChainError | None], None]
 """Receives each poll's result: ``(snapshot, None)`` or ``(last good snapshot or None, error)``."""
@@ -47,42 +53,20 @@ ChainListener = Callable[[ChainSnapshot | None, ChainError | None], None]
 ProgressCallback = Callable[[str], None]
 """Receives one short line per step of a transaction ("uploading 40%", "waiting for checkpoint")."""
 
-BACKENDS = ("local", "modal")
-RUN_STATUSES = ("created", "running", "finished", "failed", "stopped")
-CHECKPOINT_STATUSES = ("", "committed", "pending reveal", "revealed", "missed")
+__all__ = [
+    "BACKENDS",
+    "CHECKPOINT_STATUSES",
+    "RUN_STATUSES",
+    "ChainListener",
+    "CheckpointInfo",
+    "ConsoleServices",
+    "ProgressCallback",
+    "RunInfo",
+    "train_spec",
+]
 
 # The keys of the dict handed to ConsoleServices.start_training.
 TRAIN_SPEC_KEYS = ("preset", "steps", "data", "name", "backend")
-
-
-@dataclass(frozen=True)
-class RunInfo:
-    """One training run, as the runs list shows it."""
-
-    name: str
-    backend: str  # local | modal
-    status: str  # one of RUN_STATUSES (others are shown as they are)
-    preset: str
-    step: int
-    total_steps: int
-    created: float  # unix seconds
-    last_loss: float | None
-
-
-@dataclass(frozen=True)
-class CheckpointInfo:
-    """One saved checkpoint of a run and where it stands on-chain."""
-
-    run: str
-    path: str
-    step: int
-    created: float  # unix seconds
-    loss: float | None
-    eval_loss: float | None
-    size: int | None  # bytes
-    status: str  # one of CHECKPOINT_STATUSES
-    model_id: str | None = None  # the model it was committed to, if any
-    final: bool = False  # the run's final weights (model-final is the same file as the last step)
 
 
 def train_spec(

@@ -1,13 +1,17 @@
 """Training runs for the live console: list, launch, follow and stop them, local and on Modal.
 
-Local runs are the trainer's own run directories (``<home>/runs/<run>/``, see
-``soma_console.training.runs``). A run started from the console is launched exactly as a user
-would: ``soma-console train --json`` in its own session (so the worker is the LocalProcess of that
-command, its events are teed to ``events.jsonl``, and it keeps training when the console exits or
-the SSH link drops). The console then only reads files: the runs list from ``run.json`` and the
-events tail, the log by tailing ``events.jsonl``.
+Listing, checkpoints, following and stopping are the run registry's
+(``soma_console.training.run_registry``, which the CLI uses too); this module adds what only the
+console needs: launching from a dialog, a cache of Modal states kept fresh in the background, and
+a bounded backlog between a Modal log stream and the UI.
 
-Modal runs are those launched from this machine (``modal_backend.list_modal_runs``). Every Modal
+Local runs are the trainer's own run directories (``<home>/runs/<run>/``). A run started from
+the console is launched exactly as a user would: ``soma-console train --json`` in its own session
+(so the worker is the LocalProcess of that command, its events are teed to ``events.jsonl``, and
+it keeps training when the console exits or the SSH link drops). The console then only reads
+files: the runs list from ``run.json`` and the events tail, the log by tailing ``events.jsonl``.
+
+Modal runs are those launched from this machine (``run_registry.modal_records``). Every Modal
 call runs on the event loop through the ``.aio`` API under the modal module's own timeouts, in a
 background task: the blocking reads the UI makes (worker threads) only ever read the cache. With
 no Modal credentials nothing Modal is shown and nothing touches the network.
@@ -21,64 +25,43 @@ import datetime as _dt
 import importlib
 import logging
 import os
-import signal
 import subprocess
 import sys
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import soma_console
-from soma_console.core.console_services import CheckpointInfo, RunInfo
 from soma_console.errors import UserError
 from soma_console.training import events as ev
-from soma_console.training.manifest import FINAL_STEM, list_checkpoints, one_per_checkpoint
-from soma_console.training.runs import (
-    ACTIVE,
-    EVENTS_FILE,
-    SPEC_FILE,
-    list_runs,
-    pid_alive,
-    read_run,
-    read_status,
-    run_path,
+from soma_console.training.run_info import ENDED, CheckpointInfo, RunInfo, merge_runs
+from soma_console.training.run_registry import (
+    StatusOf,
+    follow_local,
+    has_local_run,
+    local_checkpoints,
+    local_run_active,
+    modal_checkpoints,
+    modal_records,
+    modal_run_info,
+    modal_states,
+    stop_local,
 )
+from soma_console.training.runs import SPEC_FILE, list_runs, run_path
 from soma_console.training.spec import get_preset, make_spec
+
+__all__ = ["Backlog", "LocalRuns", "ModalRuns", "check_train_spec", "default_run_name", "merge_runs"]
 
 log = logging.getLogger(__name__)
 
 LAUNCH_LOG = "launcher.stderr.log"
-READ_CHUNK = 1 << 20
-TAIL_POLL_S = 0.25
-# A finished run's log is complete once nothing new arrived for this long after its status ended.
-SETTLE_S = 1.0
-# Plain lines handed to the UI in one batch at most; the UI keeps 5,000 lines anyway.
-MAX_LINES_PER_BATCH = 5000
 LAUNCH_TIMEOUT_S = 60.0
 MODAL_REFRESH_S = 30.0
 # Where this soma_console lives: the launched trainer must run the same code.
 PKG_ROOT = str(Path(soma_console.__file__).resolve().parent.parent)
-
-StatusOf = Callable[[str], tuple[str, str | None]]
-"""``checkpoint path -> (status, model_id)``, from the journal."""
-
-
-def _trim(records: list[ev.AnyRecord], limit: int = MAX_LINES_PER_BATCH) -> list[ev.AnyRecord]:
-    """Keep every event and the newest ``limit`` plain lines; say how many were dropped."""
-    plain = sum(1 for r in records if isinstance(r, ev.LogLine))
-    extra = plain - limit
-    if extra <= 0:
-        return records
-    out: list[ev.AnyRecord] = [ev.LogLine(f"… {extra:,} older log lines skipped")]
-    for rec in records:
-        if isinstance(rec, ev.LogLine) and extra > 0:
-            extra -= 1
-            continue
-        out.append(rec)
-    return out
 
 
 class Backlog:
@@ -135,62 +118,6 @@ class Backlog:
 # ---- local runs ----------------------------------------------------------------------------------
 
 
-def _to_run_info(info: Any) -> RunInfo:
-    status = info.status
-    if status == "unknown":  # spec.json written, the launcher has not reported yet
-        status = "created"
-    created = info.started
-    if created is None:
-        with contextlib.suppress(OSError):
-            created = (info.path / SPEC_FILE).stat().st_mtime
-    return RunInfo(
-        name=info.name,
-        backend="local",
-        status=status,
-        preset=info.preset,
-        step=info.step,
-        total_steps=info.total_steps,
-        created=float(created or 0.0),
-        last_loss=info.loss,
-    )
-
-
-async def tail_events(
-    path: Path, *, is_active: Callable[[], bool]
-) -> AsyncGenerator[list[ev.AnyRecord], None]:
-    """The records of an events file: its history, then what is appended, until the run is over.
-
-    Reads happen in a thread (never on the loop); between reads it sleeps. It reads only when
-    the consumer asks for more, so the file itself is the buffer and nothing queues in memory.
-    """
-    asm = ev.LineAssembler()
-    fh: IO[bytes] | None = None
-    idle_since = time.monotonic()
-    try:
-        while True:
-            if fh is None:
-                with contextlib.suppress(FileNotFoundError):
-                    fh = await asyncio.to_thread(open, path, "rb")
-            chunk = b""
-            if fh is not None:
-                chunk = await asyncio.to_thread(fh.read, READ_CHUNK)
-            if chunk:
-                idle_since = time.monotonic()
-                records = asm.feed(chunk)
-                if records:
-                    yield _trim(records)
-                continue
-            if time.monotonic() - idle_since >= SETTLE_S and not await asyncio.to_thread(is_active):
-                rest = asm.flush()
-                if rest:
-                    yield rest
-                return
-            await asyncio.sleep(TAIL_POLL_S)
-    finally:
-        if fh is not None:
-            fh.close()
-
-
 class LocalRuns:
     """The local half: run directories under ``runs_dir``."""
 
@@ -209,37 +136,13 @@ class LocalRuns:
 
     def runs(self) -> list[RunInfo]:
         self.reap()
-        return [_to_run_info(r) for r in list_runs(self.runs_dir)]
+        return list_runs(self.runs_dir)
 
     def has(self, run: str) -> bool:
-        try:
-            return (run_path(self.runs_dir, run) / SPEC_FILE).is_file()
-        except UserError:
-            return False
+        return has_local_run(self.runs_dir, run)
 
     def checkpoints(self, run: str, status_of: StatusOf) -> list[CheckpointInfo]:
-        out = []
-        run_dir = run_path(self.runs_dir, run)
-        for c in one_per_checkpoint(list_checkpoints(run_dir)):
-            m = c.manifest
-            status, model_id = status_of(str(c.path))
-            if m.final and not status:  # committed under its model-final name
-                status, model_id = status_of(str(run_dir / "checkpoints" / f"{FINAL_STEM}.safetensors"))
-            out.append(
-                CheckpointInfo(
-                    run=run,
-                    path=str(c.path),
-                    step=m.step,
-                    created=m.created,
-                    loss=m.loss,
-                    eval_loss=m.eval_loss,
-                    size=m.size,
-                    status=status,
-                    model_id=model_id,
-                    final=m.final,
-                )
-            )
-        return out
+        return local_checkpoints(self.runs_dir, run, status_of)
 
     async def start(self, *, preset: str, steps: int, data: str, name: str) -> str:
         run_dir = run_path(self.runs_dir, name)
@@ -303,35 +206,20 @@ class LocalRuns:
         return f"the trainer could not start (exit status {code}); see {run_dir / LAUNCH_LOG}."
 
     def is_active(self, run: str) -> bool:
-        return read_run(run_path(self.runs_dir, run)).status in ACTIVE
+        return local_run_active(self.runs_dir, run)
+
+    def _launching(self, run: str) -> bool:
+        """True while a launcher this console started for ``run`` is still alive."""
+        if run in self._launched:
+            self.reap()
+        return run in self._launched
 
     async def follow(self, run: str) -> AsyncGenerator[list[ev.AnyRecord], None]:
-        run_dir = run_path(self.runs_dir, run)
-
-        def active() -> bool:
-            if run in self._launched:  # launched but maybe not yet reporting
-                self.reap()
-                if run in self._launched:
-                    return True
-            return read_run(run_dir).status in ACTIVE
-
-        async for batch in tail_events(run_dir / EVENTS_FILE, is_active=active):
+        async for batch in follow_local(self.runs_dir, run, launching=lambda: self._launching(run)):
             yield batch
 
     async def stop(self, run: str) -> None:
-        run_dir = run_path(self.runs_dir, run)
-        status = await asyncio.to_thread(read_status, run_dir)
-        pid = status.get("pid")
-        if not pid or status.get("status") not in ACTIVE or not pid_alive(pid):
-            raise UserError(f"run {run!r} is not running.")
-        try:
-            # The worker leads its own process group (LocalProcess): SIGTERM reaches every rank,
-            # each finishes its step and the run saves a checkpoint before exiting.
-            os.killpg(int(pid), signal.SIGTERM)
-        except ProcessLookupError:
-            raise UserError(f"run {run!r} is not running.") from None
-        except PermissionError:
-            raise UserError(f"run {run!r} belongs to another user; it was not stopped.") from None
+        await asyncio.to_thread(stop_local, self.runs_dir, run)
 
 
 def default_run_name(preset: str) -> str:
@@ -368,8 +256,6 @@ def check_train_spec(spec: dict[str, Any]) -> tuple[str, int, str, str, str]:
 
 
 # ---- Modal runs ----------------------------------------------------------------------------------
-
-_MODAL_STATUS = {"succeeded": "finished", "stopping": "running"}
 
 
 class ModalRuns:
@@ -430,23 +316,17 @@ class ModalRuns:
             await asyncio.sleep(self.refresh_s)
 
     async def refresh(self) -> None:
-        from soma_console.training.modal_backend import ModalRun, list_modal_runs
-
-        records = await asyncio.to_thread(list_modal_runs, self.home)
+        records = await asyncio.to_thread(modal_records, self.home)
         settings = self._modal_settings()
         with self._lock:
             self._records = {r.run: r for r in records if r.run}
             known = dict(self._states)
-        for record in records:
-            if not record.run or known.get(record.run) in ("finished", "failed", "stopped", "expired"):
-                continue
-            try:
-                state = (await ModalRun(record, settings=settings).status(tail=False)).state
-            except UserError as exc:
-                state = "unknown"
-                self.last_error = str(exc)
+        pending = [r for r in records if r.run and known.get(r.run) not in ENDED]
+        for record, (state, error) in zip(pending, await modal_states(pending, settings), strict=True):
+            if error is not None:
+                self.last_error = str(error)
             with self._lock:
-                self._states[record.run] = _MODAL_STATUS.get(state, state)
+                self._states[record.run] = state
 
     def request_checkpoints(self, run: str) -> None:
         """From any thread: refresh this run's checkpoints in the background."""
@@ -481,18 +361,7 @@ class ModalRuns:
         out = []
         for r in records:
             latest = max(ckpts.get(r.run, []), key=lambda c: c.step, default=None)
-            out.append(
-                RunInfo(
-                    name=r.run,
-                    backend="modal",
-                    status=states.get(r.run, "unknown"),
-                    preset=str(r.spec.get("preset", "?")),
-                    step=latest.step if latest else 0,
-                    total_steps=int(r.spec.get("steps", 0) or 0),
-                    created=r.launched_at,
-                    last_loss=latest.loss if latest else None,
-                )
-            )
+            out.append(modal_run_info(r, states.get(r.run, "launched"), latest))
         return out
 
     def checkpoints(self, run: str, status_of: StatusOf) -> list[CheckpointInfo]:
@@ -500,26 +369,7 @@ class ModalRuns:
         with self._lock:
             found = list(self._checkpoints.get(run, []))
             record = self._records.get(run)
-        volume = record.volume_name if record is not None else "?"
-        out = []
-        for c in sorted(found, key=lambda c: (c.step, c.final), reverse=True):
-            path = f"modal://{volume}/{c.weights_path.lstrip('/')}"
-            status, model_id = status_of(path)
-            out.append(
-                CheckpointInfo(
-                    run=run,
-                    path=path,
-                    step=c.step,
-                    created=float(c.manifest.get("created") or c.mtime),
-                    loss=c.loss,
-                    eval_loss=c.eval_loss,
-                    size=c.size,
-                    status=status,
-                    model_id=model_id,
-                    final=c.final,
-                )
-            )
-        return out
+        return modal_checkpoints(run, record.volume_name if record is not None else "?", found, status_of)
 
     async def start_run(self, spec: dict[str, Any]) -> str:
         from soma_console.training.modal_backend import launch_modal_run
@@ -572,11 +422,3 @@ class ModalRuns:
         await ModalRun(record, settings=self._modal_settings(), registry=ModalRunRegistry(self.home)).stop()
         with self._lock:
             self._states[run] = "stopped"
-
-
-def merge_runs(local: Sequence[RunInfo], remote: Sequence[RunInfo]) -> list[RunInfo]:
-    """Local runs win a name clash (the directory is what commits read); newest first."""
-    names = {r.name for r in local}
-    merged = [*local, *(r for r in remote if r.name not in names)]
-    merged.sort(key=lambda r: (r.created, r.name), reverse=True)
-    return merged

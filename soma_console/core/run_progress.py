@@ -1,8 +1,8 @@
 """A training run's progress as a person reads it, folded from the trainer's event records.
 
 The console's training pane shows step, tokens per second, ETA and a loss curve, and a log in
-which every event is one readable line. This module does that folding and formatting in plain
-Python so it can be tested (and reused headless) without a terminal.
+which every event is one readable line (``training.event_text``, the same lines ``logs`` prints).
+This module does the folding in plain Python so it can be tested without a terminal.
 """
 
 from __future__ import annotations
@@ -11,72 +11,10 @@ import math
 from dataclasses import dataclass, field
 
 from soma_console.core.reveal_queue import format_countdown
-from soma_console.training.events import (
-    AnyRecord,
-    CheckpointSaved,
-    Error,
-    Eval,
-    Finished,
-    LogLine,
-    Started,
-    Step,
-)
+from soma_console.training.event_text import STOPPED_TAG, format_record, human_bytes, num_text
+from soma_console.training.events import AnyRecord, CheckpointSaved, Error, Eval, Finished, Started, Step
 
-
-def human_bytes(size: int | None) -> str:
-    if size is None:
-        return "-"
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} GB"  # pragma: no cover - the loop always returns
-
-
-def _num(value: float | None, fmt: str = ".4f") -> str:
-    if value is None:
-        return "-"
-    if not math.isfinite(value):
-        return str(value)
-    return format(value, fmt)
-
-
-def format_record(record: AnyRecord) -> str:
-    """One log line for one record (events become sentences; plain lines pass through)."""
-    if isinstance(record, LogLine):
-        return record.text
-    if isinstance(record, Step):
-        return (
-            f"step {record.step}/{record.total_steps}  loss {_num(record.loss)}  ce {_num(record.ce)}"
-            f"  sigreg {_num(record.sigreg)}  lr {record.lr:.2e}  {record.tokens_per_s:,.0f} tok/s"
-        )
-    if isinstance(record, Started):
-        return (
-            f"started {record.run}: preset {record.preset}, {record.framework} on {record.device}, "
-            f"steps {record.start_step}..{record.total_steps}"
-        )
-    if isinstance(record, CheckpointSaved):
-        final = " (final)" if record.final else ""
-        return (
-            f"checkpoint{final} at step {record.step}: {record.path} ({human_bytes(record.size)}, "
-            f"loss {_num(record.loss)}, eval {_num(record.eval_loss)})"
-        )
-    if isinstance(record, Eval):
-        return f"eval at step {record.step}: loss {_num(record.eval_loss)}"
-    if isinstance(record, Finished):
-        return f"finished at step {record.step} in {record.elapsed_s:.0f} s: {record.final_path}"
-    if isinstance(record, Error):
-        where = f" at step {record.step}" if record.step is not None else ""
-        if record.error == STOPPED_TAG:  # asked to stop (x, Ctrl-C, SIGTERM): not a failure
-            return f"stopped{where}: {record.summary}"
-        return f"ERROR ({record.error}){where}: {record.summary}"
-    return str(record)  # pragma: no cover - AnyRecord is closed
-
-
-# The worker's tag for a run that was asked to stop (SIGINT/SIGTERM): the runs list shows it as
-# "stopped", and so do the summary line and the log.
-STOPPED_TAG = "interrupted"
+__all__ = ["STOPPED_TAG", "LossCurve", "RunProgress", "format_record", "human_bytes"]
 
 
 class LossCurve:
@@ -167,7 +105,7 @@ class RunProgress:
         parts.append(f"{self.tokens_per_s:,.0f} tok/s" if self.tokens_per_s is not None else "- tok/s")
         eta = self.eta_seconds()
         parts.append(f"ETA {format_countdown(eta)}" if eta is not None else f"{self.status}")
-        parts.append(f"loss {_num(self.loss)}")
+        parts.append(f"loss {num_text(self.loss)}")
         if self.eval_loss is not None:
-            parts.append(f"eval {_num(self.eval_loss)}")
+            parts.append(f"eval {num_text(self.eval_loss)}")
         return " · ".join(parts)

@@ -108,8 +108,9 @@ def read_manifest(path: Path) -> Manifest:
 
 
 @dataclass(frozen=True)
-class CheckpointInfo:
-    """One listed checkpoint: what the checkpoints pane and ``commit`` show and pick from."""
+class CheckpointFile:
+    """One complete checkpoint on disk: its weights file and manifest (``run_info.CheckpointInfo`` is
+    how a runs list shows it)."""
 
     path: Path  # the safetensors file
     manifest_path: Path
@@ -138,7 +139,7 @@ class CheckpointInfo:
         }
 
 
-def _load(manifest_path: Path) -> CheckpointInfo | None:
+def _load(manifest_path: Path) -> CheckpointFile | None:
     try:
         manifest = read_manifest(manifest_path)
     except (OSError, ValueError, TypeError):
@@ -149,15 +150,15 @@ def _load(manifest_path: Path) -> CheckpointInfo | None:
             return None
     except OSError:
         return None
-    return CheckpointInfo(weights, manifest_path, manifest)
+    return CheckpointFile(weights, manifest_path, manifest)
 
 
-def list_checkpoints(run_dir: Path, *, include_final: bool = True) -> list[CheckpointInfo]:
+def list_checkpoints(run_dir: Path, *, include_final: bool = True) -> list[CheckpointFile]:
     """Complete checkpoints of one run, newest (highest step, final first on a tie) first."""
     cdir = Path(run_dir) / "checkpoints"
     if not cdir.is_dir():
         return []
-    found: list[CheckpointInfo] = []
+    found: list[CheckpointFile] = []
     for entry in cdir.iterdir():
         if CHECKPOINT_RE.match(entry.name) or (include_final and entry.name == f"{FINAL_STEM}.json"):
             info = _load(entry)
@@ -167,27 +168,27 @@ def list_checkpoints(run_dir: Path, *, include_final: bool = True) -> list[Check
     return found
 
 
-def one_per_checkpoint(found: list[CheckpointInfo]) -> list[CheckpointInfo]:
+def one_per_checkpoint(found: list[CheckpointFile]) -> list[CheckpointFile]:
     """``found`` with the final weights folded into the step checkpoint they were published
     from (same step, same bytes): one entry, marked ``final``. A final that matches no step
     checkpoint (the step files were deleted) stays as it is."""
 
-    def key(c: CheckpointInfo) -> tuple[str, int, str]:
+    def key(c: CheckpointFile) -> tuple[str, int, str]:
         return (str(c.path.parent), c.manifest.step, c.manifest.sha256)
 
     steps = {key(c) for c in found if not c.manifest.final}
     finals = {key(c) for c in found if c.manifest.final}
-    out: list[CheckpointInfo] = []
+    out: list[CheckpointFile] = []
     for c in found:  # the order of ``found`` is kept
         if c.manifest.final and key(c) in steps:
             continue
         if not c.manifest.final and key(c) in finals:
-            c = CheckpointInfo(c.path, c.manifest_path, replace(c.manifest, final=True))
+            c = CheckpointFile(c.path, c.manifest_path, replace(c.manifest, final=True))
         out.append(c)
     return out
 
 
-def latest_resumable(run_dir: Path) -> CheckpointInfo | None:
+def latest_resumable(run_dir: Path) -> CheckpointFile | None:
     """The newest checkpoint that carries a resume state file."""
     for info in list_checkpoints(run_dir, include_final=False):
         state = info.manifest.state
@@ -196,9 +197,9 @@ def latest_resumable(run_dir: Path) -> CheckpointInfo | None:
     return None
 
 
-def list_all_checkpoints(runs_dir: Path) -> list[CheckpointInfo]:
+def list_all_checkpoints(runs_dir: Path) -> list[CheckpointFile]:
     """Every complete checkpoint of every run under ``runs_dir``, newest first."""
-    out: list[CheckpointInfo] = []
+    out: list[CheckpointFile] = []
     if Path(runs_dir).is_dir():
         for run in sorted(Path(runs_dir).iterdir()):
             if run.is_dir():

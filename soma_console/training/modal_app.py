@@ -34,18 +34,16 @@ import modal
 
 from soma_console.training.cron_lease import lease_dict_name
 from soma_console.training.cron_rounds import CronPlan
+from soma_console.training.modal_names import (
+    CRON_FUNCTION,
+    DEFAULT_APP,
+    DEFAULT_GPU,
+    DEFAULT_VOLUME,
+    REVEAL_FUNCTION,
+    TRAIN_FUNCTION,
+    VOLUME_MOUNT,
+)
 
-VOLUME_MOUNT = "/vol"
-TRAIN_FUNCTION = "train"
-CRON_FUNCTION = "cron_round"
-REVEAL_FUNCTION = "reveal_round"
-DEFAULT_APP = "soma-console"
-DEFAULT_CRON_APP = "soma-console-cron"
-DEFAULT_VOLUME = "soma-console-runs"
-DEFAULT_GPU = "A100"
-# GPU types a run may ask for: the ones the V1 model (fp32 Adam state ~18 GiB) trains on comfortably.
-GPU_TYPES = ("A100", "A100-40GB", "A100-80GB", "H100", "H200")
-MAX_GPUS = 8
 SIGNER_SECRET = "soma-signer"  # noqa: S105 -- a Secret's name; it holds SOMA_SECRET_KEY
 STORAGE_SECRET = "soma-storage"  # noqa: S105 -- a Secret's name; SOMA_STORAGE + bucket keys
 DAY_S = 24 * 3600

@@ -48,6 +48,7 @@ from soma_console.training.modal_client import (
     translate_error,
 )
 from soma_console.training.modal_logs import LogFollower, Notice
+from soma_console.training.modal_names import TRAIN_FUNCTION, VOLUME_MOUNT
 from soma_console.training.modal_spec import SPEC_RUN, parse_spec
 from soma_console.training.modal_volume import (
     Progress,
@@ -56,6 +57,7 @@ from soma_console.training.modal_volume import (
     list_remote_checkpoints,
     pick_checkpoint,
 )
+from soma_console.training.run_info import ACTIVE
 
 if TYPE_CHECKING:
     from soma_console.config import Home, Settings
@@ -65,9 +67,6 @@ T = TypeVar("T")
 # After a call ends without its final event: look for late log lines this long (about 10 s in all).
 LATE_LOG_WAITS_S: tuple[float, ...] = (0.5, 1.0, 2.0, 3.0, 4.0)
 DEPLOY_TIMEOUT_S = 1800.0  # the first image build installs torch: minutes, not seconds
-# Mirrors soma_console.training.modal_app (not imported here: that module imports modal at once).
-TRAIN_FUNCTION = "train"
-VOLUME_MOUNT = "/vol"
 
 
 # ---- runs ------------------------------------------------------------------------------------------
@@ -125,19 +124,14 @@ class ModalRunRegistry:
 
 @dataclass(frozen=True)
 class RunStatus:
-    state: str  # running | stopping | succeeded | failed | stopped | expired
+    state: str  # running | stopping | finished | failed | stopped | expired (run_info.RUN_STATUSES)
     detail: str | None = None
     result: Any = None
     last_error: Error | None = None
 
     @property
     def done(self) -> bool:
-        return self.state not in ("running", "stopping")
-
-
-def list_modal_runs(home: Home) -> list[ModalRunRecord]:
-    """Modal runs launched from this machine, oldest first (for the console's runs list)."""
-    return ModalRunRegistry(home).all()
+        return self.state not in ACTIVE
 
 
 class ModalRun:
@@ -302,7 +296,7 @@ class ModalRun:
             if self.record.stop_requested:
                 return RunStatus("stopped", "stopped on request.")
             return await self._failed(first_line(exc), tail)
-        return RunStatus("succeeded", result=result)
+        return RunStatus("finished", result=result)
 
     async def _failed(self, detail: str, tail: bool) -> RunStatus:
         last = await self.last_error_event() if tail else None
@@ -522,7 +516,7 @@ async def launch_modal_run(
         previous = registry.find(run_name)
         if previous is not None:
             state = (await ModalRun(previous, settings=cfg, registry=registry).status(tail=False)).state
-            if state in ("running", "stopping"):
+            if state in ACTIVE:
                 raise UserError(
                     f"run {run_name!r} is still running on Modal ({previous.call_id}).",
                     hint="Stop it with `soma-console modal stop` first, or pick another run name.",
@@ -593,5 +587,4 @@ __all__ = [
     "deploy_train_app",
     "download_of",
     "launch_modal_run",
-    "list_modal_runs",
 ]

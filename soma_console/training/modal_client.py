@@ -23,6 +23,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from soma_console.errors import UsageError, UserError
+from soma_console.training.modal_names import (
+    DEFAULT_APP,
+    DEFAULT_CRON_APP,
+    DEFAULT_GPU,
+    DEFAULT_VOLUME,
+    GPU_TYPES,
+    MAX_GPUS,
+)
 from soma_console.training.modal_volume import VolumeFile
 
 if TYPE_CHECKING:
@@ -32,13 +40,6 @@ T = TypeVar("T")
 
 DEFAULT_TIMEOUT_S = 20.0
 TIMEOUT_ENV = "SOMA_CONSOLE_MODAL_TIMEOUT"
-# Mirrors soma_console.training.modal_app (not imported here: that module imports modal at once).
-DEFAULT_APP = "soma-console"
-DEFAULT_CRON_APP = "soma-console-cron"
-DEFAULT_VOLUME = "soma-console-runs"
-DEFAULT_GPU = "A100"
-GPU_TYPES = ("A100", "A100-40GB", "A100-80GB", "H100", "H200")
-MAX_GPUS = 8
 
 
 # ---- settings and credentials -------------------------------------------------------------------

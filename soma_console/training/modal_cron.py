@@ -34,13 +34,12 @@ from soma_console.training.modal_client import (
     guarded_call,
     require_credentials,
 )
+from soma_console.training.modal_names import CRON_FUNCTION, REVEAL_FUNCTION
 from soma_console.training.modal_spec import CRON_DIR, SPEC_RUN, parse_spec, volume_cron_journal
 
 if TYPE_CHECKING:
     from soma_console.config import Home
 
-CRON_FUNCTION = "cron_round"
-REVEAL_FUNCTION = "reveal_round"
 ROUND_LOGS_SHOWN = 12  # round logs read per kind
 
 

@@ -2,8 +2,8 @@
 
 The same layout is used on a Modal volume. ``run.json`` is written by whoever launched the worker
 (a backend) and says how it is doing: ``status`` (running, finished, failed, stopped), ``pid``,
-``backend``, times and exit code. The worker's progress itself is read from the tail of
-``events.jsonl``. Nothing here imports torch.
+``backend``, times and exit code (its words: ``run_info.RUN_STATUSES``). The worker's progress
+itself is read from the tail of ``events.jsonl``. Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -12,20 +12,19 @@ import contextlib
 import json
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from soma_console.errors import UserError
 from soma_console.fsutil import atomic_write_text
 from soma_console.training.events import CheckpointSaved, Error, Eval, Finished, LineAssembler, Started, Step
+from soma_console.training.run_info import ACTIVE, RunInfo
 from soma_console.training.spec import RUN_NAME_RE, TrainSpec
 
 SPEC_FILE = "spec.json"
 RUN_FILE = "run.json"
 EVENTS_FILE = "events.jsonl"
 STDERR_FILE = "worker.stderr.log"
-ACTIVE = ("running", "starting")
 
 
 def run_path(runs_dir: Path, name: str) -> Path:
@@ -85,42 +84,6 @@ def tail_records(path: Path, max_bytes: int = 256 * 1024) -> list[Any]:
     return asm.feed(data) + asm.flush()
 
 
-@dataclass(frozen=True)
-class RunInfo:
-    name: str
-    path: Path
-    status: str
-    backend: str
-    pid: int | None
-    preset: str
-    framework: str
-    step: int
-    total_steps: int
-    loss: float | None
-    eval_loss: float | None
-    tokens_per_s: float | None
-    started: float | None
-    error: str | None
-
-    def row(self) -> dict[str, Any]:
-        return {
-            "run": self.name,
-            "path": str(self.path),
-            "status": self.status,
-            "backend": self.backend,
-            "pid": self.pid,
-            "preset": self.preset,
-            "framework": self.framework,
-            "step": self.step,
-            "total_steps": self.total_steps,
-            "loss": self.loss,
-            "eval_loss": self.eval_loss,
-            "tokens_per_s": self.tokens_per_s,
-            "started": self.started,
-            "error": self.error,
-        }
-
-
 def read_run(run_dir: Path) -> RunInfo:
     run_dir = Path(run_dir)
     status = read_status(run_dir)
@@ -143,10 +106,15 @@ def read_run(run_dir: Path) -> RunInfo:
             error = rec.summary
         elif isinstance(rec, Finished):
             finished, error = True, None
-    state = str(status.get("status") or ("finished" if finished else "unknown"))
+    state = str(status.get("status") or ("finished" if finished else "created"))
     if state in ACTIVE and status.get("backend", "local") == "local" and not pid_alive(status.get("pid")):
         # The launcher died without recording the end; the events say how it went.
         state = "finished" if finished else "failed" if error else "lost"
+    started = status.get("started")
+    created = started
+    if created is None:  # the launcher has not reported yet: the spec's time
+        with contextlib.suppress(OSError):
+            created = (run_dir / SPEC_FILE).stat().st_mtime
     return RunInfo(
         name=run_dir.name,
         path=run_dir,
@@ -157,10 +125,11 @@ def read_run(run_dir: Path) -> RunInfo:
         framework=str(spec.get("framework", "?")),
         step=step,
         total_steps=total,
-        loss=loss,
+        created=float(created or 0.0),
+        last_loss=loss,
         eval_loss=eval_loss,
         tokens_per_s=rate,
-        started=status.get("started"),
+        started=started,
         error=error,
     )
 
@@ -171,5 +140,5 @@ def list_runs(runs_dir: Path) -> list[RunInfo]:
     if not root.is_dir():
         return []
     runs = [read_run(p) for p in root.iterdir() if p.is_dir() and (p / SPEC_FILE).is_file()]
-    runs.sort(key=lambda r: (r.started or 0.0, r.name), reverse=True)
+    runs.sort(key=lambda r: (r.created, r.name), reverse=True)
     return runs

@@ -114,7 +114,7 @@ def test_launch_follow_status_logs_checkpoints_download(
     assert [e["step"] for e in events if e.get("soma_event") == "step"] == [1, 2, 3, 4, 5, 6]
 
     st = cli("modal", "status", "cli-ok", "--json")  # type: ignore[operator]
-    assert json.loads(st.stdout)["state"] == "succeeded"
+    assert json.loads(st.stdout)["state"] == "finished"
     logs = cli("modal", "logs", "cli-ok")  # type: ignore[operator]
     assert "step 6/6  loss 0.8333" in logs.stdout
     ck = cli("modal", "checkpoints", "cli-ok", "--volume", VOLUME, "--json")  # type: ignore[operator]
@@ -126,7 +126,7 @@ def test_launch_follow_status_logs_checkpoints_download(
     assert Path(got["weights"]).name == "checkpoint-00000004.safetensors"
     assert json.loads(Path(got["manifest"]).read_text())["step"] == 4
     runs = cli("modal", "runs", "--json")  # type: ignore[operator]
-    assert [(x["run"], x["state"]) for x in json.loads(runs.stdout)] == [("cli-ok", "succeeded")]
+    assert [(x["run"], x["state"]) for x in json.loads(runs.stdout)] == [("cli-ok", "finished")]
 
 
 def test_status_of_a_dead_run_shows_its_last_error_event(
@@ -135,10 +135,10 @@ def test_status_of_a_dead_run_shows_its_last_error_event(
     spec = write_spec(tmp_path, "cli-oom", fail_at_step=3)
     r = cli("modal", "launch", str(spec), *FLAGS, "-f")  # type: ignore[operator]
     assert r.returncode == 1
-    assert "error (oom) at step 3: CUDA out of memory at step 3." in r.stdout
+    assert "ERROR (oom) at step 3: CUDA out of memory at step 3." in r.stdout
     st = cli("modal", "status", "cli-oom")  # type: ignore[operator]
     assert st.returncode == 0
-    assert "failed; last error event: error (oom) at step 3: CUDA out of memory at step 3." in st.stdout
+    assert "failed; last error event: ERROR (oom) at step 3: CUDA out of memory at step 3." in st.stdout
 
 
 def test_stop_needs_a_yes_and_then_stops(cli: object, deployed: FakeModal, tmp_path: Path) -> None:

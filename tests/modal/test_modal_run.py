@@ -12,7 +12,8 @@ import pytest
 from soma_console.config import Home
 from soma_console.errors import UserError
 from soma_console.training import events as ev
-from soma_console.training.modal_backend import ModalRun, ModalSettings, launch_modal_run, list_modal_runs
+from soma_console.training.modal_backend import ModalRun, ModalSettings, launch_modal_run
+from soma_console.training.run_registry import modal_records
 from tests.fake_modal.server import FakeModal
 from tests.modal.conftest import APP, VOLUME
 
@@ -54,7 +55,7 @@ async def test_launch_streams_the_same_events_and_lists_manifested_checkpoints(
     assert "plain log line at step 3" in logs
     assert "warning on stderr at step 3" in logs
     status = await run.status()
-    assert status.state == "succeeded"
+    assert status.state == "finished"
     assert status.result["finished"] is True
     ckpts = await run.checkpoints()
     assert [(c.stem, c.step, c.final) for c in ckpts] == [
@@ -65,7 +66,7 @@ async def test_launch_streams_the_same_events_and_lists_manifested_checkpoints(
     assert ckpts[0].loss == pytest.approx(2.5)
     # every manifest was committed to the Volume as it appeared
     assert deployed.volume(VOLUME).commits >= 3
-    assert [r.run for r in list_modal_runs(home)] == ["r-stream"]
+    assert [r.run for r in modal_records(home)] == ["r-stream"]
 
 
 def _steps(records: list[ev.AnyRecord]) -> list[int]:
@@ -192,7 +193,7 @@ async def test_stop_cancels_the_call_ends_the_worker_and_keeps_committed_checkpo
     assert interrupted
     assert interrupted[-1].error == "interrupted"
     assert (await run.status()).state == "stopped"
-    assert list_modal_runs(home)[0].stop_requested
+    assert modal_records(home)[0].stop_requested
     call = deployed.calls[run.call_id]
     assert call.state == "cancelled"
     steps = [c.step for c in await run.checkpoints()]
@@ -296,7 +297,7 @@ async def test_no_capacity_is_retried_with_backoff_then_said_in_one_sentence(
     deployed.exhaust_spawns = 3  # never frees up within the tries
     with pytest.raises(UserError, match=r"^Modal has no capacity for this right now while launching run"):
         await launch_modal_run(spec("r-capacity-2"), home=Home(tmp_path, tmp_path), settings=settings())
-    assert not [r for r in list_modal_runs(Home(tmp_path, tmp_path)) if r.run == "r-capacity-2"]
+    assert not [r for r in modal_records(Home(tmp_path, tmp_path)) if r.run == "r-capacity-2"]
 
 
 async def test_log_lines_that_reach_the_log_service_after_the_call_ended_are_still_shown(
