@@ -98,7 +98,7 @@ def modal_deploy(
     app: AppContext, app_name: str | None, volume_name: str | None, gpu: str | None, flax: bool
 ) -> None:
     """Deploy (or update) the training app; do it again after upgrading soma-console."""
-    from soma_console.training.modal_backend import deploy_train_app
+    from soma_console.training.modal_launch import deploy_train_app
 
     settings = _settings(app, app_name=app_name, volume_name=volume_name, gpu=gpu)
     name = _run(deploy_train_app(settings, flax=flax))
@@ -143,7 +143,7 @@ def launch_on_modal(
     as_json: bool,
 ) -> int:
     """Launch ``spec`` on Modal (``modal launch`` and ``train --backend modal``); follow it if asked."""
-    from soma_console.training.modal_backend import launch_modal_run
+    from soma_console.training.modal_launch import launch_modal_run
 
     async def go() -> int:
         run = await launch_modal_run(

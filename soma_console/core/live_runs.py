@@ -372,8 +372,8 @@ class ModalRuns:
         return modal_checkpoints(run, record.volume_name if record is not None else "?", found, status_of)
 
     async def start_run(self, spec: dict[str, Any]) -> str:
-        from soma_console.training.modal_backend import launch_modal_run
         from soma_console.training.modal_client import require_credentials
+        from soma_console.training.modal_launch import launch_modal_run
 
         require_credentials()
         await asyncio.to_thread(importlib.import_module, "modal")

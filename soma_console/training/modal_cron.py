@@ -25,7 +25,6 @@ from soma_console.training import cron_journal
 from soma_console.training.cron_lease import LEASE_KEY, LeaseInfo, lease_dict_name
 from soma_console.training.cron_rounds import CronPlan
 from soma_console.training.cron_schedule import check_train_cron, parse_every, reveal_schedule
-from soma_console.training.modal_backend import deploy
 from soma_console.training.modal_client import (
     ModalSettings,
     ModalVolume,
@@ -34,6 +33,7 @@ from soma_console.training.modal_client import (
     guarded_call,
     require_credentials,
 )
+from soma_console.training.modal_launch import deploy
 from soma_console.training.modal_names import CRON_FUNCTION, REVEAL_FUNCTION
 from soma_console.training.modal_spec import CRON_DIR, SPEC_RUN, parse_spec, volume_cron_journal
 

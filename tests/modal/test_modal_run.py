@@ -12,7 +12,8 @@ import pytest
 from soma_console.config import Home
 from soma_console.errors import UserError
 from soma_console.training import events as ev
-from soma_console.training.modal_backend import ModalRun, ModalSettings, launch_modal_run
+from soma_console.training.modal_backend import ModalRun, ModalSettings
+from soma_console.training.modal_launch import launch_modal_run
 from soma_console.training.run_registry import modal_records
 from tests.fake_modal.server import FakeModal
 from tests.modal.conftest import APP, VOLUME
