@@ -15,6 +15,8 @@ Properties:
   touched.
 * Safe to use from several processes at once (the console and a cron'd ``autopilot``).
 
+The file format and its migrations are ``journal_schema``; the records read back, ``journal_records``.
+
 Intent states::
 
     intent -> submitted (digest known) -> confirmed -> revealed      (commits)
@@ -32,189 +34,33 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from soma_console.errors import UserError
+from soma_console.core.journal_records import (
+    INTENT_STATES,
+    OPEN_STATES,
+    Artifact,
+    AuditEntry,
+    Intent,
+    artifact_from_row,
+    audit_from_row,
+    intent_from_row,
+)
+from soma_console.core.journal_schema import SCHEMA_VERSION, JournalError, check_journal_file, migrate
 from soma_console.fsutil import PRIVATE_FILE_MODE, ensure_dir
 from soma_console.secrets import Secret
 
-SCHEMA_VERSION = 3
-APPLICATION_ID = 0x534F4D41  # "SOMA": marks the file as ours
-
-INTENT_STATES = ("intent", "submitted", "confirmed", "revealed", "failed", "missed")
-OPEN_STATES = ("intent", "submitted")
-
-
-class JournalError(UserError):
-    pass
-
-
-_MIGRATIONS: dict[int, str] = {
-    1: """
-    CREATE TABLE meta (
-        key TEXT PRIMARY KEY,
-        value TEXT NOT NULL
-    );
-    CREATE TABLE runs (
-        name TEXT PRIMARY KEY,
-        backend TEXT NOT NULL,
-        location TEXT NOT NULL,
-        spec_json TEXT NOT NULL DEFAULT '{}',
-        status TEXT NOT NULL DEFAULT 'created',
-        remote_id TEXT,
-        created_at REAL NOT NULL,
-        updated_at REAL NOT NULL
-    );
-    CREATE TABLE checkpoints (
-        path TEXT PRIMARY KEY,
-        run TEXT,
-        step INTEGER NOT NULL,
-        loss REAL,
-        eval_loss REAL,
-        size INTEGER,
-        manifest_json TEXT NOT NULL DEFAULT '{}',
-        created_at REAL NOT NULL
-    );
-    CREATE INDEX checkpoints_run ON checkpoints(run, step);
-    CREATE TABLE artifacts (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        created_at REAL NOT NULL,
-        chain TEXT NOT NULL,
-        source_path TEXT NOT NULL,
-        source_size INTEGER NOT NULL,
-        source_digest TEXT NOT NULL,
-        encrypted_path TEXT,
-        size INTEGER NOT NULL,
-        commitment TEXT NOT NULL,
-        key_commitment TEXT NOT NULL,
-        decryption_key TEXT NOT NULL,
-        embedding_json TEXT,
-        embedding_commitment TEXT,
-        architecture TEXT,
-        weights_url TEXT,
-        verified_at REAL
-    );
-    CREATE INDEX artifacts_commitment ON artifacts(commitment);
-    CREATE INDEX artifacts_source ON artifacts(source_digest);
-    CREATE TABLE intents (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        created_at REAL NOT NULL,
-        updated_at REAL NOT NULL,
-        chain TEXT NOT NULL,
-        signer TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        model_id TEXT,
-        artifact_id INTEGER REFERENCES artifacts(id),
-        params_json TEXT NOT NULL DEFAULT '{}',
-        state TEXT NOT NULL,
-        digest TEXT,
-        commit_epoch INTEGER,
-        reveal_digest TEXT,
-        revealed_epoch INTEGER,
-        error TEXT,
-        attempts INTEGER NOT NULL DEFAULT 0
-    );
-    CREATE INDEX intents_state ON intents(chain, state);
-    CREATE INDEX intents_model ON intents(chain, model_id);
-    CREATE TABLE audit (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        at REAL NOT NULL,
-        chain TEXT NOT NULL,
-        signer TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        model_id TEXT,
-        intent_id INTEGER,
-        summary_json TEXT NOT NULL DEFAULT '{}',
-        digest TEXT,
-        status TEXT NOT NULL,
-        error TEXT
-    );
-    """,
-    # Which network each chain name was last used against (its chain identifier: the genesis
-    # checkpoint digest). Entries written against an earlier network of the same name (a devnet
-    # started over) are moved under an archive name when the identifier changes.
-    2: """
-    CREATE TABLE chain_identities (
-        chain TEXT PRIMARY KEY,
-        identifier TEXT NOT NULL,
-        adopted_at REAL NOT NULL
-    );
-    """,
-    # Training runs and their checkpoints are read from the run directories themselves (and the
-    # Modal run records); the journal's copies were never read, so they go.
-    3: """
-    DROP INDEX IF EXISTS checkpoints_run;
-    DROP TABLE IF EXISTS checkpoints;
-    DROP TABLE IF EXISTS runs;
-    """,
-}
-
-
-@dataclass(frozen=True)
-class Artifact:
-    """A prepared (encrypted) weights file. ``decryption_key`` is Base58 inside a Secret."""
-
-    id: int
-    created_at: float
-    chain: str
-    source_path: str
-    source_size: int
-    source_digest: str
-    encrypted_path: str | None
-    size: int
-    commitment: str
-    key_commitment: str
-    decryption_key: Secret = field(repr=False)
-    embedding: list[float] | None = field(default=None, repr=False)
-    embedding_commitment: str | None = None
-    architecture: str | None = None
-    weights_url: str | None = None
-    verified_at: float | None = None
-
-
-@dataclass(frozen=True)
-class Intent:
-    id: int
-    created_at: float
-    updated_at: float
-    chain: str
-    signer: str
-    kind: str
-    model_id: str | None
-    artifact_id: int | None
-    params: dict[str, Any]
-    state: str
-    digest: str | None
-    commit_epoch: int | None
-    reveal_digest: str | None
-    revealed_epoch: int | None
-    error: str | None
-    attempts: int
-
-    @property
-    def reveal_epoch(self) -> int | None:
-        return None if self.commit_epoch is None else self.commit_epoch + 1
-
-
-@dataclass(frozen=True)
-class AuditEntry:
-    id: int
-    at: float
-    chain: str
-    signer: str
-    kind: str
-    model_id: str | None
-    intent_id: int | None
-    summary: dict[str, Any]
-    digest: str | None
-    status: str
-    error: str | None
-
-
-def _loads(text: str | None) -> Any:
-    return json.loads(text) if text else None
+__all__ = [
+    "INTENT_STATES",
+    "OPEN_STATES",
+    "SCHEMA_VERSION",
+    "Artifact",
+    "AuditEntry",
+    "Intent",
+    "Journal",
+    "JournalError",
+]
 
 
 class Journal:
@@ -259,53 +105,12 @@ class Journal:
 
     def _prepare(self, *, fresh: bool) -> None:
         c = self._conn
-        try:
-            app_id = c.execute("PRAGMA application_id").fetchone()[0]
-            version = c.execute("PRAGMA user_version").fetchone()[0]
-            tables = c.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-        except sqlite3.DatabaseError:
-            raise JournalError(
-                f"{self.path} is not a soma-console journal (or it is corrupt).",
-                hint="Move it aside (it was not modified) and run again to start a new one.",
-            ) from None
-        if tables and app_id != APPLICATION_ID:
-            raise JournalError(
-                f"{self.path} is an SQLite file that soma-console did not write.",
-                hint="Point --home elsewhere or move the file aside; it was not modified.",
-            )
-        if version > SCHEMA_VERSION:
-            raise JournalError(
-                f"the journal {self.path} was written by a newer soma-console (schema {version}, "
-                f"this one knows {SCHEMA_VERSION}).",
-                hint="Upgrade soma-console; the journal was not modified.",
-            )
-        if tables:
-            try:
-                check = c.execute("PRAGMA quick_check").fetchone()[0]
-            except sqlite3.DatabaseError as exc:
-                check = str(exc)
-            if check != "ok":
-                raise JournalError(
-                    f"the journal {self.path} is corrupt ({check}).",
-                    hint="Keep it (it holds decryption keys): copy it aside or restore a backup.",
-                )
+        version = check_journal_file(c, self.path)
         c.execute("PRAGMA journal_mode=WAL")
         c.execute("PRAGMA synchronous=FULL")
         c.execute("PRAGMA foreign_keys=ON")
         c.execute("PRAGMA busy_timeout=30000")
-        for target in range(version + 1, SCHEMA_VERSION + 1):
-            with self._tx():
-                # Another process may have migrated since the version was read: the write lock
-                # is held now, so read it again and skip what is done.
-                if c.execute("PRAGMA user_version").fetchone()[0] >= target:
-                    continue
-                for statement in _split_sql(_MIGRATIONS[target]):
-                    c.execute(statement)
-                c.execute(f"PRAGMA application_id={APPLICATION_ID}")
-                c.execute(f"PRAGMA user_version={target}")
-                c.execute(
-                    "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)", (str(target),)
-                )
+        migrate(c, version, self._tx)
 
     def _tighten_modes(self) -> None:
         for suffix in ("", "-wal", "-shm"):
@@ -466,7 +271,7 @@ class Journal:
         rows = self._query(
             "SELECT * FROM artifacts WHERE chain = ? AND commitment = '' ORDER BY id", (chain,)
         )
-        return [self._artifact(r) for r in rows]
+        return [artifact_from_row(r) for r in rows]
 
     def drop_artifact(self, artifact_id: int) -> bool:
         """Forget an artifact no intent names (an abandoned attempt); False if one does."""
@@ -481,44 +286,23 @@ class Journal:
         with self._tx() as c:
             c.execute("UPDATE artifacts SET encrypted_path = ? WHERE id = ?", (path, artifact_id))
 
-    @staticmethod
-    def _artifact(r: sqlite3.Row) -> Artifact:
-        return Artifact(
-            id=r["id"],
-            created_at=r["created_at"],
-            chain=r["chain"],
-            source_path=r["source_path"],
-            source_size=r["source_size"],
-            source_digest=r["source_digest"],
-            encrypted_path=r["encrypted_path"],
-            size=r["size"],
-            commitment=r["commitment"],
-            key_commitment=r["key_commitment"],
-            decryption_key=Secret(r["decryption_key"], label="decryption key"),
-            embedding=_loads(r["embedding_json"]),
-            embedding_commitment=r["embedding_commitment"],
-            architecture=r["architecture"],
-            weights_url=r["weights_url"],
-            verified_at=r["verified_at"],
-        )
-
     def artifact(self, artifact_id: int) -> Artifact | None:
         rows = self._query("SELECT * FROM artifacts WHERE id = ?", (artifact_id,))
-        return self._artifact(rows[0]) if rows else None
+        return artifact_from_row(rows[0]) if rows else None
 
     def artifacts(self, *, chain: str | None = None) -> list[Artifact]:
         if chain is None:
             rows = self._query("SELECT * FROM artifacts ORDER BY id DESC")
         else:
             rows = self._query("SELECT * FROM artifacts WHERE chain = ? ORDER BY id DESC", (chain,))
-        return [self._artifact(r) for r in rows]
+        return [artifact_from_row(r) for r in rows]
 
     def artifacts_for_source(self, source_digest: str, *, chain: str) -> list[Artifact]:
         rows = self._query(
             "SELECT * FROM artifacts WHERE source_digest = ? AND chain = ? ORDER BY id DESC",
             (source_digest, chain),
         )
-        return [self._artifact(r) for r in rows]
+        return [artifact_from_row(r) for r in rows]
 
     # -- intents ----------------------------------------------------------------------------------
     def begin_intent(
@@ -628,32 +412,11 @@ class Journal:
             )
         return self.intent(intent_id)
 
-    @staticmethod
-    def _intent(r: sqlite3.Row) -> Intent:
-        return Intent(
-            id=r["id"],
-            created_at=r["created_at"],
-            updated_at=r["updated_at"],
-            chain=r["chain"],
-            signer=r["signer"],
-            kind=r["kind"],
-            model_id=r["model_id"],
-            artifact_id=r["artifact_id"],
-            params=_loads(r["params_json"]) or {},
-            state=r["state"],
-            digest=r["digest"],
-            commit_epoch=r["commit_epoch"],
-            reveal_digest=r["reveal_digest"],
-            revealed_epoch=r["revealed_epoch"],
-            error=r["error"],
-            attempts=r["attempts"],
-        )
-
     def intent(self, intent_id: int) -> Intent:
         rows = self._query("SELECT * FROM intents WHERE id = ?", (intent_id,))
         if not rows:
             raise JournalError(f"there is no intent #{intent_id} in the journal.")
-        return self._intent(rows[0])
+        return intent_from_row(rows[0])
 
     def intents(
         self,
@@ -682,7 +445,7 @@ class Journal:
         )
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        return [self._intent(r) for r in self._query(sql, args)]
+        return [intent_from_row(r) for r in self._query(sql, args)]
 
     # -- audit log ----------------------------------------------------------------------------------
     def audit(
@@ -729,24 +492,5 @@ class Journal:
         sql += " ORDER BY id ASC LIMIT ?" if since_id else " ORDER BY id DESC LIMIT ?"
         args.append(limit)
         rows = self._query(sql, args)
-        entries = [
-            AuditEntry(
-                id=r["id"],
-                at=r["at"],
-                chain=r["chain"],
-                signer=r["signer"],
-                kind=r["kind"],
-                model_id=r["model_id"],
-                intent_id=r["intent_id"],
-                summary=_loads(r["summary_json"]) or {},
-                digest=r["digest"],
-                status=r["status"],
-                error=r["error"],
-            )
-            for r in rows
-        ]
+        entries = [audit_from_row(r) for r in rows]
         return entries if since_id else list(reversed(entries))
-
-
-def _split_sql(script: str) -> list[str]:
-    return [s.strip() for s in script.split(";") if s.strip()]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from soma_console.core import journal as journal_mod
+from soma_console.core import journal_schema
 from soma_console.core.journal import SCHEMA_VERSION, Journal
 
 KEY = "4vJ9JU1bJJE96FWSJKvHsmmFADCg4gpZQff4P3bkLKi"
@@ -69,7 +69,7 @@ def _schema_2_journal(path: Path) -> None:
     conn.executescript(SCHEMA_2)
     conn.executescript(
         f"""
-        PRAGMA application_id={journal_mod.APPLICATION_ID};
+        PRAGMA application_id={journal_schema.APPLICATION_ID};
         PRAGMA user_version=2;
         PRAGMA journal_mode=WAL;
         INSERT INTO meta VALUES ('schema_version', '2');
@@ -141,7 +141,7 @@ def test_a_migration_that_fails_leaves_the_old_journal_as_it_was(
     path = tmp_path / "journal.sqlite"
     _schema_2_journal(path)
     # The first statement succeeds, the second fails: the step must roll back as a whole.
-    monkeypatch.setitem(journal_mod._MIGRATIONS, 3, "DROP TABLE checkpoints; DROP TABLE not_there;")
+    monkeypatch.setitem(journal_schema.MIGRATIONS, 3, "DROP TABLE checkpoints; DROP TABLE not_there;")
     with pytest.raises(sqlite3.OperationalError, match="not_there"):
         Journal.open(path, create=False)
     assert _version(path) == 2
