@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from soma_console.errors import UserError
-from soma_console.training.modal_backend import ModalRun, ModalRunRecord
-from soma_console.training.modal_client import ModalSettings, ModalVolume, find_credentials
+from soma_console.training.modal.backend import ModalRun, ModalRunRecord
+from soma_console.training.modal.client import ModalSettings, ModalVolume, find_credentials
 
 pytestmark = [
     pytest.mark.modal_live,
@@ -76,7 +76,7 @@ def _smoke_app() -> Any:
 
     import modal
 
-    from soma_console.training.modal_app import image_packages
+    from soma_console.training.modal.app import image_packages
 
     image = (
         modal.Image.debian_slim(python_version=f"{sys.version_info.major}.{sys.version_info.minor}")
@@ -94,7 +94,7 @@ def _smoke_app() -> Any:
 
         import modal as _modal
 
-        from soma_console.training.modal_container import train_entry
+        from soma_console.training.modal.container import train_entry
 
         vol = _modal.Volume.from_name(SMOKE_VOLUME)
         worker = [_sys.executable, "/root/tests/modal/standin_worker.py"]
@@ -158,9 +158,9 @@ async def test_smoke_spawn_logs_volume_download_cancel_and_a_dry_cron_round(tmp_
     import json
 
     from soma_console.training.events import Finished, LineAssembler
-    from soma_console.training.modal_client import ModalCallLogs
-    from soma_console.training.modal_logs import LogFollower, Notice
-    from soma_console.training.modal_volume import (
+    from soma_console.training.modal.client import ModalCallLogs
+    from soma_console.training.modal.logs import LogFollower, Notice
+    from soma_console.training.modal.volume import (
         download_checkpoint,
         list_remote_checkpoints,
         pick_checkpoint,

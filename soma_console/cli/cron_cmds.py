@@ -71,8 +71,8 @@ def cron_deploy(
     """Deploy the scheduled rounds: reveals on their own CPU schedule, training on yours."""
     from soma_console.config import BUILTIN_CHAINS
     from soma_console.training.cron_schedule import check_train_cron, parse_every, reveal_schedule
-    from soma_console.training.modal_backend import ModalRunRegistry
-    from soma_console.training.modal_cron import check_cron_chain, deploy_cron
+    from soma_console.training.modal.backend import ModalRunRegistry
+    from soma_console.training.modal.cron import check_cron_chain, deploy_cron
 
     if (spec_file is None) == (run_name is None):
         raise UsageError("give exactly one of --spec FILE or --run NAME.")
@@ -157,7 +157,7 @@ def cron_status_cmd(
     app: AppContext, cron_app_name: str | None, volume_name: str | None, as_json: bool
 ) -> None:
     """Is the schedule deployed, what did the last rounds do, what is pending."""
-    from soma_console.training.modal_cron import cron_status
+    from soma_console.training.modal.cron import cron_status
 
     st = _run(
         cron_status(
@@ -203,7 +203,7 @@ def cron_status_cmd(
 @click.pass_obj
 def cron_remove(app: AppContext, cron_app_name: str | None, yes: bool) -> None:
     """Stop the scheduled app (the Volume, its checkpoints and journal stay)."""
-    from soma_console.training.modal_cron import remove_cron
+    from soma_console.training.modal.cron import remove_cron
 
     settings = _settings(app, cron_app_name=cron_app_name)
     confirm(

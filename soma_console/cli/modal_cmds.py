@@ -19,8 +19,8 @@ from soma_console.training.event_text import format_record
 
 if TYPE_CHECKING:
     from soma_console.training.events import AnyRecord
-    from soma_console.training.modal_backend import ModalRun
-    from soma_console.training.modal_client import ModalSettings
+    from soma_console.training.modal.backend import ModalRun
+    from soma_console.training.modal.client import ModalSettings
 
 T = TypeVar("T")
 
@@ -30,7 +30,7 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
 
 
 def _settings(app: AppContext, **overrides: Any) -> ModalSettings:
-    from soma_console.training.modal_client import ModalSettings
+    from soma_console.training.modal.client import ModalSettings
 
     return ModalSettings.load(app.settings, **overrides)
 
@@ -98,7 +98,7 @@ def modal_deploy(
     app: AppContext, app_name: str | None, volume_name: str | None, gpu: str | None, flax: bool
 ) -> None:
     """Deploy (or update) the training app; do it again after upgrading soma-console."""
-    from soma_console.training.modal_launch import deploy_train_app
+    from soma_console.training.modal.launch import deploy_train_app
 
     settings = _settings(app, app_name=app_name, volume_name=volume_name, gpu=gpu)
     name = _run(deploy_train_app(settings, flax=flax))
@@ -143,7 +143,7 @@ def launch_on_modal(
     as_json: bool,
 ) -> int:
     """Launch ``spec`` on Modal (``modal launch`` and ``train --backend modal``); follow it if asked."""
-    from soma_console.training.modal_launch import launch_modal_run
+    from soma_console.training.modal.launch import launch_modal_run
 
     async def go() -> int:
         run = await launch_modal_run(
@@ -175,7 +175,7 @@ def launch_on_modal(
 
 
 def _attach(app: AppContext, ref: str, **overrides: Any) -> ModalRun:
-    from soma_console.training.modal_backend import ModalRun
+    from soma_console.training.modal.backend import ModalRun
 
     return ModalRun.attach(ref, home=app.home, settings=_settings(app, **overrides))
 
@@ -185,7 +185,7 @@ def _attach(app: AppContext, ref: str, **overrides: Any) -> ModalRun:
 @click.pass_obj
 def modal_runs(app: AppContext, as_json: bool) -> None:
     """Modal runs launched from this machine, with their state."""
-    from soma_console.training.modal_client import require_credentials
+    from soma_console.training.modal.client import require_credentials
     from soma_console.training.run_registry import modal_records, modal_states
 
     records = modal_records(app.home)
@@ -264,7 +264,7 @@ def modal_logs(app: AppContext, ref: str, follow: bool, as_json: bool) -> None:
 @click.pass_obj
 def modal_checkpoints(app: AppContext, run_name: str, volume_name: str | None, as_json: bool) -> None:
     """The run's checkpoints on the Volume (only those with a manifest)."""
-    from soma_console.training.modal_backend import checkpoints_of
+    from soma_console.training.modal.backend import checkpoints_of
 
     ckpts = _run(checkpoints_of(run_name, settings=_settings(app, volume_name=volume_name)))
     if as_json:
@@ -302,7 +302,7 @@ def modal_download(
     """Download a checkpoint and its manifest (resumable: run it again after an interruption)."""
     from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
-    from soma_console.training.modal_backend import download_of
+    from soma_console.training.modal.backend import download_of
 
     settings = _settings(app, volume_name=volume_name)
     target = Path(dest) if dest else None

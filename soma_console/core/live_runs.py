@@ -276,12 +276,12 @@ class ModalRuns:
 
     @staticmethod
     def available() -> bool:
-        from soma_console.training.modal_client import find_credentials
+        from soma_console.training.modal.client import find_credentials
 
         return find_credentials() is not None
 
     def _modal_settings(self) -> Any:
-        from soma_console.training.modal_client import ModalSettings
+        from soma_console.training.modal.client import ModalSettings
 
         return ModalSettings.load(self.settings)
 
@@ -336,7 +336,7 @@ class ModalRuns:
                 loop.call_soon_threadsafe(wanted.put_nowait, run)
 
     async def _checkpoint_loop(self) -> None:
-        from soma_console.training.modal_backend import checkpoints_of
+        from soma_console.training.modal.backend import checkpoints_of
 
         assert self._wanted is not None
         while True:
@@ -372,8 +372,8 @@ class ModalRuns:
         return modal_checkpoints(run, record.volume_name if record is not None else "?", found, status_of)
 
     async def start_run(self, spec: dict[str, Any]) -> str:
-        from soma_console.training.modal_client import require_credentials
-        from soma_console.training.modal_launch import launch_modal_run
+        from soma_console.training.modal.client import require_credentials
+        from soma_console.training.modal.launch import launch_modal_run
 
         require_credentials()
         await asyncio.to_thread(importlib.import_module, "modal")
@@ -386,7 +386,7 @@ class ModalRuns:
         return run.run
 
     async def follow(self, run: str) -> AsyncGenerator[list[ev.AnyRecord], None]:
-        from soma_console.training.modal_backend import ModalRun
+        from soma_console.training.modal.backend import ModalRun
 
         with self._lock:
             record = self._records.get(run)
@@ -413,7 +413,7 @@ class ModalRuns:
                 await task
 
     async def stop_run(self, run: str) -> None:
-        from soma_console.training.modal_backend import ModalRun, ModalRunRegistry
+        from soma_console.training.modal.backend import ModalRun, ModalRunRegistry
 
         with self._lock:
             record = self._records.get(run)

@@ -25,8 +25,8 @@ from pathlib import Path
 
 from soma_console.errors import UserError
 from soma_console.fsutil import ensure_dir, fsync_dir
-from soma_console.training.modal_client import ModalSettings, ModalVolume, require_credentials
-from soma_console.training.modal_spec import CRON_DIR
+from soma_console.training.modal.client import ModalSettings, ModalVolume, require_credentials
+from soma_console.training.modal.spec import CRON_DIR
 
 JOURNAL_FILE = "journal.sqlite"
 
@@ -97,7 +97,7 @@ class PullResult:
 
 
 async def pull_cron_journal(*, settings: ModalSettings, dest_dir: Path) -> PullResult:
-    from soma_console.training.modal_cron import refuse_while_leased
+    from soma_console.training.modal.cron import refuse_while_leased
 
     require_credentials()
     await refuse_while_leased(settings, "pulling the journal")

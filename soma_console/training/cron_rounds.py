@@ -40,7 +40,7 @@ from soma_console.fsutil import fsync_dir
 from soma_console.training import cron_journal
 from soma_console.training.cron_lease import JournalLease, LeaseBusy, LeaseLost, LeaseStore
 from soma_console.training.cron_schedule import REVEAL_ATTEMPTS_PER_WINDOW
-from soma_console.training.modal_container import (
+from soma_console.training.modal.container import (
     Commit,
     Reload,
     WorkerFailed,
@@ -49,7 +49,7 @@ from soma_console.training.modal_container import (
     reload_volume,
     train_entry,
 )
-from soma_console.training.modal_spec import SPEC_RUN, SPEC_STEPS, cron_dir, parse_spec, run_dir
+from soma_console.training.modal.spec import SPEC_RUN, SPEC_STEPS, cron_dir, parse_spec, run_dir
 
 if TYPE_CHECKING:
     from soma_console.config import Home

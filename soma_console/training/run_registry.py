@@ -37,9 +37,9 @@ from soma_console.training.runs import (
 
 if TYPE_CHECKING:
     from soma_console.config import Home
-    from soma_console.training.modal_backend import ModalRunRecord
-    from soma_console.training.modal_client import ModalSettings
-    from soma_console.training.modal_volume import RemoteCheckpoint
+    from soma_console.training.modal.backend import ModalRunRecord
+    from soma_console.training.modal.client import ModalSettings
+    from soma_console.training.modal.volume import RemoteCheckpoint
 
 StatusOf = Callable[[str], tuple[str, str | None]]
 """``checkpoint path -> (on-chain status, model_id)``, from the journal."""
@@ -56,7 +56,7 @@ def _no_status(path: str) -> tuple[str, str | None]:
 
 def modal_records(home: Home) -> list[ModalRunRecord]:
     """Modal runs launched from this machine, oldest first (no network)."""
-    from soma_console.training.modal_backend import ModalRunRegistry
+    from soma_console.training.modal.backend import ModalRunRegistry
 
     return ModalRunRegistry(home).all()
 
@@ -105,7 +105,7 @@ def all_runs(
 
 async def modal_state(record: ModalRunRecord, settings: ModalSettings) -> str:
     """Where a Modal run stands (one of ``RUN_STATUSES``); UserError when Modal cannot say."""
-    from soma_console.training.modal_backend import ModalRun
+    from soma_console.training.modal.backend import ModalRun
 
     return (await ModalRun(record, settings=settings).status(tail=False)).state
 

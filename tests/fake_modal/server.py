@@ -403,7 +403,7 @@ class FakeModal:
             for tag, runner in tags.items():
                 definition = api_pb2.Function(
                     function_name=tag,
-                    module_name="soma_console.training.modal_app",
+                    module_name="soma_console.training.modal.app",
                     resources=api_pb2.Resources(gpu_config=api_pb2.GPUConfig(gpu_type=gpu, count=1)),
                     volume_mounts=mounts,
                 )

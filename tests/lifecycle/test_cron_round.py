@@ -89,7 +89,7 @@ def test_a_cron_round_whose_training_fails_still_reveals_what_is_due(
     from soma_console.training import cron_journal
     from soma_console.training.cron_lease import MemoryLeaseStore
     from soma_console.training.cron_rounds import CronPlan, cron_entry
-    from soma_console.training.modal_container import WorkerFailed
+    from soma_console.training.modal.container import WorkerFailed
 
     kp = Keypair.generate()
     secret = kp.to_secret_key()

@@ -60,7 +60,7 @@ def fake(fake_modal: FakeModal) -> FakeModal:
 def train_runner(volume: str = VOLUME, *, poll_s: float = 0.5, reload: bool = True) -> Callable[..., Any]:
     """The fake container's body for ``train``: the real container code running the stand-in worker
     (``reload=False``: as if it never called ``Volume.reload()``)."""
-    from soma_console.training.modal_container import train_entry
+    from soma_console.training.modal.container import train_entry
 
     def runner(c: Container, spec_json: str, resume: bool = False, gpus: int = 1) -> dict[str, Any]:
         return train_entry(

@@ -29,7 +29,7 @@ from soma_console.training.cron_rounds import (
     load_chain_steps,
     reveal_entry,
 )
-from soma_console.training.modal_container import WorkerFailed
+from soma_console.training.modal.container import WorkerFailed
 from tests.fake_modal.server import FakeModal
 from tests.modal.conftest import STANDIN_WORKER
 

@@ -78,7 +78,7 @@ def test_deploy_builds_the_app_the_way_modal_deploys_it(cli: object, fake: FakeM
     assert fn.definition.timeout_secs == 24 * 3600
     assert [m.mount_path for m in fn.definition.volume_mounts] == ["/vol"]
     assert fn.definition.volume_mounts[0].volume_id == fake.volume("soma-cli-vol").volume_id
-    assert any(name.endswith("soma_console/training/modal_container.py") for name in fake.mounted_files)
+    assert any(name.endswith("soma_console/training/modal/container.py") for name in fake.mounted_files)
     assert not fake.unimplemented
     # what the container will run: the serialized function, whole (its closure pickles and loads)
     from modal._vendor import cloudpickle

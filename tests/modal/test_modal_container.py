@@ -15,7 +15,7 @@ import pytest
 
 from soma_console.training import cron_journal
 from soma_console.training.events import LineAssembler, Started, Step
-from soma_console.training.modal_container import (
+from soma_console.training.modal.container import (
     WorkerFailed,
     newest_checkpoint,
     package_root,

@@ -5,9 +5,10 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from soma_console.training.modal_app import image_packages
+from soma_console.training.modal.app import image_packages, source_pyproject
 
-PYPROJECT = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())["project"]
+ROOT_PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
+PYPROJECT = tomllib.loads(ROOT_PYPROJECT.read_text())["project"]
 
 
 def names(reqs: tuple[str, ...] | list[str]) -> set[str]:
@@ -31,3 +32,8 @@ def test_the_reveal_image_leaves_out_the_trainer() -> None:
     light = names(image_packages(False, training=False))
     assert {"soma-sdk", "modal", "cryptography", "httpx"} <= light
     assert not light & {"torch", "datasets", "soma-models"}
+
+
+def test_the_dependency_list_is_read_from_this_source_tree() -> None:
+    # Not the installed package's metadata, which may be another checkout's.
+    assert source_pyproject() == ROOT_PYPROJECT

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from soma_console.errors import UserError
-from soma_console.training.modal_logs import LogFollower, Notice
+from soma_console.training.modal.logs import LogFollower, Notice
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

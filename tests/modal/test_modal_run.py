@@ -12,8 +12,8 @@ import pytest
 from soma_console.config import Home
 from soma_console.errors import UserError
 from soma_console.training import events as ev
-from soma_console.training.modal_backend import ModalRun, ModalSettings
-from soma_console.training.modal_launch import launch_modal_run
+from soma_console.training.modal.backend import ModalRun, ModalSettings
+from soma_console.training.modal.launch import launch_modal_run
 from soma_console.training.run_registry import modal_records
 from tests.fake_modal.server import FakeModal
 from tests.modal.conftest import APP, VOLUME
@@ -285,7 +285,7 @@ async def test_a_call_that_hangs_is_cut_by_our_timeout(deployed: FakeModal, tmp_
 async def test_no_capacity_is_retried_with_backoff_then_said_in_one_sentence(
     deployed: FakeModal, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from soma_console.training import modal_client
+    from soma_console.training.modal import client as modal_client
 
     monkeypatch.setattr(modal_client, "EXHAUSTED_BACKOFF_S", (0.1, 0.2))
     waits: list[str] = []

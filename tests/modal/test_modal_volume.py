@@ -14,8 +14,8 @@ from modal._utils.blob_utils import BLOCK_SIZE
 from safetensors.numpy import load_file, save
 
 from soma_console.errors import UserError
-from soma_console.training.modal_client import ModalVolume
-from soma_console.training.modal_volume import download_checkpoint, list_remote_checkpoints, pick_checkpoint
+from soma_console.training.modal.client import ModalVolume
+from soma_console.training.modal.volume import download_checkpoint, list_remote_checkpoints, pick_checkpoint
 from tests.fake_modal.server import FakeModal
 
 VOL = "soma-test-ckpts"

@@ -18,7 +18,7 @@ from soma_console.errors import UserError
 from soma_console.training import events as ev
 from soma_console.training.checkpoint import publish_final, save_checkpoint
 from soma_console.training.event_text import format_record
-from soma_console.training.modal_backend import ModalRunRecord, ModalRunRegistry
+from soma_console.training.modal.backend import ModalRunRecord, ModalRunRegistry
 from soma_console.training.run_follow import read_events, trim_plain
 from soma_console.training.run_registry import (
     all_runs,

@@ -1,4 +1,4 @@
-"""Deploying the training app and launching a run on Modal (detached); see ``modal_backend``.
+"""Deploying the training app and launching a run on Modal (detached); see ``backend``.
 
 Every check that can be made before spending anything is made first: credentials, the GPU
 request, the app (deployed now if missing), the Volume it writes to, and that a new run does
@@ -15,8 +15,8 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from soma_console.errors import UserError
-from soma_console.training.modal_backend import ModalRun, ModalRunRecord, ModalRunRegistry
-from soma_console.training.modal_client import (
+from soma_console.training.modal.backend import ModalRun, ModalRunRecord, ModalRunRegistry
+from soma_console.training.modal.client import (
     ModalSettings,
     ModalVolume,
     call_with_capacity_retry,
@@ -25,9 +25,9 @@ from soma_console.training.modal_client import (
     guarded_call,
     require_credentials,
 )
-from soma_console.training.modal_names import TRAIN_FUNCTION, VOLUME_MOUNT
-from soma_console.training.modal_spec import SPEC_RUN, parse_spec
-from soma_console.training.modal_volume import list_remote_checkpoints
+from soma_console.training.modal.names import TRAIN_FUNCTION, VOLUME_MOUNT
+from soma_console.training.modal.spec import SPEC_RUN, parse_spec
+from soma_console.training.modal.volume import list_remote_checkpoints
 from soma_console.training.run_info import ACTIVE
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ DEPLOY_TIMEOUT_S = 1800.0  # the first image build installs torch: minutes, not 
 async def deploy_train_app(settings: ModalSettings, *, flax: bool = False, show_output: bool = True) -> str:
     """Deploy (or update) the training app; returns its name."""
 
-    from soma_console.training.modal_app import ModalAppConfig, build_train_app
+    from soma_console.training.modal.app import ModalAppConfig, build_train_app
 
     require_credentials()
     app = build_train_app(

@@ -7,7 +7,7 @@ credential failures come out as one sentence. Credentials are looked for on this
 (:func:`require_credentials`), so a missing token is reported before any network call.
 
 :class:`ModalVolume` and :class:`ModalCallLogs` adapt ``modal.Volume`` and ``FunctionCall.logs`` to
-the small interfaces that ``modal_volume`` and ``modal_logs`` work with.
+the small interfaces that ``volume`` and ``logs`` work with.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from soma_console.errors import UsageError, UserError
-from soma_console.training.modal_names import (
+from soma_console.training.modal.names import (
     DEFAULT_APP,
     DEFAULT_CRON_APP,
     DEFAULT_GPU,
@@ -31,7 +31,7 @@ from soma_console.training.modal_names import (
     GPU_TYPES,
     MAX_GPUS,
 )
-from soma_console.training.modal_volume import VolumeFile
+from soma_console.training.modal.volume import VolumeFile
 
 if TYPE_CHECKING:
     from soma_console.config import Settings
@@ -239,7 +239,7 @@ async def call_with_capacity_retry(
 
 
 class ModalVolume:
-    """A ``modal.Volume`` as the ``VolumeReader`` that ``modal_volume`` works with."""
+    """A ``modal.Volume`` as the ``VolumeReader`` that ``volume`` works with."""
 
     def __init__(self, name: str, *, timeout: float, environment: str | None = None) -> None:
         import modal

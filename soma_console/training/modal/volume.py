@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 from soma_console.errors import UserError
 from soma_console.fsutil import atomic_write_text, fsync_dir
-from soma_console.training.modal_spec import (
+from soma_console.training.modal.spec import (
     CHECKPOINTS_DIR,
     FINAL_STEM,
     MANIFEST_SUFFIX,

@@ -5,7 +5,7 @@ event records (parsed from Modal's log stream with the same parser as a local pi
 :meth:`~ModalRun.stop`, :meth:`~ModalRun.status`, :meth:`~ModalRun.checkpoints` and
 :meth:`~ModalRun.download`.
 
-Runs are launched by ``modal_launch.launch_modal_run`` (``soma-console train --backend modal``
+Runs are launched by ``launch.launch_modal_run`` (``soma-console train --backend modal``
 and the console's train dialog)::
 
     run = await launch_modal_run(spec_json, gpu="H100", gpus=1, app_name=None, volume_name=None,
@@ -13,8 +13,8 @@ and the console's train dialog)::
     async for record in run.events():
         ...  # Started / Step / CheckpointSaved / Eval / Finished / Error / LogLine
 
-``spec_json`` is the TrainSpec as JSON text or a dict (keys used here: see ``modal_spec``).
-Settings, credentials and the per-call timeout live in ``modal_client``.
+``spec_json`` is the TrainSpec as JSON text or a dict (keys used here: see ``spec``).
+Settings, credentials and the per-call timeout live in ``client``.
 
 Rules that hold for every function here: credentials are checked on this machine before anything
 touches the network; every Modal call runs under its own timeout; every failure a person can act
@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from soma_console.errors import UsageError, UserError
 from soma_console.fsutil import atomic_write_text
 from soma_console.training.events import AnyRecord, Error, Finished, LineAssembler, LogLine
-from soma_console.training.modal_client import (
+from soma_console.training.modal.client import (
     ModalCallLogs,
     ModalSettings,
     ModalVolume,
@@ -45,8 +45,8 @@ from soma_console.training.modal_client import (
     require_credentials,
     translate_error,
 )
-from soma_console.training.modal_logs import LogFollower, Notice
-from soma_console.training.modal_volume import (
+from soma_console.training.modal.logs import LogFollower, Notice
+from soma_console.training.modal.volume import (
     Progress,
     RemoteCheckpoint,
     download_checkpoint,

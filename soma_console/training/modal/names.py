@@ -1,7 +1,7 @@
 """The names soma-console's Modal apps are deployed and called under, and the GPUs they may ask for.
 
-One place for them: the apps (``modal_app``, which imports ``modal``), the client side
-(``modal_client``, ``modal_backend``, ``modal_cron``, which must not import it at once) and the
+One place for them: the apps (``app``, which imports ``modal``), the client side
+(``client``, ``backend``, ``cron``, which must not import it at once) and the
 settings all read them from here.
 """
 

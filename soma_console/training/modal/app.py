@@ -4,7 +4,7 @@ Both are built by a function (not at import time) so that the app, Volume, GPU a
 user's choice; their functions are ``serialized=True`` so the container runs exactly the function
 deployed, with soma-console's own package mounted from the deploying machine (hence the image's
 Python version is the local one). Inside the container the function is a few lines that call
-:mod:`soma_console.training.modal_container` with the Volume's mount point and its ``commit``.
+:mod:`soma_console.training.modal.container` with the Volume's mount point and its ``commit``.
 
 What runs where:
 
@@ -34,7 +34,7 @@ import modal
 
 from soma_console.training.cron_lease import lease_dict_name
 from soma_console.training.cron_rounds import CronPlan
-from soma_console.training.modal_names import (
+from soma_console.training.modal.names import (
     CRON_FUNCTION,
     DEFAULT_APP,
     DEFAULT_GPU,
@@ -62,12 +62,19 @@ def _requirement_name(req: str) -> str:
     return re.split(r"[\[<>=!~;\s]", req, maxsplit=1)[0].strip().lower().replace("_", "-")
 
 
+def source_pyproject() -> Path:
+    """Where the source tree's pyproject.toml is when soma-console runs from one."""
+    import soma_console
+
+    return Path(soma_console.__file__).resolve().parent.parent / "pyproject.toml"
+
+
 def project_requirements() -> list[str]:
     """The project's own dependency list: the source tree's pyproject.toml when soma-console runs from
     one (what a developer just edited), else the installed package's metadata (a wheel install)."""
     from importlib import metadata
 
-    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    pyproject = source_pyproject()
     try:
         project = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project", {})
     except (OSError, ValueError):
@@ -145,7 +152,7 @@ def build_train_app(cfg: ModalAppConfig) -> modal.App:
     def train(spec_json: str, resume: bool = False, gpus: int = 1) -> dict[str, Any]:
         from pathlib import Path
 
-        from soma_console.training.modal_container import train_entry
+        from soma_console.training.modal.container import train_entry
 
         volume = modal.Volume.from_name(volume_name)
         return train_entry(

@@ -1,6 +1,6 @@
 """What runs inside the Modal container: the trainer worker, supervised, with its checkpoints made durable.
 
-The Modal function (see :mod:`soma_console.training.modal_app`) is a thin shell around
+The Modal function (see :mod:`soma_console.training.modal.app`) is a thin shell around
 :func:`train_entry` and :func:`cron_entry`; everything here is plain Python with the Volume commit
 passed in as a callable, so it runs the same way in a container, in the local fake Modal server and
 in a test.
@@ -36,7 +36,7 @@ from typing import IO, Any, TextIO
 
 from soma_console.fsutil import atomic_write_text
 from soma_console.training.events import CheckpointSaved, Error, Finished, LineAssembler, Step
-from soma_console.training.modal_spec import (
+from soma_console.training.modal.spec import (
     CHECKPOINTS_DIR,
     FINAL_STEM,
     MANIFEST_SUFFIX,

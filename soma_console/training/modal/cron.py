@@ -1,6 +1,6 @@
 """``soma-console cron``: the scheduled loop on Modal, from this machine.
 
-``deploy`` builds the cron app (see ``modal_app.build_cron_app``) with the run's spec, the step
+``deploy`` builds the cron app (see ``app.build_cron_app``) with the run's spec, the step
 count and both schedules baked in (reveals on a wall-clock cron derived from the chain's epoch
 length, training on the user's ``--every``/``--cron``), and deploys it: Modal runs it only while it
 is deployed. ``status`` shows whether it is deployed, both schedules, the journal lease, and what the
@@ -25,7 +25,7 @@ from soma_console.training import cron_journal
 from soma_console.training.cron_lease import LEASE_KEY, LeaseInfo, lease_dict_name
 from soma_console.training.cron_rounds import CronPlan
 from soma_console.training.cron_schedule import check_train_cron, parse_every, reveal_schedule
-from soma_console.training.modal_client import (
+from soma_console.training.modal.client import (
     ModalSettings,
     ModalVolume,
     call_with_capacity_retry,
@@ -33,9 +33,9 @@ from soma_console.training.modal_client import (
     guarded_call,
     require_credentials,
 )
-from soma_console.training.modal_launch import deploy
-from soma_console.training.modal_names import CRON_FUNCTION, REVEAL_FUNCTION
-from soma_console.training.modal_spec import CRON_DIR, SPEC_RUN, parse_spec, volume_cron_journal
+from soma_console.training.modal.launch import deploy
+from soma_console.training.modal.names import CRON_FUNCTION, REVEAL_FUNCTION
+from soma_console.training.modal.spec import CRON_DIR, SPEC_RUN, parse_spec, volume_cron_journal
 
 if TYPE_CHECKING:
     from soma_console.config import Home
@@ -127,7 +127,7 @@ async def deploy_cron(
     that does not parse, a round holding the journal lease. With reveals pending, the reveal round is
     started at once after the deploy (and its wall-clock schedule is the same as before), so a
     redeploy never pushes a reveal past its window."""
-    from soma_console.training.modal_app import ModalAppConfig, build_cron_app
+    from soma_console.training.modal.app import ModalAppConfig, build_cron_app
 
     if steps < 1:
         raise UsageError(f"--steps must be at least 1, not {steps}.")
