@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import json
 import os
 import secrets
@@ -54,8 +53,6 @@ from soma_console.training.modal_spec import SPEC_RUN, SPEC_STEPS, cron_dir, par
 if TYPE_CHECKING:
     from soma_console.config import Home
 
-LIFECYCLE_MODULE = "soma_console.core.lifecycle"
-AUTOPILOT_MODULE = "soma_console.core.autopilot"
 JOURNAL_FILE = "journal.sqlite"
 REVEAL_LEASE_WAIT_S = 120.0  # a reveal round waits this long for the lease, then leaves it to the holder
 COMMIT_LEASE_WAIT_S = 1800.0  # a trained round waits longer: its commit is worth a GPU round
@@ -75,28 +72,23 @@ class CronPlan:
     reveal_gap_s: int = 0  # the deployed reveal schedule's gap; checked against the chain every round
 
 
-class ChainStepUnavailable(RuntimeError):
-    """The chain step cannot be loaded in this image: every round would skip its reveals."""
-
-
 @dataclass(frozen=True)
 class ChainSteps:
-    commit_round: Callable[..., Any]  # core.lifecycle.run_cron_round
-    reveal_round: Callable[..., Any]  # core.autopilot.run_reveal_round
+    commit_round: Callable[..., Any]  # core.onchain.cron.run_cron_round
+    reveal_round: Callable[..., Any]  # core.onchain.cron.run_reveal_round
     alert: Callable[..., Any] | None = None  # core.autopilot.send_alert
 
 
 def load_chain_steps() -> ChainSteps:
-    """The chain step's functions; a missing one is loud (an ImportError is never swallowed)."""
-    try:
-        lifecycle = importlib.import_module(LIFECYCLE_MODULE)
-        autopilot = importlib.import_module(AUTOPILOT_MODULE)
-    except ImportError as exc:
-        raise ChainStepUnavailable(
-            f"the chain step cannot load in this image ({type(exc).__name__}: {exc}); no reveal or commit "
-            "can be sent. Redeploy with `soma-console cron deploy` from an up-to-date install."
-        ) from exc
-    return ChainSteps(lifecycle.run_cron_round, autopilot.run_reveal_round, autopilot.send_alert)
+    """The chain step's functions: the on-chain code that every round calls.
+
+    Imported here, not at the top, so that deploying (which imports this module for ``CronPlan``)
+    does not load the chain client. The image installs the project's own dependency list, so these
+    imports cannot fail in a container that runs this module."""
+    from soma_console.core.autopilot import send_alert
+    from soma_console.core.onchain.cron import run_cron_round, run_reveal_round
+
+    return ChainSteps(run_cron_round, run_reveal_round, send_alert)
 
 
 def new_round_id(kind: str) -> str:
@@ -302,11 +294,7 @@ def reveal_entry(
     round_id = new_round_id("reveal")
     log = RoundLog(cron_dir(volume_root, plan.app_name), round_id, commit, err)
     log.write("round_started", kind="reveal")
-    try:
-        steps = chain_steps or load_chain_steps()
-    except ChainStepUnavailable as exc:
-        log.write("round_failed", stage="reveal", error=str(exc))
-        raise
+    steps = chain_steps or load_chain_steps()
     rnd = _Round(plan, volume_root, commit, reload, lease_store, err, steps, log, local_root)
     result = rnd.reveal_phase(lease_wait_s)
     log.write("round_finished")
@@ -333,7 +321,7 @@ def cron_entry(
     """One training round: reveal what is due, train ``plan.steps`` more, then reveal and commit.
 
     The chain step is ``await run_cron_round(home, checkpoint, manifest, chain=plan.chain,
-    persist=...)`` from :mod:`soma_console.core.lifecycle`; ``persist`` writes the journal back to the
+    persist=...)`` from :mod:`soma_console.core.onchain.cron`; ``persist`` writes the journal back to the
     Volume and commits it, which the lifecycle calls after every journal write so that a decryption
     key is durable before anything is sent.
     """
@@ -342,11 +330,7 @@ def cron_entry(
     round_id = new_round_id("train")
     log = RoundLog(cron_dir(volume_root, plan.app_name), round_id, commit, err)
     log.write("round_started", kind="train", run=spec[SPEC_RUN], steps=plan.steps)
-    try:
-        steps = chain_steps or load_chain_steps()
-    except ChainStepUnavailable as exc:
-        log.write("round_failed", stage="chain", error=str(exc))
-        raise
+    steps = chain_steps or load_chain_steps()
     rnd = _Round(plan, volume_root, commit, reload, lease_store, err, steps, log, local_root)
 
     # 1. Reveals first, never behind training. A failure here is journaled and alarmed, and the round

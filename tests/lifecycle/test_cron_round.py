@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from soma_console.config import Home
-from soma_console.core.lifecycle import run_cron_round
+from soma_console.core.onchain.cron import run_cron_round
 from soma_console.training.cron_rounds import load_chain_steps
 from tests.devnet_fixture import Devnet
 from tests.lifecycle.conftest import write_chain_config
