@@ -19,15 +19,15 @@ import pytest
 
 from soma_console.config import Home
 from soma_console.core.autopilot import send_alert
-from soma_console.training import cron_journal
-from soma_console.training.cron_lease import JournalLease, LeaseLost, MemoryLeaseStore, lease_dict_name
-from soma_console.training.cron_rounds import (
+from soma_console.core.onchain.cron_rounds import (
     ChainSteps,
-    CronPlan,
     cron_entry,
     load_chain_steps,
     reveal_entry,
 )
+from soma_console.training import cron_journal
+from soma_console.training.cron_lease import JournalLease, LeaseLost, MemoryLeaseStore, lease_dict_name
+from soma_console.training.cron_plan import CronPlan
 from soma_console.training.modal_container import WorkerFailed
 from tests.fake_modal.server import FakeModal
 from tests.modal.conftest import STANDIN_WORKER

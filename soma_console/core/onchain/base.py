@@ -84,6 +84,16 @@ def commitment_bytes(value: str | None) -> bytes | None:
     return raw if len(raw) == 32 else None
 
 
+def require_signer(ctx: AppContext, signer: Signer | None, action: str) -> Signer:
+    """The check before anything that sends a transaction, everywhere: not read-only, and a wallet."""
+    ctx.require_writable(action)
+    if signer is None:
+        raise UserError(
+            "no wallet is configured.", hint="Run `soma-console wallet new` or set SOMA_SECRET_KEY."
+        )
+    return signer
+
+
 def same_commitment(a: str | None, b: str | None) -> bool:
     ra, rb = commitment_bytes(a), commitment_bytes(b)
     return ra is not None and ra == rb
@@ -112,11 +122,8 @@ class OnChain:
 
     # -- helpers ------------------------------------------------------------------------------------
     def _writable(self, action: str) -> TxSender:
-        self.ctx.require_writable(action)
-        if self._sender is None or self.signer is None:
-            raise UserError(
-                "no wallet is configured.", hint="Run `soma-console wallet new` or set SOMA_SECRET_KEY."
-            )
+        require_signer(self.ctx, self.signer, action)
+        assert self._sender is not None
         return self._sender
 
     @property

@@ -35,9 +35,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from soma_console.core.autopilot import AutopilotConfig, send_alert
+from soma_console.core.onchain.cron import run_cron_round, run_reveal_round
 from soma_console.fsutil import fsync_dir
 from soma_console.training import cron_journal
 from soma_console.training.cron_lease import JournalLease, LeaseBusy, LeaseLost, LeaseStore
+from soma_console.training.cron_plan import CronPlan
 from soma_console.training.cron_schedule import REVEAL_ATTEMPTS_PER_WINDOW
 from soma_console.training.modal_container import (
     Commit,
@@ -59,35 +62,14 @@ COMMIT_LEASE_WAIT_S = 1800.0  # a trained round waits longer: its commit is wort
 
 
 @dataclass(frozen=True)
-class CronPlan:
-    """What the scheduled rounds do; baked into the deployed functions by ``cron deploy``."""
-
-    app_name: str
-    spec_json: str
-    steps: int
-    gpus: int = 1
-    chain: str = "testnet"  # a built-in chain name or an RPC URL, as `--chain` takes
-    hook: str | None = None  # alarm command (message in $SOMA_ALERT), run in the container
-    webhook: str | None = None  # alarm URL: {"text": message} is POSTed to it
-    reveal_gap_s: int = 0  # the deployed reveal schedule's gap; checked against the chain every round
-
-
-@dataclass(frozen=True)
 class ChainSteps:
-    commit_round: Callable[..., Any]  # core.onchain.cron.run_cron_round
-    reveal_round: Callable[..., Any]  # core.onchain.cron.run_reveal_round
-    alert: Callable[..., Any] | None = None  # core.autopilot.send_alert
+    commit_round: Callable[..., Any]  # run_cron_round
+    reveal_round: Callable[..., Any]  # run_reveal_round
+    alert: Callable[..., Any] | None = None  # send_alert
 
 
 def load_chain_steps() -> ChainSteps:
-    """The chain step's functions: the on-chain code that every round calls.
-
-    Imported here, not at the top, so that deploying (which imports this module for ``CronPlan``)
-    does not load the chain client. The image installs the project's own dependency list, so these
-    imports cannot fail in a container that runs this module."""
-    from soma_console.core.autopilot import send_alert
-    from soma_console.core.onchain.cron import run_cron_round, run_reveal_round
-
+    """The chain steps every round calls (a test passes its own to ``*_entry``)."""
     return ChainSteps(run_cron_round, run_reveal_round, send_alert)
 
 
@@ -203,7 +185,6 @@ class _Round:
         self.err.write(f"soma-console: ALARM: {message}\n")
         self.err.flush()
         if self.steps.alert is not None and (self.plan.hook or self.plan.webhook):
-            from soma_console.core.autopilot import AutopilotConfig
 
             def say(level: str, text: str) -> None:
                 self.err.write(f"soma-console: {level}: {text}\n")
