@@ -6,7 +6,7 @@ reveals every open window, and raises the alarm for an open window with less tha
 ``reveal_queue.ALARM_FRACTION`` of it left. Failures back off exponentially, but never past the
 point where an open window could close: while one is open the loop retries every few seconds.
 Optionally it runs train → commit rounds on a schedule (``TrainRound``). The Modal cron's reveal
-round (:func:`soma_console.core.onchain.cron.run_reveal_round`) is one such round on the cron's journal.
+round (:func:`soma_console.core.onchain.cron_steps.run_reveal_round`) is one such round on the cron's journal.
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from soma_console.config import Home
-from soma_console.core.onchain.cron import run_cron_round
 from soma_console.core.onchain.cron_rounds import load_chain_steps
+from soma_console.core.onchain.cron_steps import run_cron_round
 from tests.devnet_fixture import Devnet
 from tests.lifecycle.conftest import write_chain_config
 

@@ -178,7 +178,7 @@ def test_a_training_round_reveals_trains_then_commits_the_newest_checkpoint(tmp_
 
 def test_the_real_chain_steps_load() -> None:
     from soma_console.core.autopilot import send_alert
-    from soma_console.core.onchain.cron import run_cron_round, run_reveal_round
+    from soma_console.core.onchain.cron_steps import run_cron_round, run_reveal_round
 
     steps = load_chain_steps()
     assert steps.commit_round is run_cron_round

@@ -7,7 +7,6 @@ records what it sent, failed or left unknown in the audit log the same way.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -36,7 +35,6 @@ from soma_console.core.txsend import (
 from soma_console.core.wallet import Signer
 from soma_console.errors import UserError
 
-log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
 DEFAULT_COMMISSION_BPS = 1000
 MAX_COMMISSION_BPS = 10_000
@@ -118,7 +116,7 @@ class OnChain:
         self.persist: Callable[[], None] = noop
 
     def __repr__(self) -> str:
-        return f"Lifecycle({self.chain.name!r}, signer={self.signer!r})"
+        return f"{type(self).__name__}({self.chain.name!r}, signer={self.signer!r})"
 
     # -- helpers ------------------------------------------------------------------------------------
     def _writable(self, action: str) -> TxSender:

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from soma_console.core.autopilot import AutopilotConfig, send_alert
-from soma_console.core.onchain.cron import run_cron_round, run_reveal_round
+from soma_console.core.onchain.cron_steps import run_cron_round, run_reveal_round
 from soma_console.fsutil import fsync_dir
 from soma_console.training import cron_journal
 from soma_console.training.cron_lease import JournalLease, LeaseBusy, LeaseLost, LeaseStore
@@ -302,9 +302,9 @@ def cron_entry(
     """One training round: reveal what is due, train ``plan.steps`` more, then reveal and commit.
 
     The chain step is ``await run_cron_round(home, checkpoint, manifest, chain=plan.chain,
-    persist=...)`` from :mod:`soma_console.core.onchain.cron`; ``persist`` writes the journal back to the
-    Volume and commits it, which the lifecycle calls after every journal write so that a decryption
-    key is durable before anything is sent.
+    persist=...)`` from :mod:`soma_console.core.onchain.cron_steps`; ``persist`` writes the journal
+    back to the Volume and commits it, which the lifecycle calls after every journal write so that a
+    decryption key is durable before anything is sent.
     """
     spec = parse_spec(plan.spec_json)
     folder = run_dir(volume_root, spec[SPEC_RUN])

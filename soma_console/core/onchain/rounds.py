@@ -5,7 +5,8 @@ Every automatic reveal goes through :func:`reveal_round`:
 * the ``autopilot`` command (:meth:`soma_console.core.autopilot.Autopilot.round`, which adds the
   alarms for a closing or missed window, and with it the Modal cron's reveal round);
 * the console's tick after each chain poll (:meth:`soma_console.core.lifecycle.Lifecycle.autopilot_tick`);
-* the Modal cron's training round before its commit (:func:`soma_console.core.onchain.cron.run_cron_round`).
+* the Modal cron's training round before its commit
+  (:func:`soma_console.core.onchain.cron_steps.run_cron_round`).
 
 The on/off switch. The console's autopilot flag (``<data dir>/console/autopilot.json``, one per
 chain) decides whether the *console* ticks: :class:`~soma_console.core.live_services.LiveServices`
