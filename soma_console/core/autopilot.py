@@ -28,7 +28,7 @@ from soma_console.core.autoclaim import AutoClaim
 from soma_console.core.chain_errors import ChainError
 from soma_console.core.lifecycle import Lifecycle
 from soma_console.core.onchain.rounds import reveal_round
-from soma_console.core.reveal_queue import OPEN, WAITING, format_countdown
+from soma_console.core.reveal_queue import CLOSING, OPEN, WAITING, format_countdown
 from soma_console.errors import UserError
 from soma_console.secrets import redact
 
@@ -115,7 +115,7 @@ class Autopilot:
         soon: float | None = None
         if snap is not None:
             for e in self.lc.queue(snap, self.clock()):
-                if e.state in (OPEN, "closing"):
+                if e.state in (OPEN, CLOSING):
                     urgent = True
                 elif e.state == WAITING and e.seconds_to_open is not None:
                     soon = e.seconds_to_open if soon is None else min(soon, e.seconds_to_open)

@@ -37,7 +37,8 @@ from soma_console.errors import UsageError, UserError
 
 
 class CommitActions(Reconciler):
-    # -- commit -------------------------------------------------------------------------------------
+    """``plan_commit`` and the commit's execution (create the model first when it is new)."""
+
     async def plan_commit(
         self,
         checkpoint: str | Path,

@@ -34,7 +34,8 @@ _PAYLOADS: dict[str, type[ModelPayload]] = {
 
 
 class ModelActions(OnChain):
-    # -- model actions ------------------------------------------------------------------------------
+    """``plan_stake``, ``plan_commission``, ``plan_deactivate`` and their execution."""
+
     async def plan_stake(self, model_id: str, soma_amount: float) -> ActionPlan:
         self._writable("stake")
         if not soma_amount > 0:

@@ -25,7 +25,8 @@ log = logging.getLogger(__name__)
 
 
 class Reconciler(OnChain):
-    # -- recovery -----------------------------------------------------------------------------------
+    """``reconcile``: settle open intents from the chain's record, one line per change."""
+
     async def reconcile(self, snap: ChainSnapshot | None = None, *, read_models: bool = True) -> list[str]:
         """Settle intents a crash left in flight, from the chain's own record; one line per change.
         ``snap``: a snapshot the caller just read (saves reading the system state again).

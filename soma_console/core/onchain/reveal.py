@@ -33,7 +33,8 @@ from soma_console.errors import UserError
 
 
 class RevealActions(Reconciler):
-    # -- reveal -------------------------------------------------------------------------------------
+    """``plan_reveal`` and the reveal's execution, one transaction per open window."""
+
     async def plan_reveal(self, model_id: str | None = None) -> ActionPlan:
         self._writable("reveal")
         # Only the small read: a reveal depends on the epoch and its boundary, and on the journal;
