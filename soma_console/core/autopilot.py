@@ -197,24 +197,23 @@ class Autopilot:
 
     async def _beats_current(self, t: TrainRound) -> bool:
         from soma_console.core.commit_prep import resolve_checkpoint
-        from soma_console.core.score_check import score_checkpoint, update_verdict
+        from soma_console.core.score_check import gate_update
 
+        assert t.model_id is not None and t.gate_targets
         home = self.lc.ctx.home
         src = resolve_checkpoint(t.run, home.runs_dir)
-        report = await score_checkpoint(
-            await self.lc.session.client(),
-            self.lc.session.profile.rpc_url,
+        gate = await gate_update(
+            self.lc.session,
+            home.data_dir / "score-cache",
             src.weights,
             src.manifest,
-            home.data_dir / "score-cache",
-            count=t.gate_targets,
             model_id=t.model_id,
+            count=t.gate_targets,
         )
-        ok, why = update_verdict(report)
-        self.say("info", f"{src.label}: {report.summary()}")
-        if not ok:
-            self.say("warn", f"not committing {src.label}: {why}")
-        return ok
+        self.say("info", f"{src.label}: {gate.summary}")
+        if not gate.commit:
+            self.say("warn", f"not committing {src.label}: {gate.why}")
+        return gate.commit
 
 
 async def send_alert(config: AutopilotConfig, message: str, say: Say) -> None:

@@ -21,3 +21,5 @@ class CronPlan:
     hook: str | None = None  # alarm command (message in $SOMA_ALERT), run in the container
     webhook: str | None = None  # alarm URL: {"text": message} is POSTed to it
     reveal_gap_s: int = 0  # the deployed reveal schedule's gap; checked against the chain every round
+    # Commit an update only if it beats the model's current weights on the last N filled targets.
+    gate_targets: int | None = None

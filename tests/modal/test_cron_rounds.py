@@ -68,7 +68,14 @@ class FakeChain:
         return {"revealed": [{"model_id": "0xdue"}], "pending": [], "said": []}
 
     async def commit_round(
-        self, home: Home, checkpoint: Path, manifest: Path, *, chain: str, persist: Any
+        self,
+        home: Home,
+        checkpoint: Path,
+        manifest: Path,
+        *,
+        chain: str,
+        persist: Any,
+        gate_targets: int | None = None,
     ) -> dict[str, Any]:
         t0 = time.monotonic()
         self.calls.append("commit")

@@ -350,7 +350,14 @@ def cron_entry(
     # 3. Reveal again and commit, under the lease.
     def work(home: Home, persist: Callable[[], None]) -> Any:
         return asyncio.run(
-            steps.commit_round(home, ckpt.weights, ckpt.manifest, chain=plan.chain, persist=persist)
+            steps.commit_round(
+                home,
+                ckpt.weights,
+                ckpt.manifest,
+                chain=plan.chain,
+                persist=persist,
+                gate_targets=plan.gate_targets,
+            )
         )
 
     try:

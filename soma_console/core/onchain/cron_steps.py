@@ -67,10 +67,20 @@ async def cron_lifecycle(home: Home, *, chain: str, persist: Callable[[], None])
 
 
 async def run_cron_round(
-    home: Home, checkpoint: Path, manifest: Any, *, chain: str, persist: Callable[[], None]
+    home: Home,
+    checkpoint: Path,
+    manifest: Any,
+    *,
+    chain: str,
+    persist: Callable[[], None],
+    gate_targets: int | None = None,
 ) -> dict[str, Any]:
     """One scheduled round on the chain (the Modal cron's chain step): reveal what is due, then commit
     ``checkpoint`` as an update of this journal's model (a new model the first time).
+
+    With ``gate_targets`` (``cron deploy --commit-if-better N``) an update is committed only if it
+    beats the model's current revealed weights on the last N filled targets; otherwise the round
+    says so in ``skipped`` (and ``score``) and commits nothing.
 
     The signer comes from ``SOMA_SECRET_KEY`` and the storage spec from ``SOMA_STORAGE`` (both Modal
     secrets). ``persist`` is called after every journal write that must survive the container.
@@ -88,6 +98,8 @@ async def run_cron_round(
             out["skipped"] = f"model {model_id} still waits for its first reveal; committing next round"
         elif row is not None and row.status not in ("created", "active"):
             out["skipped"] = f"model {model_id} is {row.status}; not committing to it"
+        elif held := await _held_back(lc, home, checkpoint, manifest, model_id, gate_targets, out):
+            out["skipped"] = held
         else:
             plan = await lc.plan_commit(checkpoint, model_id=model_id, storage=os.environ.get("SOMA_STORAGE"))
             out["committed"] = (await lc.execute(plan)).data
@@ -97,6 +109,31 @@ async def run_cron_round(
             if e.state not in (REVEALED, MISSED)
         ]
         return out
+
+
+async def _held_back(
+    lc: Lifecycle,
+    home: Home,
+    checkpoint: Path,
+    manifest: Any,
+    model_id: str | None,
+    gate_targets: int | None,
+    out: dict[str, Any],
+) -> str | None:
+    """Why the update must not be committed (the gate said no), or None to commit it. A new model
+    has nothing to lose, so only updates are scored."""
+    if not gate_targets or model_id is None:
+        return None
+    from soma_console.core.score_check import gate_update  # scoring imports torch
+    from soma_console.training.manifest import read_manifest
+
+    if isinstance(manifest, str | Path):  # the container hands over the manifest's path
+        manifest = read_manifest(Path(manifest))
+    cache = home.data_dir / "score-cache"
+    weights = Path(checkpoint)
+    gate = await gate_update(lc.session, cache, weights, manifest, model_id=model_id, count=gate_targets)
+    out["score"] = {"summary": gate.summary, "commit": gate.commit, "why": gate.why}
+    return None if gate.commit else f"not committing {weights.name} to {model_id}: {gate.why}"
 
 
 def _cron_model(lc: Lifecycle, snap: ChainSnapshot) -> str | None:
