@@ -46,8 +46,8 @@ def build(path: Path, n: int) -> None:
 
 
 def measure(n: int, repeat: int) -> dict[str, float]:
+    from soma_console.core.onchain.cron_rounds import VolumeJournal
     from soma_console.training.cron_lease import JournalLease, MemoryLeaseStore
-    from soma_console.training.cron_rounds import VolumeJournal
 
     with tempfile.TemporaryDirectory() as tmp:
         cron_root = Path(tmp) / "volume" / "cron" / "app"

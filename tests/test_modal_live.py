@@ -119,8 +119,9 @@ def _smoke_app() -> Any:
 
         import modal as _modal
 
+        from soma_console.core.onchain.cron_rounds import ChainSteps, reveal_entry
         from soma_console.training.cron_lease import lease_dict_name
-        from soma_console.training.cron_rounds import ChainSteps, CronPlan, reveal_entry
+        from soma_console.training.cron_plan import CronPlan
 
         async def dry_reveal(home: Any, *, chain: str, persist: Any, **_: Any) -> dict[str, Any]:
             con = _sqlite3.connect(home.journal_path)

@@ -6,7 +6,7 @@ reveals every open window, and raises the alarm for an open window with less tha
 ``reveal_queue.ALARM_FRACTION`` of it left. Failures back off exponentially, but never past the
 point where an open window could close: while one is open the loop retries every few seconds.
 Optionally it runs train → commit rounds on a schedule (``TrainRound``). The Modal cron's reveal
-round (:func:`run_reveal_round`) is one such round on the cron's journal.
+round (:func:`soma_console.core.onchain.cron_steps.run_reveal_round`) is one such round on the cron's journal.
 """
 
 from __future__ import annotations
@@ -22,19 +22,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from soma_console.core.actions import ActionResult
 from soma_console.core.autoclaim import AutoClaim
 from soma_console.core.chain_errors import ChainError
-from soma_console.core.chainstate import ChainSnapshot
-from soma_console.core.lifecycle import Lifecycle, cron_lifecycle
-from soma_console.core.reveal_queue import MISSED, OPEN, REVEALED, WAITING, format_countdown
+from soma_console.core.lifecycle import Lifecycle
+from soma_console.core.onchain.rounds import reveal_round
+from soma_console.core.reveal_queue import CLOSING, OPEN, WAITING, format_countdown
 from soma_console.errors import UserError
 from soma_console.secrets import redact
-
-if TYPE_CHECKING:
-    from soma_console.config import Home
 
 log = logging.getLogger("soma_console.autopilot")
 
@@ -88,28 +84,12 @@ class Autopilot:
         self._alarmed: set[tuple[int, str]] = set()
 
     async def round(self) -> list[ActionResult]:
-        """One pass: settle, reveal what is due, warn about what is closing."""
-        # The small read only: the model list (as big as the network) must never hold up a reveal.
-        snap = await self.lc.session.head()
-        await self._settle(snap, read_models=False)
-        now = self.clock()
-        entries = self.lc.queue(snap, now)
-        results: list[ActionResult] = []
-        failure: Exception | None = None
-        if any(e.actionable for e in entries):
-            try:
-                plan = await self.lc.plan_reveal()
-                result = await self.lc.execute(plan)
-            except (ChainError, UserError) as exc:
-                failure = exc  # still raise the alarm below, then let run() back off and retry
-            else:
-                self.say("info", f"{result.summary} ({result.digest})")
-                results.append(result)
-                entries = self.lc.queue(await self.lc.session.head(), self.clock())
-        # Now that nothing is due, settle what the reveal path skipped (revealed elsewhere,
-        # missed) from the model list, or from the epochs when the list cannot be read.
-        await self._settle(await self.lc.session.head(), read_models=True)
-        for e in entries:
+        """One pass (:func:`~soma_console.core.onchain.rounds.reveal_round`): settle, reveal what is
+        due, then warn about what is closing."""
+        done = await reveal_round(
+            self.lc, clock=self.clock, on_settled=self._said_settled, on_revealed=self._said_revealed
+        )
+        for e in done.queue:
             if e.alarm and (e.intent_id, e.state) not in self._alarmed:
                 self._alarmed.add((e.intent_id, e.state))
                 msg = (
@@ -118,15 +98,16 @@ class Autopilot:
                 )
                 self.say("alarm", msg)
                 await self.alert(msg)
-        if failure is not None:
-            raise failure
-        return results
+        done.raise_failure()  # after the alarms; run() backs off and retries
+        return done.results
 
-    async def _settle(self, snap: ChainSnapshot, *, read_models: bool) -> None:
-        for line in await self.lc.reconcile(snap, read_models=read_models):
-            self.say("alarm" if line.startswith("MISSED") else "info", line)
-            if line.startswith("MISSED"):
-                await self.alert(line)
+    async def _said_revealed(self, result: ActionResult) -> None:
+        self.say("info", f"{result.summary} ({result.digest})")
+
+    async def _said_settled(self, line: str) -> None:
+        self.say("alarm" if line.startswith("MISSED") else "info", line)
+        if line.startswith("MISSED"):
+            await self.alert(line)
 
     def next_delay(self, ok: bool) -> float:
         snap = self.lc.session.latest
@@ -134,7 +115,7 @@ class Autopilot:
         soon: float | None = None
         if snap is not None:
             for e in self.lc.queue(snap, self.clock()):
-                if e.state in (OPEN, "closing"):
+                if e.state in (OPEN, CLOSING):
                     urgent = True
                 elif e.state == WAITING and e.seconds_to_open is not None:
                     soon = e.seconds_to_open if soon is None else min(soon, e.seconds_to_open)
@@ -216,24 +197,23 @@ class Autopilot:
 
     async def _beats_current(self, t: TrainRound) -> bool:
         from soma_console.core.commit_prep import resolve_checkpoint
-        from soma_console.core.score_check import score_checkpoint, update_verdict
+        from soma_console.core.score_check import gate_update
 
+        assert t.model_id is not None and t.gate_targets
         home = self.lc.ctx.home
         src = resolve_checkpoint(t.run, home.runs_dir)
-        report = await score_checkpoint(
-            await self.lc.session.client(),
-            self.lc.session.profile.rpc_url,
+        gate = await gate_update(
+            self.lc.session,
+            home.data_dir / "score-cache",
             src.weights,
             src.manifest,
-            home.data_dir / "score-cache",
-            count=t.gate_targets,
             model_id=t.model_id,
+            count=t.gate_targets,
         )
-        ok, why = update_verdict(report)
-        self.say("info", f"{src.label}: {report.summary()}")
-        if not ok:
-            self.say("warn", f"not committing {src.label}: {why}")
-        return ok
+        self.say("info", f"{src.label}: {gate.summary}")
+        if not gate.commit:
+            self.say("warn", f"not committing {src.label}: {gate.why}")
+        return gate.commit
 
 
 async def send_alert(config: AutopilotConfig, message: str, say: Say) -> None:
@@ -263,36 +243,6 @@ async def send_alert(config: AutopilotConfig, message: str, say: Say) -> None:
                 resp.raise_for_status()
         except httpx.HTTPError as exc:
             say("warn", f"the alert webhook failed: {type(exc).__name__}")
-
-
-async def run_reveal_round(
-    home: Home,
-    *,
-    chain: str,
-    persist: Callable[[], None],
-    hook: str | None = None,
-    webhook: str | None = None,
-) -> dict[str, Any]:
-    """One reveal round of the Modal cron (CPU only, on its own schedule): settle the journal, reveal
-    every open window, and raise the alarm (hook/webhook) for a window closing unrevealed or missed.
-    It is :meth:`Autopilot.round`, once, with the cron's journal; a failure raises after the alarms."""
-    said: list[dict[str, str]] = []
-
-    def say(level: str, message: str) -> None:
-        said.append({"level": level, "message": redact(message)})
-
-    async with cron_lifecycle(home, chain=chain, persist=persist) as lc:
-        pilot = Autopilot(lc, AutopilotConfig(hook=hook, webhook=webhook), say)
-        try:
-            results = await pilot.round()
-        except (ChainError, UserError) as exc:
-            exc.add_note(json.dumps(said))
-            raise
-        snap = lc.session.latest or await lc.session.head()
-        pending = [e.to_json() for e in lc.queue(snap, lc.clock()) if e.state not in (REVEALED, MISSED)]
-    revealed = [r for res in results for r in res.data.get("revealed", [])]
-    epoch_s = snap.epoch_duration_ms / 1000.0 if snap.epoch_duration_ms else None
-    return {"revealed": revealed, "pending": pending, "said": said, "epoch_s": epoch_s}
 
 
 async def _next_target(run_dir: Path, steps: int) -> int:

@@ -159,20 +159,30 @@ class ChainSession:
             log.info("balance read failed: %s", exc)
             return None
 
-    async def _read(self, coro: Awaitable[Any]) -> Any:
+    async def _read(self, start: Callable[[], Awaitable[Any]]) -> Any:
+        # Takes the read's function, not its coroutine: a read cancelled before it began (the
+        # balance beside it failed, the console stopped) then leaves no never-awaited coroutine.
         try:
-            result = await coro
+            result = await start()
         except (NodeUnreachable, ChainTimeout):
             self.connected = False
             raise
         self.connected = True
         return result
 
+    async def _beside(self, task: asyncio.Future[Any]) -> int | None:
+        """The balance, read while ``task`` runs; ``task`` is cancelled if this read fails."""
+        try:
+            return await self._balance()
+        except BaseException:
+            task.cancel()
+            raise
+
     async def head(self) -> ChainSnapshot:
         """The small read: epoch, its start, the parameters and the balance, a few kilobytes
         whatever the network's size. ``models`` is the last list read (``registry_ok`` False)."""
-        epoch_task = asyncio.ensure_future(self._read(self.reader.clock()))
-        balance = await self._balance()
+        epoch_task = asyncio.ensure_future(self._read(self.reader.clock))
+        balance = await self._beside(epoch_task)
         ep = await epoch_task
         if ep.start_ms is None:  # a node without the epoch index: only the system state says
             return await self.snapshot()
@@ -202,8 +212,8 @@ class ChainSession:
 
     async def snapshot(self) -> ChainSnapshot:
         """The full read: the system state with every model (and the wallet's balance)."""
-        state_task = asyncio.ensure_future(self._read(self.reader.system_state_bytes()))
-        balance = await self._balance()
+        state_task = asyncio.ensure_future(self._read(self.reader.system_state_bytes))
+        balance = await self._beside(state_task)
         held = [await state_task]  # handed over, so that the ~90 MB are freed once decoded
         taken_at = self.clock()
         before = self.latest.models if self.latest is not None else ()

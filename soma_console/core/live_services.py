@@ -47,6 +47,7 @@ from soma_console.core.earnings import EarningsView, build_view, sync_targets
 from soma_console.core.journal import AuditEntry, Intent, Journal
 from soma_console.core.lifecycle import Lifecycle
 from soma_console.core.live_runs import LocalRuns, ModalRuns, check_train_spec, merge_runs
+from soma_console.core.onchain.base import require_signer
 from soma_console.core.reveal_queue import (
     CLOSING,
     MISSED,
@@ -438,9 +439,7 @@ class LiveServices:
 
     # -- actions ----------------------------------------------------------------------------------
     def _ready(self, action: str) -> None:
-        self.ctx.require_writable(action)
-        if self.signer is None:
-            raise UserError("no wallet configured; run soma-console wallet new.")
+        require_signer(self.ctx, self.signer, action)
 
     async def plan_commit(
         self,

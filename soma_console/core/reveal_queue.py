@@ -12,7 +12,7 @@ epoch can end early (a devnet admin advance) or late. Everything here is pure: n
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from soma_console.core.chainstate import ChainSnapshot
@@ -124,20 +124,50 @@ def entry_for(intent: Intent, snap: ChainSnapshot | None, now: float) -> QueueEn
             **base,
         )
     if snap.epoch == n + 1:
-        left = max(0.0, boundary - now)
-        fraction = 0.0 if duration <= 0 else min(1.0, left / duration)
-        closing = fraction < ALARM_FRACTION
-        return QueueEntry(
-            state=CLOSING if closing else OPEN,
-            opens_at=start,
-            closes_at=boundary,
-            seconds_to_open=0.0,
-            seconds_to_close=left,
-            fraction_left=fraction,
-            alarm=closing,
-            **base,
-        )
+        return QueueEntry(**_open_window(start, boundary, now), **base)
     return QueueEntry(state=MISSED, **base, **blank)
+
+
+def is_closing(fraction_left: float) -> bool:
+    """The alarm rule: an open window with less than :data:`ALARM_FRACTION` of it left."""
+    return fraction_left < ALARM_FRACTION
+
+
+def _open_window(opens: float, closes: float, now: float) -> dict[str, Any]:
+    """An open window's state, countdown and alarm at ``now``."""
+    span = closes - opens
+    left = max(0.0, closes - now)
+    fraction = 0.0 if span <= 0 else min(1.0, left / span)
+    alarm = is_closing(fraction)
+    return {
+        "state": CLOSING if alarm else OPEN,
+        "opens_at": opens,
+        "closes_at": closes,
+        "seconds_to_open": 0.0,
+        "seconds_to_close": left,
+        "fraction_left": fraction,
+        "alarm": alarm,
+    }
+
+
+def retime(entry: QueueEntry, now: float) -> QueueEntry:
+    """``entry`` with its countdowns and alarm worked out again at ``now``, between two reads of the
+    chain (a view ticks its countdowns with this every second, without I/O).
+
+    A waiting window stays waiting even once ``now`` passes its estimated opening: it opens when the
+    chain reports the new epoch (the next read), not when a clock says so; until then a reveal would
+    be refused. Only waiting and open windows change; every other entry is returned as it is."""
+    if entry.opens_at is None or entry.closes_at is None:
+        return entry
+    if entry.state == WAITING:
+        return replace(
+            entry,
+            seconds_to_open=max(0.0, entry.opens_at - now),
+            seconds_to_close=max(0.0, entry.closes_at - now),
+        )
+    if entry.state in (OPEN, CLOSING):
+        return replace(entry, **_open_window(entry.opens_at, entry.closes_at, now))
+    return entry
 
 
 def build_queue(intents: Iterable[Intent], snap: ChainSnapshot | None, now: float) -> list[QueueEntry]:

@@ -378,3 +378,32 @@ def update_verdict(report: ScoreReport) -> tuple[bool, str]:
     return False, (
         f"not better than the current weights (mean loss delta {delta:+.4f} over {report.scored} targets)"
     )
+
+
+@dataclass(frozen=True)
+class UpdateGate:
+    """What the ``--commit-if-better`` gate decided for one update, and why."""
+
+    commit: bool
+    why: str
+    summary: str  # the score's one-line summary, for the log
+    report: ScoreReport
+
+
+async def gate_update(
+    session: Any, cache_dir: Path, weights: Path, manifest: Any, *, model_id: str, count: int
+) -> UpdateGate:
+    """Score ``weights`` (an update of ``model_id``) on the last ``count`` filled targets against
+    the model's current revealed weights, and decide whether to commit it (:func:`update_verdict`).
+    The autopilot's train rounds and the Modal cron's rounds both go through this."""
+    report = await score_checkpoint(
+        await session.client(),
+        session.profile.rpc_url,
+        weights,
+        manifest,
+        cache_dir,
+        count=count,
+        model_id=model_id,
+    )
+    ok, why = update_verdict(report)
+    return UpdateGate(ok, why, report.summary(), report)

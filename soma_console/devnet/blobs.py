@@ -138,13 +138,7 @@ class _Handler(BaseHTTPRequestHandler):
                 total += size
                 if total > limit:
                     raise _TooLarge
-                remaining = size
-                while remaining:
-                    piece = self.rfile.read(min(CHUNK, remaining))
-                    if not piece:
-                        raise _BadBody("the upload ended early")
-                    remaining -= len(piece)
-                    yield piece
+                yield from self._read_exactly(size)
                 self.rfile.readline(8)  # the CRLF after each chunk
         length_text = self.headers.get("Content-Length")
         if length_text is None:
@@ -157,6 +151,10 @@ class _Handler(BaseHTTPRequestHandler):
             raise _BadBody("Content-Length is negative")
         if length > limit:
             raise _TooLarge
+        yield from self._read_exactly(length)
+
+    def _read_exactly(self, length: int) -> Any:
+        """Yield exactly ``length`` bytes of the body, in pieces of at most CHUNK."""
         remaining = length
         while remaining:
             piece = self.rfile.read(min(CHUNK, remaining))

@@ -11,23 +11,15 @@ from __future__ import annotations
 
 import threading
 
+from soma_console.core.encoding import uleb128
 from soma_console.devnet import convert
 from soma_console.devnet.engine.models import Model
 from soma_console.devnet.engine.objects import hex_id
 from soma_console.devnet.engine.values import Snapshot
 from soma_console.devnet.proto import state_pb2
 
-
-def varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
+# A protobuf varint is ULEB128.
+varint = uleb128
 
 
 def length_delimited(field_number: int, payload: bytes) -> bytes:

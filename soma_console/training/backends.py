@@ -1,7 +1,7 @@
-"""Where a training worker runs, behind one small interface.
+"""A training worker run as a subprocess of this machine (:class:`LocalProcess`).
 
-A backend launches ``python -m soma_console.training.worker SPEC.json [--resume]`` somewhere and
-gives back the same things whatever "somewhere" is::
+It launches ``python -m soma_console.training.worker SPEC.json [--resume]`` and
+gives back its records, exit status and a way to stop it::
 
     backend = LocalProcess(run_dir)          # run_dir holds spec.json
     await backend.start(resume=False)
@@ -18,7 +18,8 @@ gives back the same things whatever "somewhere" is::
   teeing its output meanwhile, and kills it if it has not exited within ``grace`` seconds.
 * ``wait()`` returns the exit status; ``returncode`` is None while it runs.
 
-A Modal backend offers the same five members. This module never imports textual or torch.
+A Modal run is driven by :mod:`soma_console.training.modal.backend` instead. This module never
+imports textual or torch.
 """
 
 from __future__ import annotations
@@ -31,24 +32,12 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO
 
 from soma_console.training.events import AnyRecord, LineAssembler
 from soma_console.training.runs import EVENTS_FILE, SPEC_FILE, STDERR_FILE, write_status
 
 READ_CHUNK = 64 * 1024
-
-
-class Backend(Protocol):
-    returncode: int | None
-
-    async def start(self, *, resume: bool = False) -> None: ...
-
-    def records(self) -> AsyncIterator[AnyRecord]: ...
-
-    async def wait(self) -> int: ...
-
-    async def stop(self, grace: float = 30.0) -> int: ...
 
 
 class LocalProcess:

@@ -8,6 +8,7 @@ position.
 
 from __future__ import annotations
 
+import functools
 import pickle
 import threading
 import time
@@ -31,28 +32,38 @@ from soma_console.training.manifest import Manifest, latest_resumable
 from soma_console.training.spec import TrainSpec
 
 
-def _ce(logits: jax.Array, targets: jax.Array) -> jax.Array:
+def _ce(logits: jax.Array, targets: jax.Array, all_positions: bool = False) -> jax.Array:
+    """Cross-entropy over the non-PAD targets, divided by their count, or with ``all_positions``
+    by every B*S position (the chain's scoring loss, PAD counted as 0)."""
     flat = logits.reshape(-1, logits.shape[-1]).astype(jnp.float32)
     tgt = targets.reshape(-1)
     mask = tgt != V1_PAD_TOKEN_ID
     logp = jax.nn.log_softmax(flat, axis=-1)
     nll = -jnp.take_along_axis(logp, tgt[:, None], axis=-1)[:, 0]
-    return jnp.sum(nll * mask) / jnp.maximum(jnp.sum(mask), 1)
+    count = tgt.size if all_positions else jnp.maximum(jnp.sum(mask), 1)
+    return jnp.sum(nll * mask) / count
 
 
 def _loss(
-    model: Model, sig_reg: SIGReg, ids: jax.Array, tgt: jax.Array, pos: jax.Array
+    model: Model, sig_reg: SIGReg, ids: jax.Array, tgt: jax.Array, pos: jax.Array, all_positions: bool
 ) -> tuple[jax.Array, Any]:
     reps = model.encode(ids, pos)
-    ce = _ce(model.predict(reps), tgt)
+    ce = _ce(model.predict(reps), tgt, all_positions)
     sig = sig_reg(reps)
     return ce + sig, (ce, sig)
 
 
-@nnx.jit
-def _micro_step(model: Model, sig_reg: SIGReg, ids: jax.Array, tgt: jax.Array, pos: jax.Array) -> Any:
-    (loss, (ce, sig)), grads = nnx.value_and_grad(_loss, has_aux=True)(model, sig_reg, ids, tgt, pos)
+def _step(
+    model: Model, sig_reg: SIGReg, ids: jax.Array, tgt: jax.Array, pos: jax.Array, all_positions: bool
+) -> Any:
+    loss_fn = functools.partial(_loss, all_positions=all_positions)
+    (loss, (ce, sig)), grads = nnx.value_and_grad(loss_fn, has_aux=True)(model, sig_reg, ids, tgt, pos)
     return jnp.stack([loss, ce, sig]), grads
+
+
+# One compiled step per objective: the trainer's (mean over real tokens) and the chain's.
+_micro_step = nnx.jit(functools.partial(_step, all_positions=False))
+_micro_step_scoring = nnx.jit(functools.partial(_step, all_positions=True))
 
 
 @nnx.jit
@@ -166,6 +177,7 @@ class FlaxTrainer:
         run_start = time.perf_counter()
         last_loss: float | None = None
         last_state = stream.snapshot()
+        step_fn = _micro_step_scoring if spec.fast.scoring_objective else _micro_step
         if step >= spec.steps:
             self._checkpoint(
                 model, sig_reg, optimizer, step, last_state, split, eval_array, last_loss, final=True
@@ -179,10 +191,10 @@ class FlaxTrainer:
                 ids, tgt = batch[:, 0], batch[:, 1]
                 pos = (
                     batch[:, 2]
-                    if spec.fast.pos_ids
+                    if spec.fast.pos_ids or spec.fast.scoring_objective
                     else jnp.broadcast_to(jnp.arange(ids.shape[1]), ids.shape)
                 )
-                parts, grads = _micro_step(model, sig_reg, ids, tgt, pos)
+                parts, grads = step_fn(model, sig_reg, ids, tgt, pos)
                 grads_sum = grads if grads_sum is None else jax.tree.map(jnp.add, grads_sum, grads)
                 acc = acc + parts / spec.grad_accum
                 last_state = prepared.state

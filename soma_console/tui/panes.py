@@ -21,7 +21,6 @@ from soma_console.core.chainstate import ChainSnapshot, ModelRow
 from soma_console.core.console_services import CheckpointInfo, RunInfo
 from soma_console.core.journal import AuditEntry
 from soma_console.core.reveal_queue import (
-    ALARM_FRACTION,
     CLOSING,
     MISSED,
     OPEN,
@@ -32,6 +31,7 @@ from soma_console.core.reveal_queue import (
     WAITING,
     QueueEntry,
     format_countdown,
+    retime,
 )
 from soma_console.core.run_progress import RunProgress, format_record, human_bytes
 from soma_console.secrets import redact
@@ -330,24 +330,14 @@ _STATE_TEXT = {
 
 
 def live_state(entry: QueueEntry, now: float) -> tuple[str, float | None, float | None, bool]:
-    """Recompute an entry's state, countdowns and alarm at ``now`` between two reads of the queue.
+    """An entry's state, countdowns and alarm at ``now`` between two reads of the queue
+    (:func:`soma_console.core.reveal_queue.retime`: the core's rule, not worked out again here).
 
     The queue is re-read from the services after every chain poll; in between, windows are only
     re-timed against the injected clock, so the countdowns tick every second without I/O.
     """
-    if entry.state in (WAITING, OPEN, CLOSING) and entry.opens_at is not None and entry.closes_at is not None:
-        to_open = max(0.0, entry.opens_at - now)
-        to_close = max(0.0, entry.closes_at - now)
-        if entry.state == WAITING:
-            # The window opens when the chain reports the new epoch (the next read of the queue),
-            # not when this clock passes the boundary: until then it is due, not open (a reveal
-            # sent now would be refused), and the status bar says the epoch is turning.
-            return WAITING, to_open, to_close, False
-        span = entry.closes_at - entry.opens_at
-        fraction = 0.0 if span <= 0 else to_close / span
-        alarm = fraction < ALARM_FRACTION
-        return (CLOSING if alarm else OPEN), 0.0, to_close, alarm
-    return entry.state, entry.seconds_to_open, entry.seconds_to_close, entry.alarm
+    e = retime(entry, now)
+    return e.state, e.seconds_to_open, e.seconds_to_close, e.alarm
 
 
 class QueuePane(Pane):

@@ -15,6 +15,8 @@ from soma_console.core.reveal_queue import (
     build_queue,
     entry_for,
     format_countdown,
+    is_closing,
+    retime,
 )
 
 T0 = 1_800_000_000.0  # a fixed "now" in unix seconds
@@ -142,3 +144,32 @@ def test_an_overwritten_update_is_not_called_missed() -> None:
     assert entry_for(replaced, snap(12, T0), now=T0).state == OVERWRITTEN
     slashed = replace(intent(state="missed"), error="the reveal window closed without a reveal")
     assert entry_for(slashed, snap(12, T0), now=T0).state == MISSED
+
+
+def test_retime_ticks_an_open_window_into_the_alarm_without_a_new_read() -> None:
+    # read with 3 h of a day-long window left: open, no alarm
+    e = entry_for(intent(), snap(11, T0 - 21 * 3600), now=T0)
+    assert e.state == OPEN and not e.alarm
+    later = retime(e, T0 + 3600)  # 2 h left: under 10% of the day
+    assert later.state == CLOSING and later.alarm
+    assert later.seconds_to_close == 7200.0 and later.fraction_left == 7200 / DAY
+    # the same rule the queue itself applies on a fresh read at that moment
+    fresh = entry_for(intent(), snap(11, T0 - 21 * 3600), now=T0 + 3600)
+    assert (fresh.state, fresh.alarm, fresh.seconds_to_close) == (later.state, later.alarm, 7200.0)
+
+
+def test_retime_keeps_a_waiting_window_waiting_past_its_estimated_opening() -> None:
+    e = entry_for(intent(), snap(10, T0 - 3600), now=T0)
+    assert e.state == WAITING
+    past = retime(e, (e.opens_at or 0) + 60)  # the chain has not reported the new epoch yet
+    assert past.state == WAITING and not past.alarm
+    assert past.seconds_to_open == 0.0 and past.seconds_to_close == DAY - 60
+
+
+def test_retime_leaves_settled_entries_alone() -> None:
+    e = entry_for(intent(state="revealed"), snap(12, T0), now=T0)
+    assert retime(e, T0 + 10 * DAY) is e
+
+
+def test_the_alarm_rule_is_ten_percent_of_the_window() -> None:
+    assert is_closing(0.099) and not is_closing(0.10) and not is_closing(0.5)

@@ -19,6 +19,7 @@ from soma_console.devnet.proto import transaction_pb2 as tx_pb
 from soma_console.devnet.proto import types_pb2
 from tests.conftest import assert_one_line_error, run_cli
 from tests.devnet.helpers import funded
+from tests.devnet.test_cli_and_node import FREE_PORTS
 
 RPC_METHODS = [
     "/soma.rpc.LedgerService/GetServiceInfo",
@@ -208,16 +209,7 @@ def test_incompatible_state_dir_is_refused_untouched(home, tmp_path):
     before = db.read_bytes()
     args = (
         "devnet",
-        "--port",
-        "0",
-        "--faucet-port",
-        "0",
-        "--scoring-port",
-        "0",
-        "--admin-port",
-        "0",
-        "--blob-port",
-        "0",
+        *FREE_PORTS,
         "--state",
         str(state),
     )
@@ -234,16 +226,7 @@ def test_incompatible_state_dir_is_refused_untouched(home, tmp_path):
 def test_second_node_on_the_same_state_is_refused(devnet, home):
     args = (
         "devnet",
-        "--port",
-        "0",
-        "--faucet-port",
-        "0",
-        "--scoring-port",
-        "0",
-        "--admin-port",
-        "0",
-        "--blob-port",
-        "0",
+        *FREE_PORTS,
         "--state",
         str(devnet.state_dir),
     )

@@ -99,3 +99,17 @@ def test_url_uses_the_clients_host_when_bound_to_every_interface(blobs):
     blobs.wildcard = True  # as if started with host 0.0.0.0 (tests stay on loopback)
     assert blobs.url_for("w", "gpu-box.lan:9210") == "http://gpu-box.lan:9210/blobs/w"
     assert blobs.url_for("w", "evil/path") == f"http://127.0.0.1:{blobs.port}/blobs/w"
+
+
+def test_a_body_of_many_pieces_is_stored_and_hashed_in_order(tmp_path: Path) -> None:
+    # Bigger than the store's read piece several times over, so the pieces pass through the
+    # store's writer thread in a queue: the bytes and the checksum must still be the body's.
+    server = BlobServer(tmp_path / "big", "127.0.0.1", 0, max_bytes=64 * 1024**2).start()
+    try:
+        data = os.urandom(3 * 4 * 1024**2 + 12_345)
+        r = httpx.put(f"{server.base_url}/blobs/big.enc", content=data, timeout=60)
+        assert r.status_code == 201, r.text
+        assert (r.json()["size"], r.json()["checksum"]) == (len(data), _checksum(data))
+        assert (tmp_path / "big" / "data" / "big.enc").read_bytes() == data
+    finally:
+        server.stop()

@@ -16,6 +16,24 @@ from soma_sdk import Keypair, SomaClient
 from soma_console.devnet.node import DevnetConfig, DevnetNode, PortInUse
 from tests.conftest import remember_captured, run_cli
 
+
+def stop_cleanly(proc: subprocess.Popen[str], sig: int, *, timeout: float) -> tuple[str, str]:
+    """Stop a running ``soma-console devnet`` with ``sig`` and check it said goodbye, exit 0, no
+    traceback; returns its remaining stdout and stderr. Killed if it does not stop in time."""
+    try:
+        if proc.poll() is None:
+            proc.send_signal(sig)
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    remember_captured(out + err)
+    assert proc.returncode == 0, err
+    assert out.strip().endswith("devnet stopped.")
+    assert "Traceback" not in err
+    return out, err
+
+
 FREE_PORTS = [
     "--port",
     "0",
@@ -71,15 +89,10 @@ async def test_foreground_node_prints_endpoints_and_stops_cleanly(home, sig):
         status = run_cli("devnet", "status", "--blob-url", blob.group(1), "--json")
         assert status.returncode == 0, status.output
         assert status.json()["epoch"] == 1
-        proc.send_signal(sig)
-        out, err = proc.communicate(timeout=20)
+        stop_cleanly(proc, sig, timeout=20)
     finally:
         if proc.poll() is None:
             proc.kill()
-    remember_captured(out + err)
-    assert proc.returncode == 0, err
-    assert out.strip().endswith("devnet stopped.")
-    assert "Traceback" not in err
 
 
 def test_advance_without_a_devnet_is_one_line(home):

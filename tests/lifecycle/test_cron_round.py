@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from soma_console.config import Home
-from soma_console.core.lifecycle import run_cron_round
-from soma_console.training.cron_rounds import load_chain_steps
+from soma_console.core.onchain.cron_rounds import load_chain_steps
+from soma_console.core.onchain.cron_steps import run_cron_round
 from tests.devnet_fixture import Devnet
 from tests.lifecycle.conftest import write_chain_config
 
@@ -86,9 +86,10 @@ def test_a_cron_round_whose_training_fails_still_reveals_what_is_due(
 
     from soma_sdk import Keypair
 
+    from soma_console.core.onchain.cron_rounds import cron_entry
     from soma_console.training import cron_journal
     from soma_console.training.cron_lease import MemoryLeaseStore
-    from soma_console.training.cron_rounds import CronPlan, cron_entry
+    from soma_console.training.cron_plan import CronPlan
     from soma_console.training.modal.container import WorkerFailed
 
     kp = Keypair.generate()

@@ -199,7 +199,7 @@ async def test_actions_without_a_wallet_say_how_to_make_one(
     try:
         assert services.address is None
         for call in (services.plan_reveal(), services.plan_stake("0x" + "ab" * 32, 1.0)):
-            with pytest.raises(UserError, match="no wallet configured; run soma-console wallet new"):
+            with pytest.raises(UserError, match=r"no wallet is configured\. Run `soma-console wallet new`"):
                 await call
         snap = await first_snapshot(services)  # reading the chain needs no wallet
         assert snap.address is None and snap.balance is None

@@ -215,8 +215,9 @@ def test_after_cron_remove_the_reveals_are_taken_over_from_this_machine(
 
     from soma_sdk import Keypair
 
+    from soma_console.core.onchain.cron_rounds import cron_entry
     from soma_console.training.cron_lease import MemoryLeaseStore
-    from soma_console.training.cron_rounds import CronPlan, cron_entry
+    from soma_console.training.cron_plan import CronPlan
     from tests.lifecycle.conftest import write_chain_config
     from tests.modal.conftest import HERE
 

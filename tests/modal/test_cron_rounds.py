@@ -19,16 +19,15 @@ import pytest
 
 from soma_console.config import Home
 from soma_console.core.autopilot import send_alert
-from soma_console.training import cron_journal
-from soma_console.training.cron_lease import JournalLease, LeaseLost, MemoryLeaseStore, lease_dict_name
-from soma_console.training.cron_rounds import (
+from soma_console.core.onchain.cron_rounds import (
     ChainSteps,
-    ChainStepUnavailable,
-    CronPlan,
     cron_entry,
     load_chain_steps,
     reveal_entry,
 )
+from soma_console.training import cron_journal
+from soma_console.training.cron_lease import JournalLease, LeaseLost, MemoryLeaseStore, lease_dict_name
+from soma_console.training.cron_plan import CronPlan
 from soma_console.training.modal.container import WorkerFailed
 from tests.fake_modal.server import FakeModal
 from tests.modal.conftest import STANDIN_WORKER
@@ -69,7 +68,14 @@ class FakeChain:
         return {"revealed": [{"model_id": "0xdue"}], "pending": [], "said": []}
 
     async def commit_round(
-        self, home: Home, checkpoint: Path, manifest: Path, *, chain: str, persist: Any
+        self,
+        home: Home,
+        checkpoint: Path,
+        manifest: Path,
+        *,
+        chain: str,
+        persist: Any,
+        gate_targets: int | None = None,
     ) -> dict[str, Any]:
         t0 = time.monotonic()
         self.calls.append("commit")
@@ -177,40 +183,14 @@ def test_a_training_round_reveals_trains_then_commits_the_newest_checkpoint(tmp_
     assert summary.pending == [{"model_id": "0xabc"}]
 
 
-def test_a_chain_step_that_cannot_load_fails_loudly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import importlib
-
-    real = importlib.import_module
-
-    def broken(name: str, *a: Any) -> Any:
-        if name == "soma_console.core.lifecycle":
-            raise ImportError("No module named 'soma_sdk'")
-        return real(name, *a)
-
-    monkeypatch.setattr(importlib, "import_module", broken)
-    with pytest.raises(ChainStepUnavailable, match=r"soma_sdk.*no reveal or commit can be sent"):
-        load_chain_steps()
-    plan = CronPlan(app_name="cr-broken", spec_json=spec("b"), steps=2)
-    with pytest.raises(ChainStepUnavailable):
-        reveal_entry(
-            plan,
-            volume_root=tmp_path,
-            commit=lambda: None,
-            reload=lambda: None,
-            lease_store=MemoryLeaseStore(),
-            err=io.StringIO(),
-        )
-    entries = cron_journal.read_all(tmp_path / "cron/cr-broken")
-    assert entries[-1].event == "round_failed" and "soma_sdk" in entries[-1].data["error"]
-
-
 def test_the_real_chain_steps_load() -> None:
-    from soma_console.core.autopilot import run_reveal_round
-    from soma_console.core.lifecycle import run_cron_round
+    from soma_console.core.autopilot import send_alert
+    from soma_console.core.onchain.cron_steps import run_cron_round, run_reveal_round
 
     steps = load_chain_steps()
     assert steps.commit_round is run_cron_round
     assert steps.reveal_round is run_reveal_round
+    assert steps.alert is send_alert
 
 
 class NoLease:

@@ -17,9 +17,11 @@ import hashlib
 import json
 import re
 import socket
+import sys
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 from soma_console.core.encoding import b58encode
 
@@ -48,6 +50,13 @@ class Seen:
     content_length: int | None
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client cut off mid-upload (the tests kill uploads on purpose) is expected, not news.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class BlobStandIn:
     def __init__(self, max_size: int = 1 << 40) -> None:
         self.max_size = max_size
@@ -55,7 +64,7 @@ class BlobStandIn:
         self.faults = Faults()
         self.seen: list[Seen] = []
         self.lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
+        self._httpd = _QuietServer(("127.0.0.1", 0), _make_handler(self))
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
 

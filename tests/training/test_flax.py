@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -90,3 +91,33 @@ def test_torch_weights_load_in_flax(tmp_path: Path) -> None:
     np.testing.assert_allclose(
         _flax_logits(path, m.config), _torch_logits(path, m.config), atol=2e-4, rtol=1e-4
     )
+
+
+def test_flax_cross_entropy_over_all_positions_is_the_chains() -> None:
+    from soma_console.scoring.compute import _cross_entropy
+    from soma_console.scoring.tokens import tokenize as chain_tokenize
+    from soma_console.training.flax_trainer import _ce
+
+    # Two full sequences and a short third (EOS, then PAD), so the two normalisations differ.
+    seqs = chain_tokenize(np.random.default_rng(3).integers(0, 256, 2 * 1024 + 100, dtype=np.uint8).tobytes())
+    tgt = seqs.targets.astype(np.int64)
+    logits = np.random.default_rng(4).standard_normal((*tgt.shape, 264)).astype(np.float32)
+    chain = float(_cross_entropy(torch.from_numpy(logits), torch.from_numpy(tgt)))
+    ours = float(_ce(jax.numpy.asarray(logits), jax.numpy.asarray(tgt), True))
+    stock = float(_ce(jax.numpy.asarray(logits), jax.numpy.asarray(tgt)))
+    assert ours == pytest.approx(chain, rel=1e-5)
+    pads = int((tgt == 256).sum())
+    assert pads > 0
+    assert stock == pytest.approx(chain * tgt.size / (tgt.size - pads), rel=1e-5)
+
+
+def test_flax_trains_on_the_scoring_objective(tmp_path: Path) -> None:
+    spec = tiny_spec(tmp_path / "fs", run="fs", framework="flax", steps=3, checkpoint_every=3, micro_batch=4)
+    spec = replace(spec, fast=replace(spec.fast, scoring_objective=True))
+    (tmp_path / "fs" / "spec.json").write_text(spec.to_json())
+    r = run_worker(spec)
+    assert r.code == 0, r.stderr[-3000:]
+    assert r.of(ev.Started)[0].spec["fast"]["scoring_objective"] is True
+    steps = r.of(ev.Step)
+    assert [s.step for s in steps] == [1, 2, 3]
+    assert all(np.isfinite(s.loss) for s in steps)

@@ -8,7 +8,6 @@ large. The store's own size and checksum are compared with the bytes we sent.
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 
 import httpx
@@ -22,7 +21,7 @@ from soma_console.core.storage.common import (
 from soma_console.core.storage.errors import StorageError
 from soma_console.core.storage.httpio import make_client, put_file
 from soma_console.core.storage.retry import RetryPolicy, within
-from soma_console.core.storage.streaming import DevnetPutStream, UploadStream
+from soma_console.core.storage.streaming import DevnetPutStream, UploadStream, devnet_answer
 from soma_console.core.storage.targets import DevnetTarget
 
 
@@ -89,37 +88,11 @@ class DevnetBlobBackend:
         return public
 
     def _accept(self, resp: httpx.Response, name: str, size: int, sent_checksum: str) -> str:
-        base = self._target.blob_url
-        status = resp.status_code
-        if status == 400:
-            raise StorageError(
-                f"the devnet blob store at {base} refused the name {name!r} (HTTP 400).",
-                hint="Names may use 1 to 200 of A-Z a-z 0-9 . _ -.",
-            )
-        if status == 413:
-            raise StorageError(
-                f"the devnet blob store at {base} refused {name}: {size:,} bytes is too large (HTTP 413).",
-                hint="Raise the devnet's blob size limit, or use S3-compatible storage.",
-            )
-        if status not in (200, 201):
-            raise StorageError(
-                f"the devnet blob store at {base} answered HTTP {status} to the upload of {name}.",
-                hint="Check the devnet's log.",
-            )
-        try:
-            body = json.loads(resp.content)
-            url, stored_size, stored_checksum = body["url"], body["size"], body["checksum"]
-        except (ValueError, KeyError, TypeError):
-            body = None
-        if body is None or not isinstance(url, str) or not isinstance(stored_size, int):
-            raise StorageError(
-                f"the devnet blob store at {base} answered the upload of {name} with an unexpected body.",
-                hint="Check that the devnet and soma-console versions match.",
-            )
-        if stored_size != size or stored_checksum != sent_checksum:
-            raise StorageError(
-                f"the devnet blob store at {base} stored {stored_size:,} bytes with checksum "
-                f"{stored_checksum} for {name}, but {size:,} bytes with checksum {sent_checksum} were sent.",
-                hint="Upload again; if it repeats, check the devnet's disk.",
-            )
-        return url
+        return devnet_answer(
+            resp.status_code,
+            resp.content,
+            name=name,
+            size=size,
+            checksum=sent_checksum,
+            blob_url=self._target.blob_url,
+        )

@@ -140,6 +140,17 @@ class DevnetPutStream(HttpPutStream):
 def devnet_accept(stream: HttpPutStream, name: str, size: int, checksum: str, blob_url: str) -> str:
     """Finish a devnet PUT and check the store's own size and checksum against ours."""
     status, body = stream.finish_response()
+    return devnet_answer(status, body, name=name, size=size, checksum=checksum, blob_url=blob_url)
+
+
+def devnet_answer(status: int, body: bytes, *, name: str, size: int, checksum: str, blob_url: str) -> str:
+    """The public URL from the devnet store's answer to a PUT of ``name``, or one sentence saying
+    why the upload cannot be trusted (refused, or stored other bytes than were sent)."""
+    if status == 400:
+        raise StorageError(
+            f"the devnet blob store at {blob_url} refused the name {name!r} (HTTP 400).",
+            hint="Names may use 1 to 200 of A-Z a-z 0-9 . _ -.",
+        )
     if status == 413:
         raise StorageError(
             f"the devnet blob store at {blob_url} refused {name}: {size:,} bytes is too large (HTTP 413).",

@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from soma_console.core.weights.keys import raw_key
 from soma_console.core.weights.safetensors import TensorInfo
+from soma_console.core.weights.stream import read_full
 from soma_console.secrets import Secret
 
 CHUNK = 2 << 20
@@ -117,16 +118,6 @@ class NonfiniteScan:
         return dict(self.counts)
 
 
-def _read_full(inp: IO[bytes], view: memoryview) -> int:
-    got = 0
-    while got < len(view):
-        n = inp.readinto(view[got:])  # type: ignore[attr-defined]
-        if not n:
-            break
-        got += n
-    return got
-
-
 def encrypt_stream(
     inp: IO[bytes],
     total: int,
@@ -164,7 +155,7 @@ def encrypt_stream(
                 f.result()  # the slot's previous chunk is finished everywhere (raises its error)
             if stop is not None and stop.is_set():
                 raise InterruptedError("the pass was stopped")
-            n = _read_full(inp, memoryview(ins[k]))
+            n = read_full(inp, memoryview(ins[k]))
             if n == 0:
                 break
             plain = memoryview(ins[k])[:n]

@@ -134,7 +134,7 @@ def _crypt_pass(
         pending: list[Future[None]] = []
         k = 0
         while True:
-            n = _read_full(inp, ins[k])
+            n = read_full(inp, memoryview(ins[k]))
             if n == 0:
                 break
             plain = memoryview(ins[k])[:n]
@@ -169,11 +169,10 @@ def _open_source(src: Path) -> Iterator[IO[bytes]]:
         yield fh
 
 
-def _read_full(inp: IO[bytes], buf: bytearray) -> int:
-    """Fill ``buf`` unless the file ends first (a raw read may return less than asked)."""
-    view = memoryview(buf)
+def read_full(inp: IO[bytes], view: memoryview) -> int:
+    """Fill ``view`` unless the file ends first (a raw read may return less than asked)."""
     got = 0
-    while got < len(buf):
+    while got < len(view):
         n = inp.readinto(view[got:])  # type: ignore[attr-defined]
         if not n:
             break
@@ -249,7 +248,7 @@ def file_digest(path: Path, *, chunk_size: int = DEFAULT_CHUNK, progress: Progre
     buf = bytearray(chunk_size)
     done = 0
     with open(path, "rb", buffering=0) as fh:
-        while n := _read_full(fh, buf):
+        while n := read_full(fh, memoryview(buf)):
             h.update(memoryview(buf)[:n])
             done += n
             if progress is not None:

@@ -33,7 +33,7 @@ from typing import Any
 import modal
 
 from soma_console.training.cron_lease import lease_dict_name
-from soma_console.training.cron_rounds import CronPlan
+from soma_console.training.cron_plan import CronPlan
 from soma_console.training.modal.names import (
     CRON_FUNCTION,
     DEFAULT_APP,
@@ -210,7 +210,7 @@ def build_cron_app(
         serialized=True,
     )
     def reveal_round() -> dict[str, Any]:
-        from soma_console.training.cron_rounds import reveal_entry
+        from soma_console.core.onchain.cron_rounds import reveal_entry
 
         volume = modal.Volume.from_name(volume_name)
         return reveal_entry(
@@ -234,7 +234,7 @@ def build_cron_app(
         serialized=True,
     )
     def cron_round() -> dict[str, Any]:
-        from soma_console.training.cron_rounds import cron_entry
+        from soma_console.core.onchain.cron_rounds import cron_entry
 
         volume = modal.Volume.from_name(volume_name)
         return cron_entry(

@@ -23,7 +23,7 @@ from soma_console.errors import UsageError, UserError
 from soma_console.fsutil import atomic_write_text
 from soma_console.training import cron_journal
 from soma_console.training.cron_lease import LEASE_KEY, LeaseInfo, lease_dict_name
-from soma_console.training.cron_rounds import CronPlan
+from soma_console.training.cron_plan import CronPlan
 from soma_console.training.cron_schedule import check_train_cron, parse_every, reveal_schedule
 from soma_console.training.modal.client import (
     ModalSettings,

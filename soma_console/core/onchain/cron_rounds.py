@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import json
 import os
 import secrets
@@ -36,9 +35,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from soma_console.core.autopilot import AutopilotConfig, send_alert
+from soma_console.core.onchain.cron_steps import run_cron_round, run_reveal_round
 from soma_console.fsutil import fsync_dir
 from soma_console.training import cron_journal
 from soma_console.training.cron_lease import JournalLease, LeaseBusy, LeaseLost, LeaseStore
+from soma_console.training.cron_plan import CronPlan
 from soma_console.training.cron_schedule import REVEAL_ATTEMPTS_PER_WINDOW
 from soma_console.training.modal.container import (
     Commit,
@@ -54,49 +56,21 @@ from soma_console.training.modal.spec import SPEC_RUN, SPEC_STEPS, cron_dir, par
 if TYPE_CHECKING:
     from soma_console.config import Home
 
-LIFECYCLE_MODULE = "soma_console.core.lifecycle"
-AUTOPILOT_MODULE = "soma_console.core.autopilot"
 JOURNAL_FILE = "journal.sqlite"
 REVEAL_LEASE_WAIT_S = 120.0  # a reveal round waits this long for the lease, then leaves it to the holder
 COMMIT_LEASE_WAIT_S = 1800.0  # a trained round waits longer: its commit is worth a GPU round
 
 
 @dataclass(frozen=True)
-class CronPlan:
-    """What the scheduled rounds do; baked into the deployed functions by ``cron deploy``."""
-
-    app_name: str
-    spec_json: str
-    steps: int
-    gpus: int = 1
-    chain: str = "testnet"  # a built-in chain name or an RPC URL, as `--chain` takes
-    hook: str | None = None  # alarm command (message in $SOMA_ALERT), run in the container
-    webhook: str | None = None  # alarm URL: {"text": message} is POSTed to it
-    reveal_gap_s: int = 0  # the deployed reveal schedule's gap; checked against the chain every round
-
-
-class ChainStepUnavailable(RuntimeError):
-    """The chain step cannot be loaded in this image: every round would skip its reveals."""
-
-
-@dataclass(frozen=True)
 class ChainSteps:
-    commit_round: Callable[..., Any]  # core.lifecycle.run_cron_round
-    reveal_round: Callable[..., Any]  # core.autopilot.run_reveal_round
-    alert: Callable[..., Any] | None = None  # core.autopilot.send_alert
+    commit_round: Callable[..., Any]  # run_cron_round
+    reveal_round: Callable[..., Any]  # run_reveal_round
+    alert: Callable[..., Any] | None = None  # send_alert
 
 
 def load_chain_steps() -> ChainSteps:
-    """The chain step's functions; a missing one is loud (an ImportError is never swallowed)."""
-    try:
-        lifecycle = importlib.import_module(LIFECYCLE_MODULE)
-        autopilot = importlib.import_module(AUTOPILOT_MODULE)
-    except ImportError as exc:
-        raise ChainStepUnavailable(
-            f"the chain step cannot load in this image ({type(exc).__name__}: {exc}); no reveal or commit "
-            "can be sent. Redeploy with `soma-console cron deploy` from an up-to-date install."
-        ) from exc
-    return ChainSteps(lifecycle.run_cron_round, autopilot.run_reveal_round, autopilot.send_alert)
+    """The chain steps every round calls (a test passes its own to ``*_entry``)."""
+    return ChainSteps(run_cron_round, run_reveal_round, send_alert)
 
 
 def new_round_id(kind: str) -> str:
@@ -211,7 +185,6 @@ class _Round:
         self.err.write(f"soma-console: ALARM: {message}\n")
         self.err.flush()
         if self.steps.alert is not None and (self.plan.hook or self.plan.webhook):
-            from soma_console.core.autopilot import AutopilotConfig
 
             def say(level: str, text: str) -> None:
                 self.err.write(f"soma-console: {level}: {text}\n")
@@ -302,11 +275,7 @@ def reveal_entry(
     round_id = new_round_id("reveal")
     log = RoundLog(cron_dir(volume_root, plan.app_name), round_id, commit, err)
     log.write("round_started", kind="reveal")
-    try:
-        steps = chain_steps or load_chain_steps()
-    except ChainStepUnavailable as exc:
-        log.write("round_failed", stage="reveal", error=str(exc))
-        raise
+    steps = chain_steps or load_chain_steps()
     rnd = _Round(plan, volume_root, commit, reload, lease_store, err, steps, log, local_root)
     result = rnd.reveal_phase(lease_wait_s)
     log.write("round_finished")
@@ -333,20 +302,16 @@ def cron_entry(
     """One training round: reveal what is due, train ``plan.steps`` more, then reveal and commit.
 
     The chain step is ``await run_cron_round(home, checkpoint, manifest, chain=plan.chain,
-    persist=...)`` from :mod:`soma_console.core.lifecycle`; ``persist`` writes the journal back to the
-    Volume and commits it, which the lifecycle calls after every journal write so that a decryption
-    key is durable before anything is sent.
+    persist=...)`` from :mod:`soma_console.core.onchain.cron_steps`; ``persist`` writes the journal
+    back to the Volume and commits it, which the lifecycle calls after every journal write so that a
+    decryption key is durable before anything is sent.
     """
     spec = parse_spec(plan.spec_json)
     folder = run_dir(volume_root, spec[SPEC_RUN])
     round_id = new_round_id("train")
     log = RoundLog(cron_dir(volume_root, plan.app_name), round_id, commit, err)
     log.write("round_started", kind="train", run=spec[SPEC_RUN], steps=plan.steps)
-    try:
-        steps = chain_steps or load_chain_steps()
-    except ChainStepUnavailable as exc:
-        log.write("round_failed", stage="chain", error=str(exc))
-        raise
+    steps = chain_steps or load_chain_steps()
     rnd = _Round(plan, volume_root, commit, reload, lease_store, err, steps, log, local_root)
 
     # 1. Reveals first, never behind training. A failure here is journaled and alarmed, and the round
@@ -385,7 +350,14 @@ def cron_entry(
     # 3. Reveal again and commit, under the lease.
     def work(home: Home, persist: Callable[[], None]) -> Any:
         return asyncio.run(
-            steps.commit_round(home, ckpt.weights, ckpt.manifest, chain=plan.chain, persist=persist)
+            steps.commit_round(
+                home,
+                ckpt.weights,
+                ckpt.manifest,
+                chain=plan.chain,
+                persist=persist,
+                gate_targets=plan.gate_targets,
+            )
         )
 
     try:
