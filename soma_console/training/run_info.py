@@ -1,9 +1,11 @@
 """What a training run and a checkpoint are, wherever they live, and the words for their states.
 
 Every listing of runs (``soma-console runs``, ``modal runs``, the console's runs pane) is made of
-:class:`RunInfo` rows and every listing of a run's checkpoints of :class:`CheckpointInfo` rows,
-built by :mod:`soma_console.training.run_registry` from the run directories and the Modal run
-records. A run's state is always one of :data:`RUN_STATUSES`, local or on Modal.
+:class:`RunInfo` rows, and the console's checkpoints pane of :class:`CheckpointInfo` rows (a
+checkpoint with its on-chain status), built by :mod:`soma_console.training.run_registry` from the
+run directories and the Modal run records. ``soma-console checkpoints`` shows more of each file
+(its manifest: ``manifest.CheckpointFile``). A run's state is always one of :data:`RUN_STATUSES`,
+local or on Modal.
 """
 
 from __future__ import annotations
