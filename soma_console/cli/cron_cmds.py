@@ -48,6 +48,12 @@ _cron_app_opt = click.option(
 @click.option("--gpus", type=int, default=1, show_default=True, help="GPUs per round (DDP in one container).")
 @click.option("--hook", help="A command the rounds run on every alarm (message in $SOMA_ALERT).")
 @click.option("--webhook", help='A URL the rounds POST {"text": message} to on every alarm.')
+@click.option(
+    "--commit-if-better",
+    "gate_targets",
+    type=click.IntRange(1, 10_000),
+    help="Commit an update only if it beats the model's current weights on the last N filled targets.",
+)
 @_gpu_opt
 @_cron_app_opt
 @_volume_opt
@@ -63,6 +69,7 @@ def cron_deploy(
     gpus: int,
     hook: str | None,
     webhook: str | None,
+    gate_targets: int | None,
     gpu: str | None,
     cron_app_name: str | None,
     volume_name: str | None,
@@ -101,7 +108,8 @@ def cron_deploy(
     confirm(
         f"Deploy {settings.cron_app_name} on {chain} (epochs of {epoch_s / 3600:g} h): reveals on a CPU "
         f"schedule, cron {reveal.cron!r} (UTC, {reveal.attempts_per_window} attempts per window); training "
-        f"rounds of {steps} steps on {settings.gpu} x{gpus} {schedule}, each committing its weights? It "
+        f"rounds of {steps} steps on {settings.gpu} x{gpus} {schedule}, each committing its weights"
+        f"{_gate_words(gate_targets)}? It "
         "keeps sending transactions and using GPU time until `soma-console cron remove`.",
         yes=yes,
     )
@@ -118,16 +126,23 @@ def cron_deploy(
             home=app.home,
             hook=hook,
             webhook=webhook,
+            gate_targets=gate_targets,
         )
     )
     for warning in dep.warnings:
         stderr_console().print(f"warning: {warning}")
     click.echo(
         f"deployed {dep.app_name}: run {dep.run}, {dep.steps} steps per round, {dep.schedule}, "
-        f"chain {dep.chain}; reveals on cron {dep.reveal_cron!r}."
+        f"chain {dep.chain}; reveals on cron {dep.reveal_cron!r}{_gate_words(dep.gate_targets)}."
     )
     if dep.reveal_now:
         click.echo(f"reveals were pending: a reveal round started at once ({dep.reveal_now}).")
+
+
+def _gate_words(gate_targets: int | None) -> str:
+    if not gate_targets:
+        return ""
+    return f" (an update only if it beats the current weights on the last {gate_targets} filled targets)"
 
 
 def _epoch_seconds(app: AppContext) -> float:

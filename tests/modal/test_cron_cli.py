@@ -57,9 +57,11 @@ def test_cron_deploy_status_pull_remove(
         deploy(cli, spec, "--every", "6h"), "Secret 'soma-signer' not found", "docs/modal.md"
     )
     fake.secrets |= {"soma-signer", "soma-storage"}
-    r = deploy(cli, spec, "--every", "6h")
+    r = deploy(cli, spec, "--every", "6h", "--commit-if-better", "5")
     assert r.returncode == 0, r.output
     assert "run cron-run, 50 steps per round, every 6:00:00, chain testnet" in r.stdout
+    assert "an update only if it beats the current weights on the last 5 filled targets" in r.stdout
+    assert json.loads((home / "modal" / "cron.json").read_text())["gate_targets"] == 5
     assert "reveals on cron '0 * * * *'" in r.stdout  # a day's epoch: hourly, 24 attempts per window
     train = fake.app_function(APP, "cron_round")
     reveal = fake.app_function(APP, "reveal_round")

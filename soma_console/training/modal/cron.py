@@ -96,6 +96,7 @@ class CronDeployment:
     epoch_s: float = 0.0
     reveal_now: str | None = None  # the reveal round started at once because reveals were pending
     warnings: list[str] = field(default_factory=list)
+    gate_targets: int | None = None  # --commit-if-better N
 
     @property
     def schedule(self) -> str:
@@ -120,6 +121,7 @@ async def deploy_cron(
     hook: str | None = None,
     webhook: str | None = None,
     show_output: bool = True,
+    gate_targets: int | None = None,
 ) -> CronDeployment:
     """Deploy both schedules. ``epoch_s`` is the chain's epoch length, read by the caller.
 
@@ -150,6 +152,7 @@ async def deploy_cron(
         hook=hook,
         webhook=webhook,
         reveal_gap_s=reveal.gap_s,
+        gate_targets=gate_targets,
     )
     await refuse_while_leased(settings, "redeploying")
     pending = (await _journal_summary(settings)).pending
@@ -173,6 +176,7 @@ async def deploy_cron(
         reveal_cron=reveal.cron,
         epoch_s=epoch_s,
         reveal_now=reveal_now,
+        gate_targets=gate_targets,
     )
     atomic_write_text(_record_path(home), json.dumps(asdict(deployment), indent=2, sort_keys=True))
     return deployment
