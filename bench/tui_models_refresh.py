@@ -2,7 +2,8 @@
 
     python -m bench.tui_models_refresh [--models 10000] [--rounds 10] [--json out.json]
 
-The console runs headless at 160x48 on preview services with ``--models`` models. Timed, each
+The console runs headless at 160x48 on the test world's services (bench/firehose.py) with
+``--models`` models. Timed, each
 as the time ``ModelsPane.show(snapshot)`` takes plus the repaint that follows (the next frame):
 
 * ``first``: the first snapshot (every row added);
@@ -32,11 +33,11 @@ from bench.tui_pty import median
 async def measure(n_models: int, rounds: int) -> dict[str, Any]:
     from textual.widgets import DataTable
 
+    from bench.firehose import quiet_services
     from soma_console.tui.app import ConsoleApp
-    from soma_console.tui.preview import PreviewServices, PreviewWorld
 
-    world = PreviewWorld(models=n_models, with_history=False)
-    services = PreviewServices(world)
+    services = quiet_services(models=n_models)
+    world = services.world
     app = ConsoleApp(services, timers=False)
     results: dict[str, Any] = {"models": n_models, "rounds": rounds}
     rng = random.Random(1)

@@ -82,7 +82,7 @@ def _trim(records: list[ev.AnyRecord], limit: int = MAX_LINES_PER_BATCH) -> list
 
 
 class Backlog:
-    """Records pushed by a producer task, taken in batches; bounded like the preview's: when the
+    """Records pushed by a producer task, taken in batches; bounded: when the
     UI falls behind, the oldest plain lines go (and it is told how many), never the events."""
 
     def __init__(self, limit: int = 20_000) -> None:

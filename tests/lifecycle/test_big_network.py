@@ -125,8 +125,9 @@ def test_every_command_works_with_1000_active_models(
     errors, screen = asyncio.run(
         _console(
             console,
-            until=lambda app: _revealed(console) == [committed["c"]]
-            and any("model list" in e for e in app.errors),
+            until=lambda app: (
+                _revealed(console) == [committed["c"]] and any("model list" in e for e in app.errors)
+            ),
         )
     )
     assert "connected, no model list" in screen and "offline" not in screen

@@ -4,7 +4,6 @@ read-only refusal. The checkpoints are a real tiny training run's."""
 
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -18,24 +17,11 @@ from soma_console.core.live_services import LiveServices
 from soma_console.core.wallet import load_signer
 from soma_console.tui.app import ConsoleApp
 from soma_console.tui.dialogs import ConfirmPlanScreen, ValueDialog
-from tests.conftest import REPO
 from tests.live.conftest import live_ctx
+from tests.support.plan_contract import check_plan, documented_word
 from tests.tui.helpers import screen_text, settle, wait_for
 
 pytestmark = pytest.mark.slow
-
-
-CONSOLE_DOC = REPO / "docs" / "console.md"
-
-
-def documented_word(task: str) -> str:
-    """The confirmation word docs/console.md's "Doing things" table gives for ``task``."""
-    for line in CONSOLE_DOC.read_text().splitlines():
-        if line.startswith(f"| {task} |"):
-            words = re.findall(r"[Tt]ype `([a-z]+)`", line)
-            assert words, f"docs/console.md names no word for {task!r}"
-            return words[-1]
-    raise AssertionError(f"docs/console.md has no row for {task!r}")
 
 
 async def confirm(pilot: Pilot[object], word: str, *, task: str | None = None) -> None:
@@ -43,6 +29,7 @@ async def confirm(pilot: Pilot[object], word: str, *, task: str | None = None) -
     dialog = pilot.app.screen
     assert isinstance(dialog, ConfirmPlanScreen)
     assert dialog.plan.confirm_word == word
+    check_plan(dialog.plan)  # the shape the test world copies (tests/support/plan_contract.py)
     if task is not None:  # the docs name the word the dialog asks for
         assert documented_word(task) == word, f"docs/console.md: {task}"
     await pilot.press(*word, "enter")
@@ -83,6 +70,7 @@ async def test_every_transaction_key_against_the_devnet(
             await wait_for(pilot, lambda: isinstance(app.screen, ConfirmPlanScreen), timeout=60)
             text = screen_text(app)
             assert "as a new model" in text and "Weights URL" in text and devnet.blob_url in text
+            assert "This cannot be undone" not in text  # a commit is not marked irreversible
             await pilot.press(*"comit", "enter")
             await pilot.pause()
             assert "Nothing was sent" in screen_text(app)

@@ -15,8 +15,8 @@ import pytest
 
 from soma_console.config import Settings
 from soma_console.tui.app import ConsoleApp
-from soma_console.tui.preview import T0
 from tests.conftest import REPO
+from tests.support.fake_world import T0
 from tests.tui.fake_services import FakeClock, FakeServices
 
 

@@ -10,7 +10,7 @@ from tests.conftest import REPO
 DRIVE = """
 import asyncio, sys
 from soma_console.tui.app import ConsoleApp
-from soma_console.tui.preview import PreviewServices, PreviewWorld
+from tests.support.fake_world import PreviewServices, PreviewWorld
 
 async def main() -> None:
     services = PreviewServices(PreviewWorld(), log_rate=2000.0, steps_per_s=20.0)
@@ -40,7 +40,7 @@ async def test_quitting_while_everything_runs_ends_cleanly() -> None:
     """Timers, a 5,000 lines/s log, polls and workers all live when the console exits: Textual takes
     the widgets down before it stops them, and none of them may trip over the missing panes."""
     from soma_console.tui.app import AuditLoaded, ChainUpdate, ConsoleApp, QueueLoaded, RunsLoaded
-    from soma_console.tui.preview import PreviewServices, PreviewWorld
+    from tests.support.fake_world import PreviewServices, PreviewWorld
 
     services = PreviewServices(PreviewWorld(), log_rate=5000.0, steps_per_s=20.0, poll_s=0.05)
     app = ConsoleApp(services)

@@ -51,7 +51,7 @@ async def test_narrow_terminal_turns_the_panes_into_tabs(make_app: AppFactory) -
         assert isinstance(screen, MainScreen) and screen.narrow
         text = screen_text(app)
         assert "Training  Checkpoints  Reveal queue  Models" in text
-        assert "r2-small" in text and "★" not in text  # models pane hidden
+        assert "r2-v1" in text and "★" not in text  # models pane hidden
         await pilot.press("4")
         await pilot.pause()
         assert screen.current_pane == "models"

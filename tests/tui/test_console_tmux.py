@@ -1,6 +1,6 @@
 """The real console process in a real terminal (tmux), driven with keys, read from the screen.
 
-These run ``python -m soma_console.tui.preview``; the helper in ``tests/tui/tmux.py`` takes any
+These run ``python -m tests.support.fake_world``; the helper in ``tests/tui/tmux.py`` takes any
 command, so the same checks can run against ``soma-console`` on a devnet.
 """
 
@@ -22,7 +22,7 @@ pytestmark = [
     pytest.mark.slow,
 ]
 
-PREVIEW = [sys.executable, "-m", "soma_console.tui.preview", "--no-mouse"]
+PREVIEW = [sys.executable, "-m", "tests.support.fake_world", "--no-mouse"]
 
 
 def preview_env(**extra: str) -> dict[str, str]:
