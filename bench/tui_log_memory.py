@@ -38,7 +38,7 @@ def child(lines: int, rate: float, out_path: str) -> None:
 
     # Slow steps: the running run has 860 steps to go and must outlast the longest measurement.
     services = firehose_services(rate=rate, steps_per_s=0.4, history=2_000, backlog=5_000)
-    app = ConsoleApp(services, freeze_gc=True)
+    app = ConsoleApp(services)  # the options run_console() uses
     samples: list[tuple[float, int, float]] = []
     tasks: list[asyncio.Task[None]] = []
 

@@ -34,11 +34,11 @@ async def measure(n_models: int, rounds: int) -> dict[str, Any]:
     from textual.widgets import DataTable
 
     from bench.firehose import quiet_services
-    from soma_console.tui.app import ConsoleApp
+    from soma_console.tui.app import ConsoleApp, ConsoleOptions
 
     services = quiet_services(models=n_models)
     world = services.world
-    app = ConsoleApp(services, timers=False)
+    app = ConsoleApp(services, options=ConsoleOptions(timers=False, watch_hangup=False, freeze_gc=False))
     results: dict[str, Any] = {"models": n_models, "rounds": rounds}
     rng = random.Random(1)
     async with app.run_test(size=(160, 48)) as pilot:

@@ -19,7 +19,6 @@ import gc
 import logging
 import os
 import sys
-import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from functools import partial, wraps
 from typing import Any, ClassVar
@@ -60,6 +59,7 @@ from soma_console.tui.dialogs import (
 from soma_console.tui.hangup import HangupGuard
 from soma_console.tui.key_hints import KeyHints
 from soma_console.tui.keymap import ALL_KEYS, APP_KEYS, MAIN_KEYS, bindings, keymap_from_settings
+from soma_console.tui.options import ConsoleOptions
 from soma_console.tui.panes import (
     MODEL_COLUMNS,
     ActionLog,
@@ -73,7 +73,6 @@ from soma_console.tui.status_bar import StatusBar, StatusView, short_id
 
 log = logging.getLogger(__name__)
 
-NARROW_BELOW = 120  # columns: below this the panes become tabs
 PANES = ("training", "checkpoints", "queue", "models")
 PANE_TITLES = {
     "training": "Training",
@@ -207,7 +206,7 @@ class MainScreen(Screen[None]):
         self._apply_width(event.size.width)
 
     def _apply_width(self, width: int) -> None:
-        narrow = width < self.console.narrow_below
+        narrow = width < self.console.options.narrow_below
         self.set_class(narrow, "narrow")
         self._show_pane(self.current_pane)
 
@@ -351,27 +350,14 @@ class ConsoleApp(App[int]):
         self,
         services: ConsoleServices,
         *,
-        clock: Callable[[], float] = time.time,
         settings: Settings | None = None,
-        timers: bool = True,
-        log_lines: int = 5000,
-        flush_hz: float = 15.0,
-        narrow_below: int = NARROW_BELOW,
-        cursor_blink: bool = True,
-        watch_hangup: bool = False,
-        freeze_gc: bool = False,
+        options: ConsoleOptions | None = None,
     ) -> None:
         super().__init__()
         self.services = services
-        self.clock = clock
         self.settings = settings
-        self.timers = timers
-        self.log_lines = log_lines
-        self.flush_hz = flush_hz
-        self.narrow_below = narrow_below
-        self.cursor_blink = cursor_blink
-        self.watch_hangup = watch_hangup
-        self.freeze_gc = freeze_gc
+        self.options = options or ConsoleOptions()
+        self.clock = self.options.clock
         self.snapshot: ChainSnapshot | None = None
         self.chain_error: ChainError | None = None
         self.queue_entries: list[QueueEntry] = []
@@ -410,7 +396,7 @@ class ConsoleApp(App[int]):
         return self._main_ready and not self._exiting and self.is_running
 
     def get_default_screen(self) -> Screen[Any]:
-        return MainScreen(log_lines=self.log_lines)
+        return MainScreen(log_lines=self.options.log_lines)
 
     # -- panes -----------------------------------------------------------------------------------
     @property
@@ -448,7 +434,7 @@ class ConsoleApp(App[int]):
             self.set_keymap(keymap)
         for warning in warnings:
             self.notify(warning, title="config.toml", severity="warning", timeout=10)
-        if self.watch_hangup:
+        if self.options.watch_hangup:
             self._install_hangup_handler()
         self._unsubscribe = self.services.subscribe_chain(self._on_chain)
         first = self.services.latest_chain()
@@ -466,9 +452,9 @@ class ConsoleApp(App[int]):
         self.load_queue()
         self.load_audit()
         self.load_autopilot()
-        if self.timers:
+        if self.options.timers:
             self.set_interval(1.0, self.tick, name="countdown")
-            self.set_interval(1.0 / self.flush_hz, self.flush_logs, name="log-flush")
+            self.set_interval(1.0 / self.options.flush_hz, self.flush_logs, name="log-flush")
             self.set_interval(5.0, self.load_runs, name="runs-refresh")
 
     async def _start_services(self) -> None:
@@ -519,7 +505,7 @@ class ConsoleApp(App[int]):
             first = self.snapshot is None
             self.snapshot = message.snapshot
             self.models.show(message.snapshot)
-            if first and self.freeze_gc:
+            if first and self.options.freeze_gc:
                 # Everything built so far (Textual, the widget tree, the first table) lives as
                 # long as the console: move it out of the collector's sight. A full collection
                 # over it took ~100 ms at a time under a 50,000 lines/s log; a key press waited.
@@ -1134,16 +1120,16 @@ def _terminal_on_stdout() -> Iterator[None]:
 def run_console(
     services: ConsoleServices,
     *,
-    clock: Callable[[], float] = time.time,
     settings: Settings | None = None,
     mouse: bool = True,
+    options: ConsoleOptions | None = None,
 ) -> int:
     """Run the console on ``services`` until the user quits; return the exit status.
 
     The services are started after the first frame and stopped when the console exits (also
     when the terminal goes away: SIGHUP restores what it can and exits with 129, quietly).
     """
-    app = ConsoleApp(services, clock=clock, settings=settings, watch_hangup=True, freeze_gc=True)
+    app = ConsoleApp(services, settings=settings, options=options)
     with _terminal_on_stdout():
         result = app.run(mouse=mouse)
     if app.hung_up:
@@ -1151,4 +1137,4 @@ def run_console(
     return int(result or 0) if app.return_code in (0, None) else int(app.return_code or 1)
 
 
-__all__ = ["ConsoleApp", "MainScreen", "run_console"]
+__all__ = ["ConsoleApp", "ConsoleOptions", "MainScreen", "run_console"]

@@ -16,10 +16,10 @@ from soma_console.config import Settings
 from soma_console.core.live_services import LiveServices
 from soma_console.core.wallet import load_signer
 from soma_console.tui.app import ConsoleApp
-from soma_console.tui.dialogs import ConfirmPlanScreen, ValueDialog
+from soma_console.tui.dialogs import ConfirmPlanScreen, QuitWarningScreen, ValueDialog
 from tests.live.conftest import live_ctx
 from tests.support.plan_contract import check_plan, documented_word
-from tests.tui.helpers import screen_text, settle, wait_for
+from tests.tui.helpers import pilot_options, screen_text, settle, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -56,7 +56,7 @@ async def test_every_transaction_key_against_the_devnet(
     ctx = live_ctx(home, devnet)
     services = LiveServices.open(ctx, signer=load_signer(ctx.home))
     services.session.poll_interval = 0.3
-    app = ConsoleApp(services, settings=Settings(raw={}), cursor_blink=False)
+    app = ConsoleApp(services, settings=Settings(raw={}), options=pilot_options())
     try:
         async with app.run_test(size=(160, 48), notifications=True) as pilot:
             await wait_for(pilot, lambda: app.snapshot is not None, timeout=20)
@@ -95,7 +95,15 @@ async def test_every_transaction_key_against_the_devnet(
                 lambda: app.snapshot is not None and app.snapshot.epoch == intent.commit_epoch + 1,
                 timeout=20,
             )
-            await pilot.press("3", "r")
+            # q while the window is open warns first; escape keeps the console running
+            await pilot.press("3", "q")
+            await wait_for(pilot, lambda: isinstance(app.screen, QuitWarningScreen), timeout=10)
+            assert "A reveal window is open" in screen_text(app)
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: not isinstance(app.screen, QuitWarningScreen))
+            assert app.is_running
+
+            await pilot.press("r")
             await confirm(pilot, "reveal", task="Reveal")
             await wait_for(pilot, lambda: services.journal.intent(intent.id).state == "revealed", timeout=60)
             await wait_for(
@@ -168,7 +176,7 @@ async def test_readonly_console_refuses_and_sends_nothing(
     shutil.copytree(tiny_run, home / "runs" / "r1")
     ctx = live_ctx(home, devnet, readonly=True)
     services = LiveServices.open(ctx, signer=load_signer(ctx.home))
-    app = ConsoleApp(services, settings=Settings(raw={}), cursor_blink=False)
+    app = ConsoleApp(services, settings=Settings(raw={}), options=pilot_options())
     try:
         async with app.run_test(size=(160, 48), notifications=True) as pilot:
             await wait_for(

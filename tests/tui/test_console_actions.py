@@ -19,7 +19,7 @@ from soma_console.tui.dialogs import (
 )
 from tests.tui.conftest import AppFactory
 from tests.tui.fake_services import FakeServices
-from tests.tui.helpers import screen_text, settle, shows, wait_for
+from tests.tui.helpers import pilot_options, screen_text, settle, shows, wait_for
 
 
 async def type_text(pilot: Pilot[object], text: str) -> None:
@@ -87,7 +87,7 @@ async def test_commit_with_no_checkpoint_selected_says_what_to_do(clock) -> None
     from soma_console.tui.app import ConsoleApp
 
     services = FakeServices(clock=clock, with_history=False)
-    app = ConsoleApp(services, clock=clock, settings=Settings(), timers=False)
+    app = ConsoleApp(services, settings=Settings(), options=pilot_options(clock=clock, timers=False))
     async with app.run_test(size=(160, 48), notifications=True) as pilot:
         await settle(pilot)
         await pilot.press("c")
@@ -353,7 +353,7 @@ async def test_quit_is_immediate_when_nothing_is_waiting(clock) -> None:
     from soma_console.tui.app import ConsoleApp
 
     services = FakeServices(clock=clock, with_history=False)
-    app = ConsoleApp(services, clock=clock, settings=Settings(), timers=False)
+    app = ConsoleApp(services, settings=Settings(), options=pilot_options(clock=clock, timers=False))
     async with app.run_test(size=(120, 40), notifications=True) as pilot:
         await settle(pilot)
         await pilot.press("q")

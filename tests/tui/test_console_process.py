@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 from tests.conftest import REPO
+from tests.tui.helpers import pilot_options
 
 DRIVE = """
 import asyncio, sys
@@ -43,7 +44,7 @@ async def test_quitting_while_everything_runs_ends_cleanly() -> None:
     from tests.support.fake_world import PreviewServices, PreviewWorld
 
     services = PreviewServices(PreviewWorld(), log_rate=5000.0, steps_per_s=20.0, poll_s=0.05)
-    app = ConsoleApp(services)
+    app = ConsoleApp(services, options=pilot_options())  # live timers, poller and trainer
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause(0.6)
         app.exit()  # run_test re-raises anything that failed on the way out
