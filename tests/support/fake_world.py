@@ -940,7 +940,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         models=args.models, readonly=args.readonly, seed=args.seed, epoch_duration_s=args.epoch_seconds
     )
     services = PreviewServices(world, log_rate=args.log_rate, steps_per_s=args.steps_per_s)
-    from soma_console.tui.app import run_console
+    from soma_console.tui.terminal import run_console
 
     try:
         status = run_console(services, mouse=not args.no_mouse)

@@ -10,6 +10,7 @@ import pytest
 from textual.pilot import Pilot
 
 from soma_console.core.chain_errors import TransactionFailed
+from soma_console.tui.commands import context_commands
 from soma_console.tui.dialogs import (
     ConfirmPlanScreen,
     HelpScreen,
@@ -314,7 +315,7 @@ async def test_command_palette_offers_context_commands(make_app: AppFactory, ser
     app = make_app()
     async with app.run_test(size=(120, 40), notifications=True) as pilot:
         await settle(pilot)
-        titles = [c.title for c in app._context_commands()]
+        titles = [c.title for c in context_commands(app)]
         assert "Commit checkpoint step 100 of r2-v1 as a new model" in titles
         assert any(t.startswith("Reveal 0x") for t in titles)
         assert "Autopilot: turn on" in titles
