@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.pilot import Pilot
 from textual.widgets import Input
 
 from soma_console.config import Settings
@@ -21,6 +22,17 @@ from soma_console.tui.dialogs import ConfirmPlanScreen
 from tests.conftest import REPO
 from tests.tui.helpers import pilot_options, screen_text, wait_for
 from tests.tui.tmux import TmuxTerminal, tmux_available, wait_for_exit
+
+
+async def start_run(pilot: Pilot[Any], name: str, *, steps: int) -> None:
+    """t, then the training dialog filled in and sent."""
+    await pilot.press("t")
+    await wait_for(pilot, lambda: "Start training" in screen_text(pilot.app))
+    dialog = pilot.app.screen
+    dialog.query_one("#steps", Input).value = str(steps)
+    dialog.query_one("#name", Input).value = name
+    dialog.query_one("#steps", Input).focus()
+    await pilot.press("enter")
 
 
 @pytest.mark.slow
@@ -41,13 +53,7 @@ async def test_the_console_on_live_services_trains_and_shows_the_chain(
         await wait_for(pilot, lambda: model_id[2:8] in screen_text(app), timeout=10)
         assert "★" in screen_text(app)  # the test's own model is marked as mine
 
-        await pilot.press("t")
-        await wait_for(pilot, lambda: "Start training" in screen_text(app))
-        dialog = app.screen
-        dialog.query_one("#steps", Input).value = "3"
-        dialog.query_one("#name", Input).value = "pilot-run"
-        dialog.query_one("#steps", Input).focus()
-        await pilot.press("enter")
+        await start_run(pilot, "pilot-run", steps=3)
 
         await wait_for(pilot, lambda: "pilot-run" in app.training.runs, timeout=30)
         await wait_for(pilot, lambda: app.training.followed == "pilot-run", timeout=10)
@@ -92,13 +98,8 @@ async def test_the_console_on_live_services_stops_a_run_and_answers_the_palette(
         assert live.autopilot_enabled()
 
         # t: a run long enough to be stopped; x stops it once the trainer has taken a step
-        await pilot.press("1", "t")
-        await wait_for(pilot, lambda: "Start training" in screen_text(app))
-        dialog = app.screen
-        dialog.query_one("#steps", Input).value = "100000"
-        dialog.query_one("#name", Input).value = "long-run"
-        dialog.query_one("#steps", Input).focus()
-        await pilot.press("enter")
+        await pilot.press("1")
+        await start_run(pilot, "long-run", steps=100_000)
         await wait_for(pilot, lambda: app.training.followed == "long-run", timeout=30)
         await wait_for(
             pilot,
