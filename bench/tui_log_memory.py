@@ -61,7 +61,7 @@ def child(lines: int, rate: float, out_path: str) -> None:
     app.call_after_refresh(start)
     app.run()
     with open(out_path, "w", encoding="utf-8") as out:
-        json.dump({"samples": samples, "log_lines_kept": app.log_lines}, out)
+        json.dump({"samples": samples, "log_lines_kept": app.options.log_lines}, out)
 
 
 def summarise(samples: list[list[float]], lines: int) -> dict[str, Any]:
