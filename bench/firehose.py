@@ -20,12 +20,12 @@ def firehose_services(
 
     fake_world.HISTORY_LIMIT = history
     fake_world.FOLLOW_BACKLOG = backlog
-    world = fake_world.PreviewWorld(models=models)
-    return fake_world.PreviewServices(world, log_rate=rate, steps_per_s=steps_per_s)
+    world = fake_world.FakeWorld(models=models)
+    return fake_world.FakeWorldServices(world, log_rate=rate, steps_per_s=steps_per_s)
 
 
 def quiet_services(*, models: int) -> Any:
     """Services over ``models`` made-up models and no runs (nothing logs)."""
-    from tests.support.fake_world import PreviewServices, PreviewWorld
+    from tests.support.fake_world import FakeWorld, FakeWorldServices
 
-    return PreviewServices(PreviewWorld(models=models, with_history=False))
+    return FakeWorldServices(FakeWorld(models=models, with_history=False))

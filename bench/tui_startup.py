@@ -8,7 +8,7 @@
 * **imports**: in a fresh interpreter, the time to import the console (``soma_console.tui.app``
   and the test world's services), and a bare ``python -c pass`` for the interpreter itself.
 
-Preview data stands in for the chain: the live services add their own connection time, but the
+Made-up data stands in for the chain: the live services add their own connection time, but the
 console draws its first frame before it waits for the network (services start after it).
 """
 

@@ -56,7 +56,7 @@ from soma_console.training.events import (
 PREVIEW_CHAIN = "preview"
 PRESETS = ("tiny", "v1")  # the trainer's presets (soma_console.training.spec.presets)
 DEFAULT_COMMISSION_BPS = 1000  # the live default (soma_console.core.lifecycle)
-T0 = 1_800_000_000.0  # the preview's fixed "now" when a test freezes the clock
+T0 = 1_800_000_000.0  # the fixed "now" when a test freezes the clock
 
 RunListener = Callable[[Sequence[AnyRecord]], None]
 
@@ -159,7 +159,7 @@ def preview_loss(step: int) -> float:
     return round(2.2 + 3.4 / (1 + step / 60) + 0.03 * ((step * 7919) % 13) / 13, 4)
 
 
-HISTORY_LIMIT = 20_000  # records kept per preview run (the preview must not grow without bound)
+HISTORY_LIMIT = 20_000  # records kept per run (the world must not grow without bound)
 
 
 @dataclass
@@ -169,7 +169,7 @@ class _Run:
     listeners: list[RunListener] = field(default_factory=list)
 
 
-class PreviewWorld:
+class FakeWorld:
     """The whole made-up world: chain, models, runs, checkpoints, commits, audit log.
 
     Methods are plain and synchronous; the services classes around it decide what runs when.
@@ -638,7 +638,7 @@ class PreviewWorld:
             self.models[model_id] = replace(model, status="inactive")
             summary = f"deactivated {model_id[:10]}…"
         else:
-            raise UserError(f"the preview cannot {plan.action}.")
+            raise UserError(f"the test world cannot {plan.action}.")
         entry = self.record_audit(plan.action, model_id, "success", {"summary": summary})
         return ActionResult(
             plan.action, True, summary, digest=entry.digest, model_id=model_id, epoch=self.epoch
@@ -696,23 +696,23 @@ class PreviewWorld:
 FOLLOW_BACKLOG = 50_000  # plain lines a follower may fall behind by before the oldest are dropped
 
 
-class PreviewServices:
-    """ConsoleServices over a :class:`PreviewWorld`, with a simulated chain poller and trainer.
+class FakeWorldServices:
+    """ConsoleServices over a :class:`FakeWorld`, with a simulated chain poller and trainer.
 
-    ``log_rate`` is how many plain log lines a second each running preview run prints (the
+    ``log_rate`` is how many plain log lines a second each running run prints (the
     benchmarks turn it up to tens of thousands).
     """
 
     def __init__(
         self,
-        world: PreviewWorld | None = None,
+        world: FakeWorld | None = None,
         *,
         poll_s: float = 1.0,
         steps_per_s: float = 3.0,
         log_rate: float = 20.0,
         tx_delay_s: float = 0.6,
     ) -> None:
-        self.world = world or PreviewWorld()
+        self.world = world or FakeWorld()
         self.poll_s = poll_s
         self.steps_per_s = steps_per_s
         self.log_rate = log_rate
@@ -786,7 +786,7 @@ class PreviewServices:
         return self.world.checkpoint_infos(run)
 
     def score_checkpoint(self, checkpoint_path: str) -> Verdict:
-        # The preview has no chain to score against: a fixed, labelled verdict.
+        # No chain to score against: a fixed verdict, labelled as made up.
         return Verdict("preview", 0.0, 5, 2, "would win 2 of 5 targets (preview data)")
 
     def queue(self, now: float) -> list[QueueEntry]:
@@ -936,10 +936,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="write how the console ended to FILE (for tests: the terminal may be gone by then)",
     )
     args = parser.parse_args(argv)
-    world = PreviewWorld(
+    world = FakeWorld(
         models=args.models, readonly=args.readonly, seed=args.seed, epoch_duration_s=args.epoch_seconds
     )
-    services = PreviewServices(world, log_rate=args.log_rate, steps_per_s=args.steps_per_s)
+    services = FakeWorldServices(world, log_rate=args.log_rate, steps_per_s=args.steps_per_s)
     from soma_console.tui.terminal import run_console
 
     try:

@@ -22,7 +22,7 @@ from soma_console.core.journal import AuditEntry
 from soma_console.core.reveal_queue import QueueEntry
 from soma_console.errors import UserError
 from soma_console.training.events import AnyRecord, Finished
-from tests.support.fake_world import PreviewServices, PreviewWorld
+from tests.support.fake_world import FakeWorld, FakeWorldServices
 
 
 class FakeClock:
@@ -38,7 +38,7 @@ class FakeClock:
         self.now += seconds
 
 
-class FakeServices(PreviewServices):
+class FakeServices(FakeWorldServices):
     def __init__(
         self,
         *,
@@ -50,7 +50,7 @@ class FakeServices(PreviewServices):
         epoch_elapsed_s: float = 120.0,
         with_history: bool = True,
     ) -> None:
-        world = PreviewWorld(
+        world = FakeWorld(
             clock=clock,
             models=models,
             readonly=readonly,

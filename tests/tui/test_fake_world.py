@@ -14,7 +14,7 @@ from soma_console.core.lifecycle import DEFAULT_COMMISSION_BPS
 from soma_console.errors import UserError
 from soma_console.training.spec import presets
 from tests.support import fake_world
-from tests.support.fake_world import PreviewServices, PreviewWorld
+from tests.support.fake_world import FakeWorld, FakeWorldServices
 from tests.support.plan_contract import check_plan, documented_word
 from tests.tui.fake_services import FakeClock, FakeServices
 
@@ -33,7 +33,7 @@ def test_the_world_offers_the_trainers_presets_and_the_live_default_commission()
 
 
 async def test_every_plan_has_the_live_shape_and_the_documented_word(clock: FakeClock) -> None:
-    world = PreviewWorld(clock=clock)
+    world = FakeWorld(clock=clock)
     mine = [m for m in world.models.values() if m.owner == world.address]
     active = next(m for m in mine if m.status == "active")
     ckpt = world.checkpoint_infos("r1-tiny")[0]
@@ -54,7 +54,7 @@ async def test_every_plan_has_the_live_shape_and_the_documented_word(clock: Fake
 
 
 async def test_reveal_sends_every_open_window_in_one_plan(clock: FakeClock) -> None:
-    services = PreviewServices(PreviewWorld(clock=clock), tx_delay_s=0.0)
+    services = FakeWorldServices(FakeWorld(clock=clock), tx_delay_s=0.0)
     world = services.world
     mine = [m for m in world.models.values() if m.owner == world.address]
     world.add_commit(mine[2].model_id, "runs/r1-tiny/step-000100.safetensors", world.epoch - 1)
@@ -80,7 +80,7 @@ async def test_only_a_running_run_can_be_stopped(clock: FakeClock) -> None:
     with pytest.raises(UserError, match="there is no run named 'r7'"):
         await services.stop_training("r7")
 
-    simulated = PreviewServices(PreviewWorld(clock=clock))  # the simulated trainer, as the tmux tests run it
+    simulated = FakeWorldServices(FakeWorld(clock=clock))  # the simulated trainer, as the tmux tests run it
     await simulated.start()
     try:
         await simulated.stop_training("r2-v1")
