@@ -479,12 +479,11 @@ class FakeWorld:
             raise UserError(f"you do not own model {model_id[:10]}….", hint="Only its owner can do this.")
         return model
 
-    def _window_text(self, commit_epoch: int) -> str:
-        opens = self.epoch_start + (commit_epoch + 1 - self.epoch) * self.epoch_duration_s
-        wait = format_countdown(opens - self.clock())
-        return (
-            f"epoch {commit_epoch + 1} only: opens in {wait}, lasts {format_countdown(self.epoch_duration_s)}"
-        )
+    def _when(self, ts: float) -> str:
+        """A moment as the live plans write it: ``HH:MM:SS UTC (in MM:SS)``."""
+        clock = time.strftime("%H:%M:%S UTC", time.gmtime(ts))
+        left = ts - self.clock()
+        return f"{clock} (in {format_countdown(left)})" if left > 0 else clock
 
     def plan_commit(
         self, path: str, model_id: str | None, commission_bps: int | None, stake_soma: float | None
@@ -499,27 +498,33 @@ class FakeWorld:
             raise UsageError(f"a stake must be more than 0 SOMA, not {stake:g}.")
         if not 0 <= commission <= 10_000:
             raise UsageError(f"commission must be 0..10000 bps, not {commission}.")
-        lines: list[tuple[str, str]] = [
-            ("Checkpoint", path),
-            ("Step / loss", f"{ckpt.step} / {ckpt.loss}"),
-        ]
+        # The lines the live plan shows, under the same labels (made-up values where the live
+        # plan has an artifact: URL, commitments, fees).
+        label = f"step {ckpt.step} of run {ckpt.run}"
+        lines: list[tuple[str, str]] = [("Checkpoint", f"{label} ({path})")]
         if model_id is None:
-            title = f"Commit step {ckpt.step} of run {ckpt.run} as a new model"
+            title = f"Commit {label} as a new model"
             lines += [
-                ("Model", "new (created by this transaction)"),
+                ("Model", "a new model (create_model, then commit_model)"),
                 ("Stake", soma(int(stake * SHANNONS_PER_SOMA))),
+                ("Commission", f"{commission} bps ({commission / 100:g}%)"),
+                ("Create fee", "0.0021 SOMA (simulated)"),
             ]
-            lines.append(("Commission", f"{commission} bps ({commission / 100:g}%)"))
         else:
             self._own(model_id)
-            title = f"Commit step {ckpt.step} of run {ckpt.run} as an update of {model_id[:10]}…"
-            lines.append(("Model", model_id))
+            title = f"Commit {label} as an update of model {model_id[:10]}…"
+            lines.append(("Model", f"{model_id} (update)"))
+        opens = self.epoch_start + self.epoch_duration_s
         lines += [
-            ("Commit epoch", str(self.epoch)),
-            ("Reveal window", self._window_text(self.epoch)),
             ("Weights URL", f"https://blobs.example/{_hex(path)[:16]}.bin"),
             ("Weights commitment", b58encode(hashlib.blake2b(path.encode(), digest_size=32).digest())),
-            ("Gas (estimate)", "0.0021 SOMA"),
+            ("Commit fee", "0.0021 SOMA (simulated)"),
+            ("Commit epoch", f"{self.epoch} (if sent before the boundary at {self._when(opens)})"),
+            (
+                "Reveal window",
+                f"epoch {self.epoch + 1}: opens {self._when(opens)}, "
+                f"closes {self._when(opens + self.epoch_duration_s)}",
+            ),
         ]
         return ActionPlan(
             action="commit",

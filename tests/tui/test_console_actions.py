@@ -45,7 +45,7 @@ async def test_commit_shows_the_plan_refuses_a_wrong_word_then_sends(
         text = screen_text(app)
         assert "Commit step 100 of run r2-v1 as a new model" in text
         assert "runs/r2-v1/step-000100.safetensors" in text
-        assert "Reveal window" in text and "epoch 13 only" in text
+        assert "Reveal window" in text and "epoch 13: opens" in text and "(in 08:00)" in text
         assert "a missed first reveal costs half the stake" in text
         assert "This cannot be undone" not in text  # as live: a commit is not marked irreversible
         assert "Type commit and press enter" in text
