@@ -65,6 +65,11 @@ def _hex(label: str) -> str:
     return hashlib.blake2b(label.encode(), digest_size=32).hexdigest()
 
 
+def _short(model_id: str) -> str:
+    """A model id as the live plans shorten it."""
+    return f"{model_id[:10]}…{model_id[-4:]}"
+
+
 def preview_address(seed: int = 0) -> str:
     return _hex(f"preview wallet {seed}")
 
@@ -577,11 +582,13 @@ class FakeWorld:
             raise UserError(f"the wallet holds {soma(self.balance)}, less than {soma(shannons)}.")
         return ActionPlan(
             action="stake",
-            title=f"Add {soma(shannons)} of stake to model {model_id[:10]}…",
+            title=f"Add {soma(shannons)} of stake to model {_short(model_id)}",
             lines=(
-                ("Model", model_id),
-                ("Amount", soma(shannons)),
-                ("Stake after", soma((model.stake or 0) + shannons)),
+                ("Model", f"{model_id} ({model.status})"),
+                ("Add stake", soma(shannons)),
+                ("Stake now", soma(model.stake)),
+                ("Takes effect", f"epoch {self.epoch + 1} (stake counts from the next epoch)"),
+                ("Fee", "0.0021 SOMA (simulated)"),
             ),
             confirm_word="stake",
             payload={"model_id": model_id, "amount": shannons},
@@ -589,17 +596,23 @@ class FakeWorld:
 
     def plan_commission(self, model_id: str, bps: int) -> ActionPlan:
         self._writable("set commission")
-        model = self._own(model_id)
         if not 0 <= bps <= 10_000:
-            raise UsageError(f"commission must be 0..10000 bps, not {bps}.", hint="100 bps = 1%.")
+            raise UsageError(f"a commission of {bps} bps is outside 0..10000.", hint="100 bps = 1%.")
+        model = self._own(model_id)
+        if model.status != "active":
+            raise UserError(
+                f"model {_short(model_id)} is {model.status}; only an active model's commission can change."
+            )
+        boundary = self.epoch_start + self.epoch_duration_s
         return ActionPlan(
             action="commission",
-            title=f"Set commission of model {model_id[:10]}… to {bps} bps",
+            title=f"Set model {_short(model_id)}'s commission to {bps} bps",
             lines=(
                 ("Model", model_id),
-                ("Now", f"{model.commission_rate} bps"),
-                ("From epoch", str(self.epoch + 1)),
-                ("New", f"{bps} bps ({bps / 100:g}%)"),
+                ("Commission now", f"{model.commission_rate} bps (this epoch, {self.epoch})"),
+                ("Next epoch's rate", f"{model.next_commission_rate} bps → {bps} bps"),
+                ("Takes effect", f"epoch {self.epoch + 1}, {self._when(boundary)}"),
+                ("Fee", "0.0021 SOMA (simulated)"),
             ),
             confirm_word="commission",
             payload={"model_id": model_id, "bps": bps},
@@ -610,13 +623,17 @@ class FakeWorld:
         model = self._own(model_id)
         if model.status != "active":
             raise UserError(
-                f"model {model_id[:10]}… is {model.status}; only an active model can be deactivated."
+                f"model {_short(model_id)} is {model.status}; only an active model can be deactivated."
             )
         return ActionPlan(
             action="deactivate",
-            title=f"Deactivate model {model_id[:10]}…",
-            lines=(("Model", model_id), ("Stake", soma(model.stake)), ("Pending update", "dropped")),
-            warnings=("The model stops competing from the next epoch.",),
+            title=f"Deactivate model {_short(model_id)}",
+            lines=(
+                ("Model", model_id),
+                ("Stake", f"{soma(model.stake)} (not slashed)"),
+                ("Fee", "0.0021 SOMA (simulated)"),
+            ),
+            warnings=("the model stops competing at once and cannot be reactivated.",),
             irreversible=True,
             confirm_word="deactivate",
             payload={"model_id": model_id},
