@@ -5,11 +5,13 @@ Update after an intended change with ``python -m pytest tests/tui/test_console_s
 docs/console.md are these files: the last test fails while they differ).
 
 These run on the test world (tests/support/fake_world.py), not on a devnet: a live screen is not
-the same twice. The wallet balance and the model ids follow from gas coins and digests the devnet
-picks, the status bar's countdown and the action log's times follow from the node's wall-clock
-epoch boundaries, a commit's weights and key commitments come from a fresh random key, and the
-losses come from a real training run (they differ between CPUs). The live console's screens are
-checked by content instead (tests/live/test_live_console.py, tests/live/test_live_actions.py).
+the same twice. Two fresh devnets, the same signer key and a frozen console clock draw the same
+main screen except for the model ids: they derive from the devnet's chain id, a hash of its genesis
+wall-clock time (soma_console/devnet/engine/chain.py). Beyond that, a live countdown follows the
+node's wall-clock epoch start (a frozen console clock shows "epoch turning…"), the action log's
+times are the journal's wall clock, a commit's commitments come from a fresh random key, and a
+trained run's losses and save times differ between machines and runs. The live console's screens
+are checked by content instead (tests/live/).
 """
 
 from __future__ import annotations
