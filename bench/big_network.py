@@ -134,13 +134,17 @@ async def console_probe(home: Path, models: int) -> dict[str, Any]:
     from soma_console.config import Settings
     from soma_console.context import AppContext
     from soma_console.core.live_services import LiveServices
-    from soma_console.tui.app import ConsoleApp
+    from soma_console.tui.app import ConsoleApp, ConsoleOptions
 
     t0 = time.perf_counter()
     ctx = AppContext.create(home=str(home))
     services = LiveServices.open(ctx)
     services.session.poll_interval = 3600  # this probe drives the reads itself
-    app = ConsoleApp(services, settings=Settings(raw={}), cursor_blink=False)
+    app = ConsoleApp(
+        services,
+        settings=Settings(raw={}),
+        options=ConsoleOptions(cursor_blink=False, watch_hangup=False, freeze_gc=False),
+    )
     out: dict[str, Any] = {}
     async with app.run_test(size=(160, 48)) as pilot:
         while len(app.models.models) < models:

@@ -4,7 +4,7 @@
 
 The console runs as ``run_console`` builds it, with its real terminal driver, on a 160x48
 (``--size``) pseudo-terminal; this script is the terminal: it reads everything the console draws and types
-keys into it. The console's services are the preview's, whose simulated trainer prints
+keys into it. The console's services are the test world's (bench/firehose.py), whose simulated trainer prints
 ``--rate`` plain log lines a second into the followed run (plus 5 training steps a second),
 delivered in 20 Hz batches as a trainer's pipe delivers them. Every 250 ms the script types a
 pane key (4 and 1 alternately) and times how long until the terminal has received the redrawn
@@ -38,14 +38,8 @@ def pct(values: list[float], q: float) -> float:
 
 
 def child(rate: float, seconds: float, out_path: str) -> None:
-    from soma_console.tui import preview
+    from bench.firehose import firehose_services
     from soma_console.tui.app import ConsoleApp
-    from soma_console.tui.preview import PreviewServices, PreviewWorld
-
-    # The preview's trainer keeps a history for late followers; keep it small here so the
-    # figures are the console's, not the stand-in trainer's.
-    preview.HISTORY_LIMIT = 2_000
-    preview.FOLLOW_BACKLOG = 20_000
 
     gc_pauses: list[float] = []
     gc_started = [0.0]
@@ -57,8 +51,8 @@ def child(rate: float, seconds: float, out_path: str) -> None:
             else:
                 gc_pauses.append(time.perf_counter() - gc_started[0])
 
-    services = PreviewServices(PreviewWorld(), log_rate=rate, steps_per_s=5.0)
-    app = ConsoleApp(services, freeze_gc=True)  # as run_console() builds it
+    services = firehose_services(rate=rate, steps_per_s=5.0, history=2_000, backlog=20_000)
+    app = ConsoleApp(services)  # the options run_console() uses
     stats: dict[str, Any] = {}
     lags: list[float] = []
     stop = threading.Event()

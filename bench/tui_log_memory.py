@@ -2,14 +2,13 @@
 
     python -m bench.tui_log_memory [--lines 1000000] [--rate 50000] [--json out.json]
 
-The console runs as ``run_console`` builds it (real terminal driver, on a 160x48
-pseudo-terminal this script reads) on preview services whose simulated trainer prints ``--rate``
-plain log lines a second into the followed run, until ``--lines`` lines have gone through the
-log. The console's resident memory (VmRSS) is sampled every half second; the report gives it
-against the number of lines seen, so a leak would show as growth with the line count. The log
-keeps its newest 5,000 lines (the console's default); the preview trainer's own history is
-capped at 2,000 records, and what it queues for a follower at 5,000, so that what is measured
-is the console.
+The console runs as ``run_console`` builds it (real terminal driver, on a 160x48 pseudo-terminal
+this script reads) on the test world's services (bench/firehose.py), whose simulated trainer prints
+``--rate`` plain log lines a second into the followed run, until ``--lines`` lines have gone through
+the log. The console's resident memory (VmRSS) is sampled every half second; the report gives it
+against the number of lines seen, so a leak would show as growth with the line count. The log keeps
+its newest 5,000 lines (the console's default); the simulated trainer's own history is capped at
+2,000 records, and what it queues for a follower at 5,000, so that what is measured is the console.
 """
 
 from __future__ import annotations
@@ -34,15 +33,12 @@ def rss_mib() -> float:
 
 
 def child(lines: int, rate: float, out_path: str) -> None:
-    from soma_console.tui import preview
+    from bench.firehose import firehose_services
     from soma_console.tui.app import ConsoleApp
-    from soma_console.tui.preview import PreviewServices, PreviewWorld
 
-    preview.HISTORY_LIMIT = 2_000
-    preview.FOLLOW_BACKLOG = 5_000
-    # Slow steps: the preview run has 860 steps to go and must outlast the longest measurement.
-    services = PreviewServices(PreviewWorld(), log_rate=rate, steps_per_s=0.4)
-    app = ConsoleApp(services, freeze_gc=True)
+    # Slow steps: the running run has 860 steps to go and must outlast the longest measurement.
+    services = firehose_services(rate=rate, steps_per_s=0.4, history=2_000, backlog=5_000)
+    app = ConsoleApp(services)  # the options run_console() uses
     samples: list[tuple[float, int, float]] = []
     tasks: list[asyncio.Task[None]] = []
 
@@ -65,7 +61,7 @@ def child(lines: int, rate: float, out_path: str) -> None:
     app.call_after_refresh(start)
     app.run()
     with open(out_path, "w", encoding="utf-8") as out:
-        json.dump({"samples": samples, "log_lines_kept": app.log_lines}, out)
+        json.dump({"samples": samples, "log_lines_kept": app.options.log_lines}, out)
 
 
 def summarise(samples: list[list[float]], lines: int) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
     python -m bench.tui_models_refresh [--models 10000] [--rounds 10] [--json out.json]
 
-The console runs headless at 160x48 on preview services with ``--models`` models. Timed, each
+The console runs headless at 160x48 on the test world's services (bench/firehose.py) with
+``--models`` models. Timed, each
 as the time ``ModelsPane.show(snapshot)`` takes plus the repaint that follows (the next frame):
 
 * ``first``: the first snapshot (every row added);
@@ -32,12 +33,12 @@ from bench.tui_pty import median
 async def measure(n_models: int, rounds: int) -> dict[str, Any]:
     from textual.widgets import DataTable
 
-    from soma_console.tui.app import ConsoleApp
-    from soma_console.tui.preview import PreviewServices, PreviewWorld
+    from bench.firehose import quiet_services
+    from soma_console.tui.app import ConsoleApp, ConsoleOptions
 
-    world = PreviewWorld(models=n_models, with_history=False)
-    services = PreviewServices(world)
-    app = ConsoleApp(services, timers=False)
+    services = quiet_services(models=n_models)
+    world = services.world
+    app = ConsoleApp(services, options=ConsoleOptions(timers=False, watch_hangup=False, freeze_gc=False))
     results: dict[str, Any] = {"models": n_models, "rounds": rounds}
     rng = random.Random(1)
     async with app.run_test(size=(160, 48)) as pilot:

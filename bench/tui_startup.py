@@ -2,13 +2,13 @@
 
     python -m bench.tui_startup [--runs 7] [--json out.json]
 
-* **first frame**: ``python -m soma_console.tui.preview`` is launched on a 160x48 pseudo-terminal;
+* **first frame**: ``python -m tests.support.fake_world`` is launched on a 160x48 pseudo-terminal;
   the clock runs from the launch (fork/exec included) until the terminal has received a complete
   first screen (the four pane titles and the status bar's chain name).
 * **imports**: in a fresh interpreter, the time to import the console (``soma_console.tui.app``
-  and the preview services), and a bare ``python -c pass`` for the interpreter itself.
+  and the test world's services), and a bare ``python -c pass`` for the interpreter itself.
 
-Preview data stands in for the chain: the live services add their own connection time, but the
+Made-up data stands in for the chain: the live services add their own connection time, but the
 console draws its first frame before it waits for the network (services start after it).
 """
 
@@ -29,7 +29,7 @@ MARKERS = (b"Training", b"Checkpoints", b"Reveal queue", b"Models", b"preview")
 
 
 def first_frame_seconds() -> float:
-    run = spawn([sys.executable, "-m", "soma_console.tui.preview"], width=160, height=48)
+    run = spawn([sys.executable, "-m", "tests.support.fake_world"], width=160, height=48)
     try:
 
         def complete(output: bytes) -> bool:
@@ -52,7 +52,7 @@ def python_seconds(code: str) -> float:
 
 
 IMPORT_CODE = (
-    "import time; t = time.perf_counter(); import soma_console.tui.app, soma_console.tui.preview; "
+    "import time; t = time.perf_counter(); import soma_console.tui.app, tests.support.fake_world; "
     "print(time.perf_counter() - t)"
 )
 BARE_CODE = "import time, subprocess, sys; t = time.perf_counter(); "

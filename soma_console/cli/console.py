@@ -59,7 +59,7 @@ def logs_to_file(app: AppContext) -> Iterator[Path]:
 
 def _open_console(app: AppContext, *, mouse: bool) -> int:
     from soma_console.core.live_services import LiveServices
-    from soma_console.tui.app import run_console
+    from soma_console.tui.terminal import run_console
 
     services = LiveServices.open(app)
     with logs_to_file(app):
@@ -189,7 +189,7 @@ def demo(app: AppContext, epoch_seconds: float, fresh: bool, no_mouse: bool, any
             + "\n",
         )
         from soma_console.core.live_services import LiveServices
-        from soma_console.tui.app import run_console
+        from soma_console.tui.terminal import run_console
 
         services = LiveServices.open(live, presets=("tiny", "v1"), signer=signer)
         services.autopilot.set(True)

@@ -2,7 +2,7 @@
 
 The Textual app (``soma_console.tui``) talks to the rest of soma-console only through
 :class:`ConsoleServices`. The live implementation wires the ChainSession, the journal, the
-lifecycle and the trainer backends together; tests and the preview use in-memory ones. Keeping
+lifecycle and the trainer backends together; tests/support holds an in-memory one. Keeping
 the surface this small is what lets the UI be tested without a chain, and lets the chain code be
 tested without a terminal.
 

@@ -65,7 +65,7 @@ PKG_ROOT = str(Path(soma_console.__file__).resolve().parent.parent)
 
 
 class Backlog:
-    """Records pushed by a producer task, taken in batches; bounded like the preview's: when the
+    """Records pushed by a producer task, taken in batches; bounded: when the
     UI falls behind, the oldest plain lines go (and it is told how many), never the events."""
 
     def __init__(self, limit: int = 20_000) -> None:

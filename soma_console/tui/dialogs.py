@@ -24,6 +24,7 @@ from soma_console.core.reveal_queue import QueueEntry, format_countdown
 from soma_console.errors import UsageError
 from soma_console.secrets import redact
 from soma_console.tui.keymap import DIALOG_KEYS, HELP_KEYS, QUIT_WARNING_KEYS, bindings
+from soma_console.tui.options import ConsoleOptions
 from soma_console.tui.status_bar import short_id
 
 
@@ -51,7 +52,8 @@ class Dialog(ModalScreen[object]):
         self.dismiss(None)
 
     def blink(self, widget: Input) -> Input:
-        widget.cursor_blink = getattr(self.app, "cursor_blink", True)
+        options = getattr(self.app, "options", None)
+        widget.cursor_blink = options.cursor_blink if isinstance(options, ConsoleOptions) else True
         return widget
 
 

@@ -71,7 +71,7 @@ class EarningsScreen(ModalScreen[None]):
         self.show(view)
 
     def action_claim(self) -> None:
-        claim = getattr(self.app, "claim_wins", None)
+        claim = getattr(getattr(self.app, "flows", None), "claim_wins", None)
         if claim is not None:
             claim()
 

@@ -25,7 +25,7 @@ from soma_console.tui.app import ConsoleApp
 from tests.conftest import assert_one_line_error
 from tests.devnet_fixture import Devnet
 from tests.lifecycle.conftest import Owner, audit_secrets, make_owner, write_chain_config
-from tests.tui.helpers import screen_text
+from tests.tui.helpers import pilot_options, screen_text
 
 pytestmark = pytest.mark.slow
 
@@ -56,7 +56,7 @@ async def _console(owner: Owner, *, until: Any) -> tuple[list[str], str]:
     services = LiveServices.open(ctx, signer=load_signer(ctx.home))
     services.session.poll_interval = 0.5
     services.autopilot.set(True)
-    app = ConsoleApp(services, settings=Settings(raw={}), cursor_blink=False)
+    app = ConsoleApp(services, settings=Settings(raw={}), options=pilot_options())
     try:
         async with app.run_test(size=(160, 48)) as pilot:
             for _ in range(1200):

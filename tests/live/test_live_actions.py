@@ -4,7 +4,6 @@ read-only refusal. The checkpoints are a real tiny training run's."""
 
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -17,25 +16,12 @@ from soma_console.config import Settings
 from soma_console.core.live_services import LiveServices
 from soma_console.core.wallet import load_signer
 from soma_console.tui.app import ConsoleApp
-from soma_console.tui.dialogs import ConfirmPlanScreen, ValueDialog
-from tests.conftest import REPO
+from soma_console.tui.dialogs import ConfirmPlanScreen, QuitWarningScreen, ValueDialog
 from tests.live.conftest import live_ctx
-from tests.tui.helpers import screen_text, settle, wait_for
+from tests.support.plan_contract import check_plan, documented_word
+from tests.tui.helpers import pilot_options, screen_text, settle, wait_for
 
 pytestmark = pytest.mark.slow
-
-
-CONSOLE_DOC = REPO / "docs" / "console.md"
-
-
-def documented_word(task: str) -> str:
-    """The confirmation word docs/console.md's "Doing things" table gives for ``task``."""
-    for line in CONSOLE_DOC.read_text().splitlines():
-        if line.startswith(f"| {task} |"):
-            words = re.findall(r"[Tt]ype `([a-z]+)`", line)
-            assert words, f"docs/console.md names no word for {task!r}"
-            return words[-1]
-    raise AssertionError(f"docs/console.md has no row for {task!r}")
 
 
 async def confirm(pilot: Pilot[object], word: str, *, task: str | None = None) -> None:
@@ -43,6 +29,7 @@ async def confirm(pilot: Pilot[object], word: str, *, task: str | None = None) -
     dialog = pilot.app.screen
     assert isinstance(dialog, ConfirmPlanScreen)
     assert dialog.plan.confirm_word == word
+    check_plan(dialog.plan)  # the shape the test world copies (tests/support/plan_contract.py)
     if task is not None:  # the docs name the word the dialog asks for
         assert documented_word(task) == word, f"docs/console.md: {task}"
     await pilot.press(*word, "enter")
@@ -69,7 +56,7 @@ async def test_every_transaction_key_against_the_devnet(
     ctx = live_ctx(home, devnet)
     services = LiveServices.open(ctx, signer=load_signer(ctx.home))
     services.session.poll_interval = 0.3
-    app = ConsoleApp(services, settings=Settings(raw={}), cursor_blink=False)
+    app = ConsoleApp(services, settings=Settings(raw={}), options=pilot_options())
     try:
         async with app.run_test(size=(160, 48), notifications=True) as pilot:
             await wait_for(pilot, lambda: app.snapshot is not None, timeout=20)
@@ -83,6 +70,7 @@ async def test_every_transaction_key_against_the_devnet(
             await wait_for(pilot, lambda: isinstance(app.screen, ConfirmPlanScreen), timeout=60)
             text = screen_text(app)
             assert "as a new model" in text and "Weights URL" in text and devnet.blob_url in text
+            assert "This cannot be undone" not in text  # a commit is not marked irreversible
             await pilot.press(*"comit", "enter")
             await pilot.pause()
             assert "Nothing was sent" in screen_text(app)
@@ -107,7 +95,15 @@ async def test_every_transaction_key_against_the_devnet(
                 lambda: app.snapshot is not None and app.snapshot.epoch == intent.commit_epoch + 1,
                 timeout=20,
             )
-            await pilot.press("3", "r")
+            # q while the window is open warns first; escape keeps the console running
+            await pilot.press("3", "q")
+            await wait_for(pilot, lambda: isinstance(app.screen, QuitWarningScreen), timeout=10)
+            assert "A reveal window is open" in screen_text(app)
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: not isinstance(app.screen, QuitWarningScreen))
+            assert app.is_running
+
+            await pilot.press("r")
             await confirm(pilot, "reveal", task="Reveal")
             await wait_for(pilot, lambda: services.journal.intent(intent.id).state == "revealed", timeout=60)
             await wait_for(
@@ -180,7 +176,7 @@ async def test_readonly_console_refuses_and_sends_nothing(
     shutil.copytree(tiny_run, home / "runs" / "r1")
     ctx = live_ctx(home, devnet, readonly=True)
     services = LiveServices.open(ctx, signer=load_signer(ctx.home))
-    app = ConsoleApp(services, settings=Settings(raw={}), cursor_blink=False)
+    app = ConsoleApp(services, settings=Settings(raw={}), options=pilot_options())
     try:
         async with app.run_test(size=(160, 48), notifications=True) as pilot:
             await wait_for(

@@ -12,14 +12,27 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.pilot import Pilot
 from textual.widgets import Input
 
 from soma_console.config import Settings
 from soma_console.core.live_services import LiveServices
 from soma_console.tui.app import ConsoleApp
+from soma_console.tui.dialogs import ConfirmPlanScreen
 from tests.conftest import REPO
-from tests.tui.helpers import screen_text, wait_for
+from tests.tui.helpers import pilot_options, screen_text, wait_for
 from tests.tui.tmux import TmuxTerminal, tmux_available, wait_for_exit
+
+
+async def start_run(pilot: Pilot[Any], name: str, *, steps: int) -> None:
+    """t, then the training dialog filled in and sent."""
+    await pilot.press("t")
+    await wait_for(pilot, lambda: "Start training" in screen_text(pilot.app))
+    dialog = pilot.app.screen
+    dialog.query_one("#steps", Input).value = str(steps)
+    dialog.query_one("#name", Input).value = name
+    dialog.query_one("#steps", Input).focus()
+    await pilot.press("enter")
 
 
 @pytest.mark.slow
@@ -29,7 +42,7 @@ async def test_the_console_on_live_services_trains_and_shows_the_chain(
     client = await shared_devnet.client()
     model_id = await client.create_model(owner, 300, 1.0)
     epoch = (await client.get_latest_system_state()).epoch
-    app = ConsoleApp(live, settings=Settings(raw={}), cursor_blink=False)
+    app = ConsoleApp(live, settings=Settings(raw={}), options=pilot_options())
     async with app.run_test(size=(160, 48)) as pilot:
         await wait_for(pilot, lambda: app.snapshot is not None and app.snapshot.epoch >= epoch, timeout=20)
         screen = screen_text(app)
@@ -40,13 +53,7 @@ async def test_the_console_on_live_services_trains_and_shows_the_chain(
         await wait_for(pilot, lambda: model_id[2:8] in screen_text(app), timeout=10)
         assert "★" in screen_text(app)  # the test's own model is marked as mine
 
-        await pilot.press("t")
-        await wait_for(pilot, lambda: "Start training" in screen_text(app))
-        dialog = app.screen
-        dialog.query_one("#steps", Input).value = "3"
-        dialog.query_one("#name", Input).value = "pilot-run"
-        dialog.query_one("#steps", Input).focus()
-        await pilot.press("enter")
+        await start_run(pilot, "pilot-run", steps=3)
 
         await wait_for(pilot, lambda: "pilot-run" in app.training.runs, timeout=30)
         await wait_for(pilot, lambda: app.training.followed == "pilot-run", timeout=10)
@@ -58,6 +65,57 @@ async def test_the_console_on_live_services_trains_and_shows_the_chain(
         # one row for step 3, which is also the final weights (the same file)
         assert [(c.step, c.final) for c in pane.checkpoints.values()] == [(3, True)]
         assert all(Path(path).parent.parent.name == "pilot-run" for path in pane.checkpoints)
+        assert app.errors == []
+
+
+@pytest.mark.slow
+async def test_the_console_on_live_services_stops_a_run_and_answers_the_palette(
+    live: LiveServices, shared_devnet: Any, owner: Any
+) -> None:
+    """Stopping a running run (x, typed word), refusing to stop it twice, and the command palette."""
+    client = await shared_devnet.client()
+    model_id = await client.create_model(owner, 300, 1.0)
+    app = ConsoleApp(live, settings=Settings(raw={}), options=pilot_options())
+    async with app.run_test(size=(160, 48), notifications=True) as pilot:
+        await wait_for(
+            pilot, lambda: app.snapshot is not None and app.snapshot.model(model_id) is not None, timeout=20
+        )
+
+        # ctrl+p: the palette's commands act on the live services
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"show only mine")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: list(app.models.table.rows) == [model_id], timeout=10)
+        await pilot.press("enter")  # from the filter box back to the table, the filter kept
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"autopilot turn on")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "autopilot: ON" in screen_text(app), timeout=10)
+        assert live.autopilot_enabled()
+
+        # t: a run long enough to be stopped; x stops it once the trainer has taken a step
+        await pilot.press("1")
+        await start_run(pilot, "long-run", steps=100_000)
+        await wait_for(pilot, lambda: app.training.followed == "long-run", timeout=30)
+        await wait_for(
+            pilot,
+            lambda: "long-run" in app.training.runs and app.training.runs["long-run"].step >= 1,
+            timeout=120,
+        )
+        assert app.training.selected_run() == "long-run"
+        await pilot.press("x")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmPlanScreen), timeout=10)
+        await pilot.press(*"stop", "enter")
+        await wait_for(pilot, lambda: app.training.runs["long-run"].status == "stopped", timeout=120)
+        await wait_for(pilot, lambda: "■ stopped" in screen_text(app), timeout=10)
+        # a stopped run is not stopped again
+        await pilot.press("x")
+        await wait_for(pilot, lambda: "Run long-run is not running (stopped)." in screen_text(app), timeout=5)
+        assert not isinstance(app.screen, ConfirmPlanScreen)
         assert app.errors == []
 
 

@@ -15,9 +15,10 @@ import pytest
 
 from soma_console.config import Settings
 from soma_console.tui.app import ConsoleApp
-from soma_console.tui.preview import T0
 from tests.conftest import REPO
+from tests.support.fake_world import T0
 from tests.tui.fake_services import FakeClock, FakeServices
+from tests.tui.helpers import pilot_options
 
 
 @pytest.fixture(autouse=True)
@@ -54,11 +55,8 @@ def make_app(services: FakeServices, clock: FakeClock) -> AppFactory:
     def make(*, settings: dict[str, Any] | None = None, svc: Any = None, **kwargs: Any) -> ConsoleApp:
         return ConsoleApp(
             svc or services,
-            clock=clock,
             settings=Settings(raw=settings or {}),
-            timers=False,
-            cursor_blink=False,
-            **kwargs,
+            options=pilot_options(clock=clock, timers=False, **kwargs),
         )
 
     return make

@@ -1,6 +1,6 @@
 """TEST DOUBLE: an in-memory ConsoleServices for driving the console in tests.
 
-It runs the preview world (``soma_console.tui.preview``: made-up models, runs, commits) with no
+It runs the made-up world (``tests.support.fake_world``: models, runs, commits) with no
 background tasks at all: the chain "polls" only when a test calls :meth:`FakeServices.push_chain`,
 the trainer speaks only when a test calls :meth:`FakeServices.emit`, and transactions finish at
 once. Every call is recorded in ``calls``; failures can be scripted per method. Everything is
@@ -20,8 +20,9 @@ from soma_console.core.chain_errors import ChainError
 from soma_console.core.console_services import CheckpointInfo, ProgressCallback, RunInfo
 from soma_console.core.journal import AuditEntry
 from soma_console.core.reveal_queue import QueueEntry
+from soma_console.errors import UserError
 from soma_console.training.events import AnyRecord, Finished
-from soma_console.tui.preview import PreviewServices, PreviewWorld
+from tests.support.fake_world import FakeWorld, FakeWorldServices
 
 
 class FakeClock:
@@ -37,7 +38,7 @@ class FakeClock:
         self.now += seconds
 
 
-class FakeServices(PreviewServices):
+class FakeServices(FakeWorldServices):
     def __init__(
         self,
         *,
@@ -49,7 +50,7 @@ class FakeServices(PreviewServices):
         epoch_elapsed_s: float = 120.0,
         with_history: bool = True,
     ) -> None:
-        world = PreviewWorld(
+        world = FakeWorld(
             clock=clock,
             models=models,
             readonly=readonly,
@@ -134,6 +135,10 @@ class FakeServices(PreviewServices):
 
     async def stop_training(self, run: str) -> None:
         self._call("stop_training", run)
+        if run not in self.world.runs:
+            raise UserError(f"there is no run named {run!r}.")
+        if self.world.runs[run].info.status != "running":  # as live: only a running run stops
+            raise UserError(f"run {run!r} is not running.")
         self.world.set_run_status(run, "stopped")
         self.emit(run, [Finished(step=self.world.runs[run].info.step, final_path="stopped")])
 

@@ -10,6 +10,15 @@ from rich.console import Console
 from textual.app import App
 from textual.pilot import Pilot
 
+from soma_console.tui.options import ConsoleOptions
+
+
+def pilot_options(**changes: object) -> ConsoleOptions:
+    """The console's options under Pilot: no blinking cursor, the process's SIGHUP and collector
+    left alone (many consoles run in one test process); ``changes`` on top."""
+    return ConsoleOptions(cursor_blink=False, watch_hangup=False, freeze_gc=False, **changes)  # type: ignore[arg-type]
+
+
 # Workers that never finish on their own (following a live run's log).
 OPEN_ENDED = frozenset({"follow", "lifecycle"})
 

@@ -10,6 +10,7 @@ import pytest
 from textual.pilot import Pilot
 
 from soma_console.core.chain_errors import TransactionFailed
+from soma_console.tui.commands import context_commands
 from soma_console.tui.dialogs import (
     ConfirmPlanScreen,
     HelpScreen,
@@ -19,7 +20,7 @@ from soma_console.tui.dialogs import (
 )
 from tests.tui.conftest import AppFactory
 from tests.tui.fake_services import FakeServices
-from tests.tui.helpers import screen_text, settle, shows, wait_for
+from tests.tui.helpers import pilot_options, screen_text, settle, shows, wait_for
 
 
 async def type_text(pilot: Pilot[object], text: str) -> None:
@@ -42,10 +43,11 @@ async def test_commit_shows_the_plan_refuses_a_wrong_word_then_sends(
         await pilot.press("2", "c")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmPlanScreen))
         text = screen_text(app)
-        assert "Commit step 100 of run r2-small as a new model" in text
-        assert "runs/r2-small/step-000100.safetensors" in text
-        assert "Reveal window" in text and "epoch 13 only" in text
-        assert "This cannot be undone" in text
+        assert "Commit step 100 of run r2-v1 as a new model" in text
+        assert "runs/r2-v1/step-000100.safetensors" in text
+        assert "Reveal window" in text and "epoch 13: opens" in text and "(in 08:00)" in text
+        assert "a missed first reveal costs half the stake" in text
+        assert "This cannot be undone" not in text  # as live: a commit is not marked irreversible
         assert "Type commit and press enter" in text
 
         await type_text(pilot, "comit")
@@ -58,7 +60,7 @@ async def test_commit_shows_the_plan_refuses_a_wrong_word_then_sends(
         await confirm(pilot, "commit")
         assert not isinstance(app.screen, ConfirmPlanScreen)
         (plan,) = services.called("execute")[0]
-        assert plan.action == "commit" and plan.payload["path"] == "runs/r2-small/step-000100.safetensors"
+        assert plan.action == "commit" and plan.payload["path"] == "runs/r2-v1/step-000100.safetensors"
         digest = services.world.audit[-1].digest
         assert digest and digest in screen_text(app)  # the action log shows what was sent
         assert "◷ committed" in screen_text(app)  # the checkpoint's status
@@ -86,7 +88,7 @@ async def test_commit_with_no_checkpoint_selected_says_what_to_do(clock) -> None
     from soma_console.tui.app import ConsoleApp
 
     services = FakeServices(clock=clock, with_history=False)
-    app = ConsoleApp(services, clock=clock, settings=Settings(), timers=False)
+    app = ConsoleApp(services, settings=Settings(), options=pilot_options(clock=clock, timers=False))
     async with app.run_test(size=(160, 48), notifications=True) as pilot:
         await settle(pilot)
         await pilot.press("c")
@@ -106,9 +108,11 @@ async def test_reveal_the_open_window(make_app: AppFactory, services: FakeServic
         await pilot.press("r")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmPlanScreen))
         text = screen_text(app)
-        assert "Reveal model" in text and "Window closes in" in text and "08:00" in text
+        assert "Reveal 1 commit" in text and "window closes" in text and "in 08:00" in text
         await confirm(pilot, "reveal")
         assert services.called("plan_reveal") == [(entry.model_id,)]
+        (plan,) = services.called("execute")[0]
+        assert plan.payload == {"intents": [entry.intent_id]}
         assert "✓ revealed" in screen_text(app)
         assert services.world.audit[-1].kind == "reveal"
 
@@ -138,6 +142,8 @@ async def test_stake_asks_for_an_amount_and_rejects_nonsense(
         assert "Add 2.5 SOMA of stake" in screen_text(app)
         await confirm(pilot, "stake")
         assert services.called("plan_stake") == [(model.model_id, 2.5)]
+        (plan,) = services.called("execute")[0]
+        assert plan.payload == {"model_id": model.model_id, "amount": 2_500_000_000}  # live's keys
         after = services.world.models[model.model_id].stake
         assert after == before + 2_500_000_000
         row = app.models.table.rows[model.model_id]
@@ -161,7 +167,7 @@ async def test_commission_takes_percent_or_bps(make_app: AppFactory, services: F
         await pilot.press(*["backspace"] * 4)
         await type_text(pilot, "3%")
         await pilot.press("enter")
-        await confirm(pilot, "yes")
+        await confirm(pilot, "commission")
         model_id = services.called("plan_commission")[0][0]
         assert services.called("plan_commission") == [(model_id, 300)]
         assert services.world.models[model_id].next_commission_rate == 300
@@ -272,11 +278,17 @@ async def test_stop_a_running_run(make_app: AppFactory, services: FakeServices) 
     app = make_app()
     async with app.run_test(size=(160, 48), notifications=True) as pilot:
         await settle(pilot)
-        assert app.training.selected_run() == "r2-small"
+        assert app.training.selected_run() == "r2-v1"
         await pilot.press("x")
         await confirm(pilot, "stop")
-        assert services.called("stop_training") == [("r2-small",)]
+        assert services.called("stop_training") == [("r2-v1",)]
         await wait_for(pilot, lambda: "■ stopped" in screen_text(app))
+        # a stopped run cannot be stopped again (the live services refuse it too)
+        await wait_for(pilot, lambda: app.training.runs["r2-v1"].status == "stopped")
+        await pilot.press("x")
+        await shows(pilot, "Run r2-v1 is not running (stopped).")
+        assert not isinstance(app.screen, ConfirmPlanScreen)
+        assert services.called("stop_training") == [("r2-v1",)]
 
 
 async def test_help_lists_the_focused_panes_keys_with_binding_ids(make_app: AppFactory) -> None:
@@ -303,11 +315,11 @@ async def test_command_palette_offers_context_commands(make_app: AppFactory, ser
     app = make_app()
     async with app.run_test(size=(120, 40), notifications=True) as pilot:
         await settle(pilot)
-        titles = [c.title for c in app._context_commands()]
-        assert "Commit checkpoint step 100 of r2-small as a new model" in titles
+        titles = [c.title for c in context_commands(app)]
+        assert "Commit checkpoint step 100 of r2-v1 as a new model" in titles
         assert any(t.startswith("Reveal 0x") for t in titles)
         assert "Autopilot: turn on" in titles
-        assert "Stop run r2-small" in titles
+        assert "Stop run r2-v1" in titles
         await pilot.press("ctrl+p")
         await pilot.pause()
         await type_text(pilot, "autopilot turn on")
@@ -342,7 +354,7 @@ async def test_quit_is_immediate_when_nothing_is_waiting(clock) -> None:
     from soma_console.tui.app import ConsoleApp
 
     services = FakeServices(clock=clock, with_history=False)
-    app = ConsoleApp(services, clock=clock, settings=Settings(), timers=False)
+    app = ConsoleApp(services, settings=Settings(), options=pilot_options(clock=clock, timers=False))
     async with app.run_test(size=(120, 40), notifications=True) as pilot:
         await settle(pilot)
         await pilot.press("q")

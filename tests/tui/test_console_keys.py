@@ -8,7 +8,7 @@ from soma_console.tui.dialogs import ConfirmPlanScreen, HelpScreen
 from soma_console.tui.keymap import ALL_KEYS, BINDING_IDS, keymap_from_settings
 from tests.tui.conftest import REPO_ROOT, AppFactory
 from tests.tui.fake_services import FakeClock, FakeServices
-from tests.tui.helpers import screen_text, settle, shows, wait_for
+from tests.tui.helpers import pilot_options, screen_text, settle, shows, wait_for
 
 SENDS = {
     "plan_commit",
@@ -23,7 +23,7 @@ SENDS = {
 
 async def test_readonly_refuses_every_transaction_and_says_so(clock: FakeClock) -> None:
     services = FakeServices(clock=clock, readonly=True)
-    app = ConsoleApp(services, clock=clock, settings=Settings(), timers=False)
+    app = ConsoleApp(services, settings=Settings(), options=pilot_options(clock=clock, timers=False))
     async with app.run_test(size=(160, 48), notifications=True) as pilot:
         await settle(pilot)
         refusals = {

@@ -20,7 +20,7 @@ async def test_follow_pause_and_resume(make_app: AppFactory, services: FakeServi
         await settle(pilot)
         log = app.training.query_one(FollowLog)
         app.flush_logs()
-        services.emit("r2-small", lines("live", 50))
+        services.emit("r2-v1", lines("live", 50))
         await pilot.pause()
         app.flush_logs()
         await pilot.pause()
@@ -37,7 +37,7 @@ async def test_follow_pause_and_resume(make_app: AppFactory, services: FakeServi
         count = log.line_count
         assert "⏸ paused · 0 new lines · f to follow" in screen_text(app)
 
-        services.emit("r2-small", lines("late", 30))
+        services.emit("r2-v1", lines("late", 30))
         await pilot.pause()
         app.flush_logs()
         await pilot.pause()
@@ -61,7 +61,7 @@ async def test_scrolling_back_to_the_end_resumes_following(
         app.flush_logs()
         await pilot.press("tab", "pageup")
         await wait_for(pilot, lambda: not app.training.feed.following)
-        services.emit("r2-small", lines("while paused", 5))
+        services.emit("r2-v1", lines("while paused", 5))
         await pilot.pause()
         app.flush_logs()
         await pilot.press("end")
@@ -76,7 +76,7 @@ async def test_memory_is_bounded_by_max_lines(make_app: AppFactory, services: Fa
         await settle(pilot)
         log = app.training.query_one(FollowLog)
         for _ in range(5):
-            services.emit("r2-small", lines("flood", 1000))
+            services.emit("r2-v1", lines("flood", 1000))
             await pilot.pause()
         assert len(app.training.feed.buffer) <= 200
         app.flush_logs()
@@ -87,7 +87,7 @@ async def test_memory_is_bounded_by_max_lines(make_app: AppFactory, services: Fa
         # paused, the waiting lines are bounded too, and all of them are counted
         await pilot.press("tab", "pageup")
         await wait_for(pilot, lambda: not app.training.feed.following)
-        services.emit("r2-small", lines("more", 5000))
+        services.emit("r2-v1", lines("more", 5000))
         await pilot.pause()
         app.flush_logs()
         assert len(app.training.feed.buffer) <= 200
@@ -111,7 +111,7 @@ async def test_trainer_events_update_step_speed_eta_and_loss(
             tokens_per_s=51234.0,
             elapsed_s=250.0,
         )
-        services.emit("r2-small", [step])
+        services.emit("r2-v1", [step])
         await pilot.pause()
         app.flush_logs()
         await pilot.pause()
@@ -125,7 +125,7 @@ async def test_selecting_another_run_shows_its_log(make_app: AppFactory, service
     app = make_app()
     async with app.run_test(size=(160, 48), notifications=True) as pilot:
         await settle(pilot)
-        await pilot.press("down")  # r2-small -> r1-tiny
+        await pilot.press("down")  # r2-v1 -> r1-tiny
         await wait_for(pilot, lambda: app.training.followed == "r1-tiny")
         await settle(pilot)
         await pilot.pause()
@@ -133,6 +133,6 @@ async def test_selecting_another_run_shows_its_log(make_app: AppFactory, service
         await pilot.pause()
         log = app.training.query_one(FollowLog)
         assert log.lines[-1].startswith("finished at step 300")
-        assert all("r2-small" not in line for line in log.lines)
+        assert all("r2-v1" not in line for line in log.lines)
         assert app.checkpoints_pane.run == "r1-tiny"
         assert "300" in screen_text(app)

@@ -6,14 +6,15 @@ import subprocess
 import sys
 
 from tests.conftest import REPO
+from tests.tui.helpers import pilot_options
 
 DRIVE = """
 import asyncio, sys
 from soma_console.tui.app import ConsoleApp
-from soma_console.tui.preview import PreviewServices, PreviewWorld
+from tests.support.fake_world import FakeWorldServices, FakeWorld
 
 async def main() -> None:
-    services = PreviewServices(PreviewWorld(), log_rate=2000.0, steps_per_s=20.0)
+    services = FakeWorldServices(FakeWorld(), log_rate=2000.0, steps_per_s=20.0)
     app = ConsoleApp(services)  # live timers, simulated trainer, chain poller
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause(1.0)
@@ -40,10 +41,10 @@ async def test_quitting_while_everything_runs_ends_cleanly() -> None:
     """Timers, a 5,000 lines/s log, polls and workers all live when the console exits: Textual takes
     the widgets down before it stops them, and none of them may trip over the missing panes."""
     from soma_console.tui.app import AuditLoaded, ChainUpdate, ConsoleApp, QueueLoaded, RunsLoaded
-    from soma_console.tui.preview import PreviewServices, PreviewWorld
+    from tests.support.fake_world import FakeWorld, FakeWorldServices
 
-    services = PreviewServices(PreviewWorld(), log_rate=5000.0, steps_per_s=20.0, poll_s=0.05)
-    app = ConsoleApp(services)
+    services = FakeWorldServices(FakeWorld(), log_rate=5000.0, steps_per_s=20.0, poll_s=0.05)
+    app = ConsoleApp(services, options=pilot_options())  # live timers, poller and trainer
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause(0.6)
         app.exit()  # run_test re-raises anything that failed on the way out

@@ -5,7 +5,7 @@ from __future__ import annotations
 from soma_console.tui.app import MainScreen
 from tests.tui.conftest import AppFactory
 from tests.tui.fake_services import FakeServices
-from tests.tui.helpers import screen_text, settle
+from tests.tui.helpers import pilot_options, screen_text, settle
 
 
 async def test_wide_terminal_shows_the_four_panes_in_a_grid(make_app: AppFactory) -> None:
@@ -51,7 +51,7 @@ async def test_narrow_terminal_turns_the_panes_into_tabs(make_app: AppFactory) -
         assert isinstance(screen, MainScreen) and screen.narrow
         text = screen_text(app)
         assert "Training  Checkpoints  Reveal queue  Models" in text
-        assert "r2-small" in text and "★" not in text  # models pane hidden
+        assert "r2-v1" in text and "★" not in text  # models pane hidden
         await pilot.press("4")
         await pilot.pause()
         assert screen.current_pane == "models"
@@ -81,7 +81,11 @@ async def test_readonly_shows_a_badge(clock) -> None:
     from soma_console.config import Settings
     from soma_console.tui.app import ConsoleApp
 
-    app = ConsoleApp(FakeServices(clock=clock, readonly=True), clock=clock, settings=Settings(), timers=False)
+    app = ConsoleApp(
+        FakeServices(clock=clock, readonly=True),
+        settings=Settings(),
+        options=pilot_options(clock=clock, timers=False),
+    )
     async with app.run_test(size=(120, 30), notifications=True) as pilot:
         await settle(pilot)
         assert "READONLY" in screen_text(app)

@@ -1,6 +1,6 @@
 """The real console process in a real terminal (tmux), driven with keys, read from the screen.
 
-These run ``python -m soma_console.tui.preview``; the helper in ``tests/tui/tmux.py`` takes any
+These run ``python -m tests.support.fake_world``; the helper in ``tests/tui/tmux.py`` takes any
 command, so the same checks can run against ``soma-console`` on a devnet.
 """
 
@@ -22,10 +22,10 @@ pytestmark = [
     pytest.mark.slow,
 ]
 
-PREVIEW = [sys.executable, "-m", "soma_console.tui.preview", "--no-mouse"]
+FAKE_WORLD = [sys.executable, "-m", "tests.support.fake_world", "--no-mouse"]
 
 
-def preview_env(**extra: str) -> dict[str, str]:
+def world_env(**extra: str) -> dict[str, str]:
     env = {"PYTHONPATH": str(REPO), "TERM": "xterm-256color", "LANG": "C.UTF-8"}
     env.update(extra)
     return env
@@ -34,7 +34,7 @@ def preview_env(**extra: str) -> dict[str, str]:
 def test_a_user_session_at_80x24(tmp_path: Path) -> None:
     record = tmp_path / "exit.txt"
     with TmuxTerminal(
-        [*PREVIEW, "--record-exit", str(record)], width=80, height=24, env=preview_env(), cwd=REPO
+        [*FAKE_WORLD, "--record-exit", str(record)], width=80, height=24, env=world_env(), cwd=REPO
     ) as term:
         screen = term.wait_for("Reveal queue")
         assert "Training  Checkpoints  Reveal queue  Models" in screen  # tabs at 80 columns
@@ -69,7 +69,7 @@ def test_a_user_session_at_80x24(tmp_path: Path) -> None:
 
 
 def test_no_color_in_tmux_uses_no_colours(tmp_path: Path) -> None:
-    with TmuxTerminal(PREVIEW, width=100, height=30, env=preview_env(NO_COLOR="1"), cwd=REPO) as term:
+    with TmuxTerminal(FAKE_WORLD, width=100, height=30, env=world_env(NO_COLOR="1"), cwd=REPO) as term:
         term.wait_for("Reveal queue")
         ansi = term.screen(ansi=True)
         truecolour = re.findall(r"[34]8;2;(\d+);(\d+);(\d+)", ansi)
@@ -89,7 +89,7 @@ def test_no_color_in_tmux_uses_no_colours(tmp_path: Path) -> None:
 def test_terminal_going_away_ends_the_process_quietly(tmp_path: Path) -> None:
     record = tmp_path / "exit.txt"
     term = TmuxTerminal(
-        [*PREVIEW, "--record-exit", str(record)], width=100, height=30, env=preview_env(), cwd=REPO
+        [*FAKE_WORLD, "--record-exit", str(record)], width=100, height=30, env=world_env(), cwd=REPO
     )
     with term:
         term.wait_for("Reveal queue")
@@ -102,8 +102,8 @@ def test_terminal_going_away_ends_the_process_quietly(tmp_path: Path) -> None:
 
 def test_sighup_with_the_terminal_still_there_restores_it(tmp_path: Path) -> None:
     record = tmp_path / "exit.txt"
-    command = [*PREVIEW, "--record-exit", str(record)]
-    with TmuxTerminal(command, width=100, height=30, env=preview_env(), cwd=REPO) as term:
+    command = [*FAKE_WORLD, "--record-exit", str(record)]
+    with TmuxTerminal(command, width=100, height=30, env=world_env(), cwd=REPO) as term:
         term.wait_for("Reveal queue")
         pid = term.pid
         assert pid is not None

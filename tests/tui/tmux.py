@@ -2,9 +2,9 @@
 
 ``TmuxTerminal`` starts a command in a detached tmux session of a fixed size on a private tmux
 server (``-L``), so tests never touch the user's own tmux and can run in parallel. Point it at
-``python -m soma_console.tui.preview`` or at the real ``soma-console``::
+``python -m tests.support.fake_world`` or at the real ``soma-console``::
 
-    with TmuxTerminal([sys.executable, "-m", "soma_console.tui.preview"], width=100, height=30) as term:
+    with TmuxTerminal([sys.executable, "-m", "tests.support.fake_world"], width=100, height=30) as term:
         term.wait_for("Reveal queue")
         term.press("4")
         term.type("/mine")

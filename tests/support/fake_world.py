@@ -1,10 +1,15 @@
-"""PREVIEW DATA: an in-memory, made-up SOMA world for looking at the console without a chain.
+"""TEST DATA: an in-memory, made-up SOMA world for driving the console without a chain.
 
-``python -m soma_console.tui.preview`` opens the real console on this data: a few dozen models
+``python -m tests.support.fake_world`` opens the real console on this data: a few dozen models
 (three of them "yours"), two training runs, commits waiting for and inside their reveal windows,
 and a simulated trainer that logs as fast as you ask. Nothing here touches a chain, a journal or a
-trainer, and the real console never imports this module: it exists for designers, for the tmux
-test and benchmarks, and as the data behind the test double in ``tests/tui/fake_services.py``.
+trainer. It is not part of the package: the console's happy paths are tested on the live services
+against a devnet (tests/live, tests/lifecycle); this world serves the tests that need what a devnet
+cannot give (a scripted failure, a frozen clock for pixel-exact snapshots, a chain outage on cue),
+the tmux tests, and the benchmarks' synthetic firehose.
+
+Where it answers what the live services answer (confirmation words, plan flags, payload keys,
+presets, defaults), it must answer the same: tests/tui/test_fake_world.py holds it to that.
 
 Everything is deterministic for a given seed and clock.
 """
@@ -34,6 +39,7 @@ from soma_console.core.console_services import (
 )
 from soma_console.core.encoding import b58encode
 from soma_console.core.journal import AuditEntry, Intent
+from soma_console.core.live_runs import Backlog
 from soma_console.core.reveal_queue import OPEN, WAITING, QueueEntry, build_queue, entry_for, format_countdown
 from soma_console.core.score_verdicts import Verdict
 from soma_console.errors import ReadOnlyError, UsageError, UserError
@@ -48,14 +54,20 @@ from soma_console.training.events import (
 )
 
 PREVIEW_CHAIN = "preview"
-PRESETS = ("tiny", "small", "v1")
-T0 = 1_800_000_000.0  # the preview's fixed "now" when a test freezes the clock
+PRESETS = ("tiny", "v1")  # the trainer's presets (soma_console.training.spec.presets)
+DEFAULT_COMMISSION_BPS = 1000  # the live default (soma_console.core.lifecycle)
+T0 = 1_800_000_000.0  # the fixed "now" when a test freezes the clock
 
 RunListener = Callable[[Sequence[AnyRecord]], None]
 
 
 def _hex(label: str) -> str:
     return hashlib.blake2b(label.encode(), digest_size=32).hexdigest()
+
+
+def _short(model_id: str) -> str:
+    """A model id as the live plans shorten it."""
+    return f"{model_id[:10]}…{model_id[-4:]}"
 
 
 def preview_address(seed: int = 0) -> str:
@@ -152,7 +164,7 @@ def preview_loss(step: int) -> float:
     return round(2.2 + 3.4 / (1 + step / 60) + 0.03 * ((step * 7919) % 13) / 13, 4)
 
 
-HISTORY_LIMIT = 20_000  # records kept per preview run (the preview must not grow without bound)
+HISTORY_LIMIT = 20_000  # records kept per run (the world must not grow without bound)
 
 
 @dataclass
@@ -162,7 +174,7 @@ class _Run:
     listeners: list[RunListener] = field(default_factory=list)
 
 
-class PreviewWorld:
+class FakeWorld:
     """The whole made-up world: chain, models, runs, checkpoints, commits, audit log.
 
     Methods are plain and synchronous; the services classes around it decide what runs when.
@@ -208,7 +220,7 @@ class PreviewWorld:
         self.add_run(
             "r1-tiny", preset="tiny", steps=300, total_steps=300, created=now - 7200, status="finished"
         )
-        self.add_run("r2-small", preset="small", steps=140, total_steps=1000, created=now - 1800)
+        self.add_run("r2-v1", preset="v1", steps=140, total_steps=1000, created=now - 1800)
         if len(mine) >= 2:
             # One commit in its reveal window (made last epoch), one waiting (made this epoch).
             self.add_commit(mine[0].model_id, "runs/r1-tiny/step-000200.safetensors", self.epoch - 1)
@@ -328,9 +340,11 @@ class PreviewWorld:
                         model, status="inactive", stake=(model.stake or 0) // 2
                     )
         if self.autopilot:
-            for entry in build_queue(self.intents, self.snapshot(), self.clock()):
-                if entry.actionable and entry.model_id:
-                    self.reveal(entry.model_id, by="autopilot")
+            due = [
+                e.intent_id for e in build_queue(self.intents, self.snapshot(), self.clock()) if e.actionable
+            ]
+            if due:
+                self.reveal(due, by="autopilot")
 
     def snapshot(self) -> ChainSnapshot:
         return ChainSnapshot(
@@ -470,12 +484,11 @@ class PreviewWorld:
             raise UserError(f"you do not own model {model_id[:10]}….", hint="Only its owner can do this.")
         return model
 
-    def _window_text(self, commit_epoch: int) -> str:
-        opens = self.epoch_start + (commit_epoch + 1 - self.epoch) * self.epoch_duration_s
-        wait = format_countdown(opens - self.clock())
-        return (
-            f"epoch {commit_epoch + 1} only: opens in {wait}, lasts {format_countdown(self.epoch_duration_s)}"
-        )
+    def _when(self, ts: float) -> str:
+        """A moment as the live plans write it: ``HH:MM:SS UTC (in MM:SS)``."""
+        clock = time.strftime("%H:%M:%S UTC", time.gmtime(ts))
+        left = ts - self.clock()
+        return f"{clock} (in {format_countdown(left)})" if left > 0 else clock
 
     def plan_commit(
         self, path: str, model_id: str | None, commission_bps: int | None, stake_soma: float | None
@@ -485,44 +498,54 @@ class PreviewWorld:
         if ckpt is None:
             raise UserError(f"there is no checkpoint {path}.", hint="Pick one from the Checkpoints pane.")
         stake = 1.0 if stake_soma is None else stake_soma
-        commission = 250 if commission_bps is None else commission_bps
+        commission = DEFAULT_COMMISSION_BPS if commission_bps is None else commission_bps
         if stake <= 0:
             raise UsageError(f"a stake must be more than 0 SOMA, not {stake:g}.")
         if not 0 <= commission <= 10_000:
             raise UsageError(f"commission must be 0..10000 bps, not {commission}.")
-        lines: list[tuple[str, str]] = [
-            ("Checkpoint", path),
-            ("Step / loss", f"{ckpt.step} / {ckpt.loss}"),
-        ]
+        # The lines the live plan shows, under the same labels (made-up values where the live
+        # plan has an artifact: URL, commitments, fees).
+        label = f"step {ckpt.step} of run {ckpt.run}"
+        lines: list[tuple[str, str]] = [("Checkpoint", f"{label} ({path})")]
         if model_id is None:
-            title = f"Commit step {ckpt.step} of run {ckpt.run} as a new model"
+            title = f"Commit {label} as a new model"
             lines += [
-                ("Model", "new (created by this transaction)"),
+                ("Model", "a new model (create_model, then commit_model)"),
                 ("Stake", soma(int(stake * SHANNONS_PER_SOMA))),
+                ("Commission", f"{commission} bps ({commission / 100:g}%)"),
+                ("Create fee", "0.0021 SOMA (simulated)"),
             ]
-            lines.append(("Commission", f"{commission} bps ({commission / 100:g}%)"))
         else:
             self._own(model_id)
-            title = f"Commit step {ckpt.step} of run {ckpt.run} as an update of {model_id[:10]}…"
-            lines.append(("Model", model_id))
+            title = f"Commit {label} as an update of model {model_id[:10]}…"
+            lines.append(("Model", f"{model_id} (update)"))
+        opens = self.epoch_start + self.epoch_duration_s
         lines += [
-            ("Commit epoch", str(self.epoch)),
-            ("Reveal window", self._window_text(self.epoch)),
             ("Weights URL", f"https://blobs.example/{_hex(path)[:16]}.bin"),
             ("Weights commitment", b58encode(hashlib.blake2b(path.encode(), digest_size=32).digest())),
-            ("Gas (estimate)", "0.0021 SOMA"),
+            ("Commit fee", "0.0021 SOMA (simulated)"),
+            ("Commit epoch", f"{self.epoch} (if sent before the boundary at {self._when(opens)})"),
+            (
+                "Reveal window",
+                f"epoch {self.epoch + 1}: opens {self._when(opens)}, "
+                f"closes {self._when(opens + self.epoch_duration_s)}",
+            ),
         ]
         return ActionPlan(
             action="commit",
             title=title,
             lines=tuple(lines),
-            warnings=(f"Reveal in epoch {self.epoch + 1} or lose half of the model's stake.",),
-            irreversible=True,
+            warnings=(
+                f"the reveal must be sent during epoch {self.epoch + 1}; "
+                "a missed first reveal costs half the stake.",
+            ),
+            irreversible=False,  # as live: a commit can be followed by another (an update)
             confirm_word="commit",
             payload={"path": path, "model_id": model_id, "stake": stake, "commission": commission},
         )
 
     def plan_reveal(self, model_id: str | None) -> ActionPlan:
+        """Every commit whose window is open (of ``model_id`` when given), as live reveals them."""
         self._writable("reveal")
         entries = [e for e in self.queue(self.clock()) if e.actionable]
         if model_id is not None:
@@ -530,21 +553,23 @@ class PreviewWorld:
         if not entries:
             which = f"model {model_id[:10]}…" if model_id else "any model"
             raise UserError(
-                f"no commit of {which} is in its reveal window now.", hint="Check the Reveal queue."
+                f"there is no pending commit to reveal for {which}.", hint="Check the Reveal queue."
             )
-        entry = entries[0]
+        lines = [
+            (
+                f"Model {(e.model_id or '?')[:10]}…",
+                f"{e.kind} commit of epoch {e.commit_epoch}, revealed now in epoch {self.epoch}; "
+                f"window closes in {format_countdown(e.seconds_to_close)}",
+            )
+            for e in entries
+        ]
+        lines.append(("Sends", "the decryption key and the embedding (both become public)"))
         return ActionPlan(
             action="reveal",
-            title=f"Reveal model {(entry.model_id or '?')[:10]}… (committed in epoch {entry.commit_epoch})",
-            lines=(
-                ("Model", entry.model_id or "?"),
-                ("Kind", entry.kind),
-                ("Commit epoch", str(entry.commit_epoch)),
-                ("Window closes in", format_countdown(entry.seconds_to_close)),
-                ("Sends", "the decryption key and the embedding (kept secret until now)"),
-            ),
+            title=f"Reveal {len(entries)} commit{'s' if len(entries) != 1 else ''}",
+            lines=tuple(lines),
             confirm_word="reveal",
-            payload={"model_id": entry.model_id},
+            payload={"intents": [e.intent_id for e in entries]},
         )
 
     def plan_stake(self, model_id: str, amount: float) -> ActionPlan:
@@ -557,31 +582,39 @@ class PreviewWorld:
             raise UserError(f"the wallet holds {soma(self.balance)}, less than {soma(shannons)}.")
         return ActionPlan(
             action="stake",
-            title=f"Add {soma(shannons)} of stake to model {model_id[:10]}…",
+            title=f"Add {soma(shannons)} of stake to model {_short(model_id)}",
             lines=(
-                ("Model", model_id),
-                ("Amount", soma(shannons)),
-                ("Stake after", soma((model.stake or 0) + shannons)),
+                ("Model", f"{model_id} ({model.status})"),
+                ("Add stake", soma(shannons)),
+                ("Stake now", soma(model.stake)),
+                ("Takes effect", f"epoch {self.epoch + 1} (stake counts from the next epoch)"),
+                ("Fee", "0.0021 SOMA (simulated)"),
             ),
             confirm_word="stake",
-            payload={"model_id": model_id, "shannons": shannons},
+            payload={"model_id": model_id, "amount": shannons},
         )
 
     def plan_commission(self, model_id: str, bps: int) -> ActionPlan:
         self._writable("set commission")
-        model = self._own(model_id)
         if not 0 <= bps <= 10_000:
-            raise UsageError(f"commission must be 0..10000 bps, not {bps}.", hint="100 bps = 1%.")
+            raise UsageError(f"a commission of {bps} bps is outside 0..10000.", hint="100 bps = 1%.")
+        model = self._own(model_id)
+        if model.status != "active":
+            raise UserError(
+                f"model {_short(model_id)} is {model.status}; only an active model's commission can change."
+            )
+        boundary = self.epoch_start + self.epoch_duration_s
         return ActionPlan(
             action="commission",
-            title=f"Set commission of model {model_id[:10]}… to {bps} bps",
+            title=f"Set model {_short(model_id)}'s commission to {bps} bps",
             lines=(
                 ("Model", model_id),
-                ("Now", f"{model.commission_rate} bps"),
-                ("From epoch", str(self.epoch + 1)),
-                ("New", f"{bps} bps ({bps / 100:g}%)"),
+                ("Commission now", f"{model.commission_rate} bps (this epoch, {self.epoch})"),
+                ("Next epoch's rate", f"{model.next_commission_rate} bps → {bps} bps"),
+                ("Takes effect", f"epoch {self.epoch + 1}, {self._when(boundary)}"),
+                ("Fee", "0.0021 SOMA (simulated)"),
             ),
-            confirm_word="yes",
+            confirm_word="commission",
             payload={"model_id": model_id, "bps": bps},
         )
 
@@ -590,13 +623,17 @@ class PreviewWorld:
         model = self._own(model_id)
         if model.status != "active":
             raise UserError(
-                f"model {model_id[:10]}… is {model.status}; only an active model can be deactivated."
+                f"model {_short(model_id)} is {model.status}; only an active model can be deactivated."
             )
         return ActionPlan(
             action="deactivate",
-            title=f"Deactivate model {model_id[:10]}…",
-            lines=(("Model", model_id), ("Stake", soma(model.stake)), ("Pending update", "dropped")),
-            warnings=("The model stops competing from the next epoch.",),
+            title=f"Deactivate model {_short(model_id)}",
+            lines=(
+                ("Model", model_id),
+                ("Stake", f"{soma(model.stake)} (not slashed)"),
+                ("Fee", "0.0021 SOMA (simulated)"),
+            ),
+            warnings=("the model stops competing at once and cannot be reactivated.",),
             irreversible=True,
             confirm_word="deactivate",
             payload={"model_id": model_id},
@@ -609,13 +646,13 @@ class PreviewWorld:
         if plan.action == "commit":
             return self._commit(p)
         if plan.action == "reveal":
-            return self.reveal(str(p["model_id"]))
+            return self.reveal([int(i) for i in p["intents"]])
         model_id = str(p["model_id"])
         model = self._model(model_id)
         if plan.action == "stake":
-            self.models[model_id] = replace(model, stake=(model.stake or 0) + int(p["shannons"]))
-            self.balance -= int(p["shannons"])
-            summary = f"added {soma(int(p['shannons']))} to {model_id[:10]}…"
+            self.models[model_id] = replace(model, stake=(model.stake or 0) + int(p["amount"]))
+            self.balance -= int(p["amount"])
+            summary = f"added {soma(int(p['amount']))} to {model_id[:10]}…"
         elif plan.action == "commission":
             self.models[model_id] = replace(model, next_commission_rate=int(p["bps"]))
             summary = f"commission of {model_id[:10]}… → {p['bps']} bps from epoch {self.epoch + 1}"
@@ -623,7 +660,7 @@ class PreviewWorld:
             self.models[model_id] = replace(model, status="inactive")
             summary = f"deactivated {model_id[:10]}…"
         else:
-            raise UserError(f"the preview cannot {plan.action}.")
+            raise UserError(f"the test world cannot {plan.action}.")
         entry = self.record_audit(plan.action, model_id, "success", {"summary": summary})
         return ActionResult(
             plan.action, True, summary, digest=entry.digest, model_id=model_id, epoch=self.epoch
@@ -651,92 +688,53 @@ class PreviewWorld:
             "commit", True, summary, digest=entry.digest, model_id=str(model_id), epoch=self.epoch
         )
 
-    def reveal(self, model_id: str, *, by: str = "console") -> ActionResult:
-        due = [
-            n
-            for n, intent in enumerate(self.intents)
-            if intent.model_id == model_id
-            and intent.state == "confirmed"
-            and intent.commit_epoch == self.epoch - 1
-        ]
-        if not due:
-            raise UserError(f"no commit of model {model_id[:10]}… is in its reveal window now.")
-        i = due[0]
-        intent = self.intents[i]
-        self.intents[i] = replace(
-            intent, state="revealed", revealed_epoch=self.epoch, reveal_digest=fake_digest(-i)
-        )
-        model = self.models.get(model_id)
-        if model is not None:
-            self.models[model_id] = replace(model, status="active")
-        summary = f"revealed {model_id[:10]}… in epoch {self.epoch}" + (
-            " (autopilot)" if by == "autopilot" else ""
-        )
-        entry = self.record_audit("reveal", model_id, "success", {"summary": summary})
-        return ActionResult("reveal", True, summary, digest=entry.digest, model_id=model_id, epoch=self.epoch)
+    def reveal(self, intent_ids: Sequence[int], *, by: str = "console") -> ActionResult:
+        """Reveal the given commits (those still in their window); one audit entry each."""
+        done: list[str] = []
+        digest = None
+        for n, intent in enumerate(self.intents):
+            if intent.id not in intent_ids:
+                continue
+            if intent.state != "confirmed" or intent.commit_epoch != self.epoch - 1:
+                continue
+            model_id = intent.model_id or "?"
+            self.intents[n] = replace(
+                intent, state="revealed", revealed_epoch=self.epoch, reveal_digest=fake_digest(-n)
+            )
+            model = self.models.get(model_id)
+            if model is not None:
+                self.models[model_id] = replace(model, status="active")
+            note = f"revealed {model_id[:10]}… in epoch {self.epoch}" + (
+                " (autopilot)" if by == "autopilot" else ""
+            )
+            digest = self.record_audit("reveal", model_id, "success", {"summary": note}).digest
+            done.append(model_id)
+        if not done:
+            raise UserError("no commit of those is in its reveal window now.")
+        summary = "revealed " + ", ".join(f"{m[:10]}… in epoch {self.epoch}" for m in done)
+        return ActionResult("reveal", True, summary, digest=digest, model_id=done[0], epoch=self.epoch)
 
 
-FOLLOW_BACKLOG = 50_000  # records a follower may fall behind by before the oldest are dropped
+FOLLOW_BACKLOG = 50_000  # plain lines a follower may fall behind by before the oldest are dropped
 
 
-class _Backlog:
-    """Batches waiting for a follower, bounded: a follower that falls behind loses the oldest
-    plain lines (and is told how many), never the memory of the process. Live services must
-    bound their follow queues the same way."""
+class FakeWorldServices:
+    """ConsoleServices over a :class:`FakeWorld`, with a simulated chain poller and trainer.
 
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._batches: deque[Sequence[AnyRecord]] = deque()
-        self._size = 0
-        self._dropped = 0
-        self._ready = asyncio.Event()
-
-    def put(self, batch: Sequence[AnyRecord]) -> None:
-        self._batches.append(batch)
-        self._size += len(batch)
-        while self._size > self.limit and len(self._batches) > 1:
-            old = self._batches.popleft()
-            kept = [r for r in old if type(r) is not LogLine]  # events are small and matter
-            self._dropped += len(old) - len(kept)
-            self._size -= len(old) - len(kept)
-            if kept:
-                self._batches.appendleft(kept)
-                break
-        self._ready.set()
-
-    async def get(self) -> Sequence[AnyRecord]:
-        while not self._batches:
-            self._ready.clear()
-            await self._ready.wait()
-        batch = self._batches.popleft()
-        self._size -= len(batch)
-        if self._dropped:
-            note = LogLine(f"… {self._dropped:,} lines dropped: the console fell behind the trainer")
-            self._dropped = 0
-            return [note, *batch]
-        return batch
-
-    def __bool__(self) -> bool:
-        return bool(self._batches)
-
-
-class PreviewServices:
-    """ConsoleServices over a :class:`PreviewWorld`, with a simulated chain poller and trainer.
-
-    ``log_rate`` is how many plain log lines a second each running preview run prints (the
+    ``log_rate`` is how many plain log lines a second each running run prints (the
     benchmarks turn it up to tens of thousands).
     """
 
     def __init__(
         self,
-        world: PreviewWorld | None = None,
+        world: FakeWorld | None = None,
         *,
         poll_s: float = 1.0,
         steps_per_s: float = 3.0,
         log_rate: float = 20.0,
         tx_delay_s: float = 0.6,
     ) -> None:
-        self.world = world or PreviewWorld()
+        self.world = world or FakeWorld()
         self.poll_s = poll_s
         self.steps_per_s = steps_per_s
         self.log_rate = log_rate
@@ -810,7 +808,7 @@ class PreviewServices:
         return self.world.checkpoint_infos(run)
 
     def score_checkpoint(self, checkpoint_path: str) -> Verdict:
-        # The preview has no chain to score against: a fixed, labelled verdict.
+        # No chain to score against: a fixed verdict, labelled as made up.
         return Verdict("preview", 0.0, 5, 2, "would win 2 of 5 targets (preview data)")
 
     def queue(self, now: float) -> list[QueueEntry]:
@@ -876,25 +874,33 @@ class PreviewServices:
         entry = self.world.runs.get(run)
         if entry is None:
             raise UserError(f"there is no run named {run!r}.")
-        backlog = _Backlog(FOLLOW_BACKLOG)
-        entry.listeners.append(backlog.put)
+        backlog = Backlog(FOLLOW_BACKLOG)  # the live follower's bounded queue
+
+        def put(records: Sequence[AnyRecord]) -> None:
+            for rec in records:
+                backlog.put(rec)
+            if entry.info.status != "running" or any(isinstance(r, Finished) for r in records):
+                backlog.close()
+
+        entry.listeners.append(put)
         try:
             history = list(entry.records)
             for i in range(0, len(history), 5000):
                 yield history[i : i + 5000]
-            while entry.info.status == "running" or backlog:
-                batch = await backlog.get()
+            if entry.info.status != "running":
+                return
+            while (batch := await backlog.get()) is not None:
                 yield batch
-                if any(isinstance(r, Finished) for r in batch):
-                    break
         finally:
             with contextlib.suppress(ValueError):
-                entry.listeners.remove(backlog.put)
+                entry.listeners.remove(put)
 
     async def stop_training(self, run: str) -> None:
+        if run not in self.world.runs:
+            raise UserError(f"there is no run named {run!r}.")
         task = self._trainers.pop(run, None)
-        if task is None or task.done():
-            raise UserError(f"run {run} is not running.")
+        if task is None or task.done() or self.world.runs[run].info.status != "running":
+            raise UserError(f"run {run!r} is not running.")
         task.cancel()
         self.world.set_run_status(run, "stopped")
         self.world.append_records(run, [LogLine(f"[{run}] stopped by the user")])
@@ -934,8 +940,8 @@ class PreviewServices:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m soma_console.tui.preview",
-        description="Open the console on made-up PREVIEW data (no chain, no journal, no trainer).",
+        prog="python -m tests.support.fake_world",
+        description="Open the console on made-up test data (no chain, no journal, no trainer).",
     )
     parser.add_argument("--models", type=int, default=40, help="how many made-up models (default 40)")
     parser.add_argument("--log-rate", type=float, default=20.0, help="log lines per second per running run")
@@ -952,11 +958,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="write how the console ended to FILE (for tests: the terminal may be gone by then)",
     )
     args = parser.parse_args(argv)
-    world = PreviewWorld(
+    world = FakeWorld(
         models=args.models, readonly=args.readonly, seed=args.seed, epoch_duration_s=args.epoch_seconds
     )
-    services = PreviewServices(world, log_rate=args.log_rate, steps_per_s=args.steps_per_s)
-    from soma_console.tui.app import run_console
+    services = FakeWorldServices(world, log_rate=args.log_rate, steps_per_s=args.steps_per_s)
+    from soma_console.tui.terminal import run_console
 
     try:
         status = run_console(services, mouse=not args.no_mouse)

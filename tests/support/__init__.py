@@ -1,0 +1,1 @@
+"""Test support: made-up data and services for the console tests that cannot use a devnet."""
