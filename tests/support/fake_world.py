@@ -55,7 +55,7 @@ from soma_console.training.events import (
 
 PREVIEW_CHAIN = "preview"
 PRESETS = ("tiny", "v1")  # the trainer's presets (soma_console.training.spec.presets)
-DEFAULT_COMMISSION_BPS = 1000  # the live default (soma_console.core.lifecycle)
+DEFAULT_COMMISSION_BPS = 1000  # the live default (soma_console.core.onchain.base)
 T0 = 1_800_000_000.0  # the fixed "now" when a test freezes the clock
 
 RunListener = Callable[[Sequence[AnyRecord]], None]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from soma_console.core.lifecycle import DEFAULT_COMMISSION_BPS
+from soma_console.core.onchain.base import DEFAULT_COMMISSION_BPS
 from soma_console.errors import UserError
 from soma_console.training.spec import presets
 from tests.support import fake_world
