@@ -44,15 +44,19 @@ def run(coro: Awaitable[Any]) -> Any:
     return asyncio.run(main())
 
 
-# Ids in tables: "0x" and the first 12 hex digits, which every command taking a model id accepts
-# back (a unique prefix, as git takes a short commit id); --wide shows them whole.
+# Ids in tables: "0x" and the first 12 hex digits, which every command taking a model or target id
+# accepts back (a unique prefix, as git takes a short commit id); --wide shows them whole.
 SHORT_ID_HEX = 12
 
 
 def short_model_id(model_id: str | None, *, wide: bool = False) -> str:
+    """A model, target or object id as tables print it (owners too: their first 14 hex digits)."""
     if not model_id:
         return ""
     return model_id if wide else model_id[: 2 + SHORT_ID_HEX]
+
+
+short_id = short_model_id
 
 
 def checkpoint_ref(run: str, step: int) -> str:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import click
 
-from soma_console.cli.common import run_with_session
+from soma_console.cli.common import run_with_session, short_id
 from soma_console.cli.output import print_json, print_table, stderr_console, stdout_console
 from soma_console.context import AppContext
 from soma_console.core.chain import ChainSession
@@ -53,6 +53,7 @@ def _progress(quiet: bool) -> Callable[[str], None]:
     help="SIGReg noise seed (the chain audits with 0).",
 )
 @click.option("--device", help="torch device (default: cuda when present, else cpu).")
+@click.option("--wide", is_flag=True, help="Show target and model ids whole.")
 @click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON on stdout.")
 @click.pass_obj
 def score(
@@ -64,6 +65,7 @@ def score(
     model_id: str | None,
     seed: int,
     device: str | None,
+    wide: bool,
     as_json: bool,
 ) -> None:
     """Score CHECKPOINT with the chain's scoring loss on recently filled targets."""
@@ -101,17 +103,17 @@ def score(
     if as_json:
         print_json(report.to_json())
         return
-    show(report, src.label)
+    show(report, src.label, wide=wide)
 
 
-def show(report: ScoreReport, label: str) -> None:
+def show(report: ScoreReport, label: str, *, wide: bool = False) -> None:
     con = stdout_console()
     rows = [
         {
-            "target": t.target_id[:14] + "…",
+            "target": short_id(t.target_id, wide=wide),
             "my loss": f"{t.my_loss:.4f}",
             "winner loss": f"{t.winner_loss:.4f}",
-            "winner": t.winner_model_id[:14] + "…",
+            "winner": short_id(t.winner_model_id, wide=wide),
             "would win": "yes" if t.would_win else "no",
             "distance": f"{t.distance:.4f}",
             "current loss": None if t.current_loss is None else f"{t.current_loss:.4f}",
@@ -122,7 +124,7 @@ def show(report: ScoreReport, label: str) -> None:
     if report.has_current:
         columns.append("current loss")
     if rows:
-        print_table(rows, columns)
+        print_table(rows, columns, keep=("target", "winner"))
     con.print(f"{label}: {report.summary()}.", markup=False, highlight=False)
     for line in report.skipped:
         con.print(f"skipped {line}", markup=False, highlight=False)

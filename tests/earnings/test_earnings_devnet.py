@@ -4,6 +4,8 @@ submitter and the tiny preset, assigned targets, winning, claimed at generation 
 
 from __future__ import annotations
 
+import json
+import re
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -76,7 +78,19 @@ def test_a_tiny_model_is_assigned_wins_and_its_owner_claims_exactly_the_share(
 ) -> None:
     owner, epoch, due = _claimable(tmp_path, submitter_devnet, tiny_run)
     before = _balance(owner)
-    result = owner.json("claim", "--all", "--yes")
+    # The tables' ids paste back: claim the wins by the short ids the earnings table printed.
+    table = owner.cli("earnings")
+    assert table.returncode == 0 and "…" not in table.stdout, table.stdout
+    short = {w["target_id"][:14] for w in due}
+    assert short <= set(re.findall(r"0x[0-9a-f]{12}\b", table.stdout))
+    shown = owner.cli("targets", "--mine")
+    assert shown.returncode == 0 and "…" not in shown.stdout and short <= set(shown.stdout.split())
+    r = owner.cli("claim", *sorted(short), "--yes", "--json")
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout)
+    me = owner.json("wallet", "show")["address"]
+    assert f"{me} (this wallet)" in r.stderr and "0x" + me not in r.stderr  # addresses as `wallet show`
+    assert all(w["target_id"] in r.stderr for w in due)  # the plan names each target whole
     assert sorted(c["target_id"] for c in result["claimed"]) == sorted(w["target_id"] for w in due)
     for c in result["claimed"]:
         w = next(w for w in due if w["target_id"] == c["target_id"])
