@@ -416,6 +416,18 @@ class TargetIndex:
             row["won"], row["earned_shannons"] = n, int(reward or 0)
         return stats
 
+    def wins_by_model(self, chain: str, since_epoch: int) -> dict[str, tuple[int, int]]:
+        """Per winning model (every model, not only the wallet's): (targets won, owner's share in
+        shannons) over the targets generated from ``since_epoch`` on, claimed ones included. A
+        range of the epoch index, one row per winner out: bounded by the epochs asked for."""
+        rows = self._conn.execute(
+            "SELECT winning_model_id, count(*), sum(reward_pool * ? / ?) FROM targets"
+            " WHERE chain=? AND generation_epoch>=? AND winning_model_id IS NOT NULL"
+            " GROUP BY winning_model_id",
+            (OWNER_SHARE_BPS, BPS, chain, since_epoch),
+        )
+        return {mid: (int(n), int(earned or 0)) for mid, n, earned in rows}
+
     def epoch_counts(
         self, chain: str, epoch: int, model_ids: Iterable[str]
     ) -> dict[str, tuple[int, int, int]]:
