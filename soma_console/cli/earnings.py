@@ -280,7 +280,8 @@ def stake_withdraw(app: AppContext, receipt: str, yes: bool, as_json: bool) -> N
 @click.option("--json", "as_json", is_flag=True, help="Print the estimate as JSON.")
 @click.pass_obj
 def stake_what_if(app: AppContext, model_id: str, extra_soma: float, as_json: bool) -> None:
-    """How MODEL_ID's share of this epoch's targets would change with EXTRA_SOMA more stake."""
+    """How MODEL_ID's share of this epoch's targets would change with EXTRA_SOMA more stake (MODEL_ID:
+    whole, or the short id tables print)."""
     from soma_console.cli.common import run_with_session
     from soma_console.core.chain import SHANNONS
     from soma_console.core.stake_whatif import stake_whatif
@@ -295,5 +296,6 @@ def stake_what_if(app: AppContext, model_id: str, extra_soma: float, as_json: bo
     stdout_console().print(
         f"Epoch {out['epoch']}: {out['assigned_now']} of {out['targets']} targets ({out['share_now']:.1%}) "
         f"with {soma(out['stake_shannons'])}; with +{soma(extra)}: {out['assigned_after']} "
-        f"({out['share_after']:.1%}). An estimate from this epoch's targets."
+        f"({out['share_after']:.1%}). An estimate from this epoch's targets, "
+        f"{out['models_per_target']} models a target (the chain's target_models_per_target)."
     )

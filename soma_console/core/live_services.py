@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import importlib
 import json
 import logging
@@ -487,7 +488,12 @@ class LiveServices:
 
     async def plan_stake(self, model_id: str, soma: float) -> ActionPlan:
         self._ready("add stake")
-        return await self.lifecycle.plan_stake(model_id, soma)
+        plan = await self.lifecycle.plan_stake(model_id, soma)
+        from soma_console.core.stake_whatif import stake_plan_whatif  # numpy: only when asked
+
+        extra = int(plan.payload["amount"]) if isinstance(plan.payload, dict) else 0
+        lines = await stake_plan_whatif(self.session, model_id, extra)
+        return dataclasses.replace(plan, lines=(*plan.lines, *lines))
 
     async def plan_commission(self, model_id: str, bps: int) -> ActionPlan:
         self._ready("set the commission")

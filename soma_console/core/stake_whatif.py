@@ -5,10 +5,16 @@ The chain assigns each target to the ``k`` active models with the lowest
 (their embeddings, read page by page) with the model's stake as it is and with ``+extra``
 gives the number of targets it was, and would have been, assigned. The targets of the next epoch
 are drawn at random, so the share is an estimate of the expected share, not a promise.
+
+``k`` is the chain's ``target_models_per_target``, read from the protocol config the epoch read
+reports (3 by default, which is used when a node does not report it). The matrix work runs in a
+worker thread, a page of targets at a time; ``max_targets`` stops after that many targets (a
+sample: the console's stake plan uses one so that it answers in seconds on a big network).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +24,7 @@ import numpy as np
 from soma_console.core.chain import ChainSession
 from soma_console.errors import UserError
 
-MODELS_PER_TARGET = 3  # the chain's target_models_per_target
+MODELS_PER_TARGET = 3  # the chain's default target_models_per_target, when the node does not say
 
 
 @dataclass(frozen=True)
@@ -30,6 +36,31 @@ class WhatIf:
     extra_shannons: int
     assigned_now: int
     assigned_after: int
+    models_per_target: int = MODELS_PER_TARGET
+    sampled: bool = False  # stopped at max_targets: the counts are of a sample of the epoch's targets
+
+    @property
+    def expected_now(self) -> float:
+        """The share of targets as a fraction (0 with no targets)."""
+        return self.assigned_now / self.targets if self.targets else 0.0
+
+    @property
+    def expected_after(self) -> float:
+        return self.assigned_after / self.targets if self.targets else 0.0
+
+    def plan_lines(self, soma: Any) -> list[tuple[str, str]]:
+        """What the added stake does to the model's targets, as stake plans show it."""
+        if not self.targets:
+            return [("Expected targets", f"no targets in epoch {self.epoch} to estimate from")]
+        sample = f"a sample of {self.targets}" if self.sampled else f"all {self.targets}"
+        return [
+            (
+                "Expected targets",
+                f"{self.expected_now:.1%} of targets now → {self.expected_after:.1%} with "
+                f"+{soma(self.extra_shannons)} ({self.assigned_now} → {self.assigned_after} of {sample} "
+                f"epoch-{self.epoch} targets, {self.models_per_target} models a target; an estimate)",
+            )
+        ]
 
     def to_json(self) -> dict[str, Any]:
         n = max(self.targets, 1)
@@ -43,6 +74,8 @@ class WhatIf:
             "share_now": self.assigned_now / n if self.targets else 0.0,
             "assigned_after": self.assigned_after,
             "share_after": self.assigned_after / n if self.targets else 0.0,
+            "models_per_target": self.models_per_target,
+            "sampled": self.sampled,
         }
 
 
@@ -87,10 +120,37 @@ async def _target_embeddings(session: ChainSession, epoch: int) -> AsyncIterator
                 break
 
 
-async def stake_whatif(session: ChainSession, model_id: str, extra_shannons: int) -> WhatIf:
+def _both(
+    matrix: np.ndarray,
+    norms: np.ndarray,
+    powers: tuple[np.ndarray, np.ndarray],
+    page: np.ndarray,
+    focus: int,
+    k: int,
+) -> tuple[int, int]:
+    return (
+        assigned(matrix, norms, powers[0], page, focus, k),
+        assigned(matrix, norms, powers[1], page, focus, k),
+    )
+
+
+async def models_per_target(session: ChainSession) -> int:
+    """The chain's ``target_models_per_target`` from the protocol config (a small read)."""
+    clock = await session.reader.clock()
+    k = clock.attribute("target_models_per_target")
+    return k if k is not None and k > 0 else MODELS_PER_TARGET
+
+
+async def stake_whatif(
+    session: ChainSession, model_id: str, extra_shannons: int, *, max_targets: int | None = None
+) -> WhatIf:
     want = model_id.lower() if model_id.lower().startswith("0x") else "0x" + model_id.lower()
+    k = await models_per_target(session)
     active: Sequence[Any] = await session.call("get_active_models")
     ids = [str(m.model_id).lower() for m in active]
+    if want not in ids:  # a short id, as tables print them: a unique prefix of an active model's
+        hits = [i for i in ids if i.startswith(want)] if len(want) >= 6 else []
+        want = hits[0] if len(hits) == 1 else want
     if want not in ids:
         raise UserError(f"model {want} is not active, so it is assigned no targets; stake counts once it is.")
     focus = ids.index(want)
@@ -99,13 +159,48 @@ async def stake_whatif(session: ChainSession, model_id: str, extra_shannons: int
     stakes = np.asarray([int(m.stake) for m in active], dtype=np.float64)
     after = stakes.copy()
     after[focus] += extra_shannons
-    power_now, power_after = _power(stakes), _power(after)
-    epoch = (await session.snapshot()).epoch
+    powers = (_power(stakes), _power(after))
+    epoch = (await session.head()).epoch
     total = now = later = 0
+    sampled = False
     async for page in _target_embeddings(session, epoch):
         if page.shape[1] != matrix.shape[1]:
             continue
+        if max_targets is not None and total + len(page) > max_targets:
+            page = page[: max_targets - total]
+            sampled = True
         total += len(page)
-        now += assigned(matrix, norms, power_now, page, focus, MODELS_PER_TARGET)
-        later += assigned(matrix, norms, power_after, page, focus, MODELS_PER_TARGET)
-    return WhatIf(want, epoch, total, int(stakes[focus]), extra_shannons, now, later)
+        a, b = await asyncio.to_thread(_both, matrix, norms, powers, page, focus, k)
+        now += a
+        later += b
+        if sampled or (max_targets is not None and total >= max_targets):
+            sampled = True
+            break
+    return WhatIf(want, epoch, total, int(stakes[focus]), extra_shannons, now, later, k, sampled)
+
+
+# The stake plan's estimate: a sample of this epoch's targets, and a time limit, so that the plan
+# comes in seconds on a network of 10,000 models and 86,400 targets an epoch.
+PLAN_SAMPLE_TARGETS = 5000
+PLAN_TIMEOUT_S = 20.0
+
+
+async def stake_plan_whatif(
+    session: ChainSession, model_id: str, extra_shannons: int
+) -> list[tuple[str, str]]:
+    """The "Expected targets" line of a stake plan: what ``extra_shannons`` more stake does to the
+    model's share of targets. Never raises: an estimate that cannot be made says why instead."""
+    from soma_console.core.chain_errors import soma
+
+    try:
+        w = await asyncio.wait_for(
+            stake_whatif(session, model_id, extra_shannons, max_targets=PLAN_SAMPLE_TARGETS), PLAN_TIMEOUT_S
+        )
+    except UserError:
+        return [("Expected targets", "none until the model is active (only active models get targets)")]
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # an estimate: the plan stands without it
+        reason = "it took too long" if isinstance(exc, TimeoutError) else str(exc).rstrip(".")
+        return [("Expected targets", f"not estimated ({reason})")]
+    return w.plan_lines(soma)

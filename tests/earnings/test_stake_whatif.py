@@ -32,11 +32,72 @@ async def test_what_if_replays_the_chains_assignment_and_more_stake_means_no_few
             actual = sum(mid in t.model_ids for t in targets)
             same = await stake_whatif(session, mid, 0)
             assert (same.targets, same.assigned_now, same.assigned_after) == (len(targets), actual, actual)
+            assert same.models_per_target == 3 == max(len(t.model_ids) for t in targets)  # the chain's k
+            assert not same.sampled
         weakest = ids[0]
         more = await stake_whatif(session, weakest, 100 * 10**9)
         assert more.assigned_after >= more.assigned_now
         assert more.to_json()["share_after"] == more.assigned_after / len(targets)
         with pytest.raises(Exception, match="not active"):
             await stake_whatif(session, "0x" + "ab" * 32, 0)
+        # a sample: the first targets as the chain lists them (open ones, by id), counted exactly
+        listed = sorted(targets, key=lambda t: t.id)[:7]
+        some = await stake_whatif(session, ids[1], 0, max_targets=7)
+        assert (some.targets, some.sampled) == (7, True)
+        assert some.assigned_now == sum(ids[1] in t.model_ids for t in listed)
+        # the short id the tables print is enough
+        short = await stake_whatif(session, ids[2][:14], 0)
+        assert short.model_id == ids[2].lower()
     finally:
         await session.close()
+
+
+async def test_k_comes_from_the_protocol_config_and_defaults_to_three() -> None:
+    from types import SimpleNamespace
+
+    from soma_console.core.chain_reads import EpochClock
+    from soma_console.core.stake_whatif import models_per_target
+
+    def session(attributes: dict[str, str]) -> object:
+        async def clock() -> EpochClock:
+            return EpochClock(epoch=1, start_ms=0, protocol_version=3, attributes=attributes)
+
+        return SimpleNamespace(reader=SimpleNamespace(clock=clock))
+
+    assert await models_per_target(session({"target_models_per_target": "5"})) == 5  # type: ignore[arg-type]
+    assert await models_per_target(session({})) == 3  # type: ignore[arg-type]
+    assert await models_per_target(session({"target_models_per_target": "x"})) == 3  # type: ignore[arg-type]
+
+
+async def test_the_consoles_stake_plan_shows_what_the_added_stake_does(
+    tiny_devnet: Devnet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from soma_console.context import AppContext
+    from soma_console.core.live_services import LiveServices
+    from tests.lifecycle.conftest import write_chain_config
+
+    client = await tiny_devnet.client()
+    ids, owner = await _active_models(tiny_devnet, client, [1.0, 4.0, 9.0, 2.0, 1.0])
+    created = await client.create_model(owner, stake_amount=1.0, commission_rate=100)  # not active
+    tiny_devnet.advance()
+    monkeypatch.setenv("SOMA_SECRET_KEY", owner.to_secret_key())
+    home = tmp_path / "home"
+    write_chain_config(home, tiny_devnet)
+    services = LiveServices.open(AppContext.create(home=str(home)))
+    session = ChainSession(tiny_devnet.profile)
+    try:
+        plan = await services.plan_stake(ids[0], 10.0)
+        idle = await services.plan_stake(created, 1.0)
+        expected = await stake_whatif(session, ids[0], 10 * 10**9)
+    finally:
+        await services.stop()
+        await session.close()
+    line = dict(plan.lines)["Expected targets"]
+    assert f"({expected.assigned_now} → {expected.assigned_after} of all {expected.targets} " in line
+    assert f"{expected.assigned_now / expected.targets:.1%} of targets now" in line
+    assert "+10 SOMA" in line and "3 models a target" in line
+    assert expected.assigned_after >= expected.assigned_now and expected.targets == 20
+    text = plan.render_text()
+    assert text.index("Add stake") < text.index("Expected targets")  # shown before the word is typed
+    assert plan.payload == {"model_id": ids[0], "amount": 10 * 10**9}  # the estimate changes nothing sent
+    assert "none until the model is active" in dict(idle.lines)["Expected targets"]
