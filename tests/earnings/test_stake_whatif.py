@@ -101,3 +101,51 @@ async def test_the_consoles_stake_plan_shows_what_the_added_stake_does(
     assert text.index("Add stake") < text.index("Expected targets")  # shown before the word is typed
     assert plan.payload == {"model_id": ids[0], "amount": 10 * 10**9}  # the estimate changes nothing sent
     assert "none until the model is active" in dict(idle.lines)["Expected targets"]
+
+
+async def test_a_time_budget_stops_at_a_page_boundary_and_says_it_is_a_sample() -> None:
+    """A stubbed node with 5 pages of targets: with no time left after the first page, the estimate
+    is that page's, marked as a sample (the console's plan then says "of a sample of N")."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from soma_console.core.chain_reads import EpochClock
+    from soma_console.core.stake_whatif import WhatIf
+
+    rng = np.random.default_rng(3)
+    models = [
+        SimpleNamespace(model_id=f"0x{i:064x}", embedding=list(rng.normal(size=8)), stake=(i + 1) * 10**9)
+        for i in range(6)
+    ]
+    pages = [
+        [SimpleNamespace(id=f"p{p}t{i}", embedding=list(rng.normal(size=8))) for i in range(10)]
+        for p in range(5)
+    ]
+    served: list[int] = []
+
+    async def call(method: str, **kwargs: object) -> object:
+        if method == "get_active_models":
+            return models
+        if kwargs["status"] != "open":
+            return SimpleNamespace(targets=[], next_page_token=None)
+        n = int(str(kwargs.get("page_token") or 0))
+        served.append(n)
+        return SimpleNamespace(targets=pages[n], next_page_token=str(n + 1) if n + 1 < len(pages) else None)
+
+    async def clock() -> EpochClock:
+        k = {"target_models_per_target": "3"}
+        return EpochClock(epoch=4, start_ms=0, protocol_version=3, attributes=k)
+
+    async def head() -> object:
+        return SimpleNamespace(epoch=4)
+
+    session = SimpleNamespace(call=call, reader=SimpleNamespace(clock=clock), head=head)
+    full = await stake_whatif(session, models[0].model_id, 10**10)  # type: ignore[arg-type]
+    assert (full.targets, full.sampled) == (50, False)
+    served.clear()
+    quick = await stake_whatif(session, models[0].model_id, 10**10, budget_s=0.0)  # type: ignore[arg-type]
+    assert (quick.targets, quick.sampled) == (10, True) and served == [0, 1]  # page 1 read, not counted
+    line = dict(quick.plan_lines(lambda n: f"{n / 1e9:g} SOMA"))["Expected targets"]
+    assert "of a sample of 10 epoch-4 targets" in line and "+10 SOMA" in line
+    assert isinstance(quick, WhatIf)
