@@ -37,7 +37,8 @@ def main() -> None:
         t0 = time.perf_counter()
         _both(matrix, norms, powers, page, 5, 3)
         runs.append(time.perf_counter() - t0)
-    print(json.dumps({**vars(args), "page_s_best": round(min(runs), 2), "page_s_runs": [round(r, 2) for r in runs]}))
+    out = {**vars(args), "page_s_best": round(min(runs), 2), "page_s_runs": [round(r, 2) for r in runs]}
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":
