@@ -62,3 +62,30 @@ short_id = short_model_id
 def checkpoint_ref(run: str, step: int) -> str:
     """How tables name a checkpoint: ``RUN@STEP``, which ``commit`` takes back."""
     return f"{run}@{step}"
+
+
+async def full_model_ids(session: ChainSession, texts: list[str]) -> list[str]:
+    """Model ids as typed: whole ids as they are; a short one (the tables' ``0x`` and 12 hex
+    digits, or any unique prefix of at least 4 hex digits) looked up among the chain's models
+    (the registry is read only when a short id was given)."""
+    import re
+
+    from soma_console.errors import UserError
+
+    short = [t for t in texts if re.fullmatch(r"(?:0x)?[0-9a-fA-F]{4,63}", t.strip())]
+    if not short:
+        return list(texts)
+    models = [m.model_id.lower() for m in (await session.snapshot()).models]
+    out = []
+    for text in texts:
+        if text not in short:
+            out.append(text)
+            continue
+        prefix = "0x" + text.strip().lower().removeprefix("0x")
+        hits = [m for m in models if m.startswith(prefix)]
+        if not hits:
+            raise UserError(f"no model id starts with {text}.", hint="See `soma-console models`.")
+        if len(hits) > 1:
+            raise UserError(f"{text} is the start of {len(hits)} model ids; type more of it.")
+        out.append(hits[0])
+    return out

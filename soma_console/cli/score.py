@@ -10,7 +10,7 @@ from soma_console.cli.common import run_with_session, short_id
 from soma_console.cli.output import print_json, print_table, stderr_console, stdout_console
 from soma_console.context import AppContext
 from soma_console.core.chain import ChainSession
-from soma_console.core.score_check import DEFAULT_TARGETS, ScoreReport, score_checkpoint
+from soma_console.core.score_check import DEFAULT_TARGETS, MODES, ScoreReport, score_checkpoint
 
 
 def _progress(quiet: bool) -> Callable[[str], None]:
@@ -79,6 +79,11 @@ def score(
     cache_gb = app.settings.number("score.cache_gb", 16.0, minimum=0.1)
 
     async def job(session: ChainSession) -> ScoreReport:
+        from soma_console.cli.common import full_model_ids
+
+        named = [a for a in against if a not in MODES]
+        resolved = dict(zip(named, await full_model_ids(session, named), strict=True))
+        own = None if model_id is None else (await full_model_ids(session, [model_id]))[0]
         client = await session.client()
         return await score_checkpoint(
             client,
@@ -88,8 +93,8 @@ def score(
             home.data_dir / "score-cache",
             count=None if epoch is not None else (count or DEFAULT_TARGETS),
             epoch=epoch,
-            against=against,
-            model_id=model_id,
+            against=tuple(resolved.get(a, a) for a in against),
+            model_id=own,
             seed=seed,
             device=device,
             cache_bytes=int(cache_gb * 1024**3),

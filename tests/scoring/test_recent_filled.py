@@ -29,7 +29,7 @@ def two_epochs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
     try:
         assert node.endpoints is not None
         urls = node.endpoints.as_dict()
-        asyncio.run(_fill(urls))  # epoch E filled
+        ids = asyncio.run(_fill(urls))  # epoch E filled
 
         async def second() -> None:
             client = await SomaClient(
@@ -46,7 +46,7 @@ def two_epochs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
             assert len(report.submitted) >= 2, report.summary()
 
         asyncio.run(second())
-        yield {"urls": urls, "tmp": tmp}
+        yield {"urls": urls, "tmp": tmp, "ids": ids}
     finally:
         node.stop()
 
@@ -126,3 +126,28 @@ def test_the_table_prints_ids_that_paste_back(two_epochs: dict[str, Any], tmp_pa
     by_epoch = asyncio.run(_filled_by_epoch(rpc_url))
     [target] = [t for t in by_epoch[max(by_epoch)] if t[:14] in proc.stdout]
     assert target.startswith("0x")
+
+
+def test_score_takes_the_short_model_ids_tables_print(two_epochs: dict[str, Any]) -> None:
+    rpc_url, tmp, ids = two_epochs["urls"]["rpc_url"], two_epochs["tmp"], two_epochs["ids"]
+    ckpt = write_checkpoint(tmp / "ckpt-short", tiny_weights(SEEDS[0]))
+    short = [i[:14] for i in ids]
+    proc = run_score(
+        tmp / "home-short",
+        rpc_url,
+        str(ckpt),
+        "--targets",
+        "2",
+        "--against",
+        short[1],
+        "--model",
+        short[0],
+        "--json",
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["model_id"] == ids[0].lower()
+    assert {t["winner_model_id"] for t in out["targets"]} <= {ids[1], ids[1].lower()}
+    bad = run_score(tmp / "home-short", rpc_url, str(ckpt), "--targets", "1", "--model", "0xffff")
+    assert bad.returncode != 0 and "no model id starts with 0xffff" in bad.stderr
+    assert "Traceback" not in bad.stderr
