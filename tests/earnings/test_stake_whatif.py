@@ -149,3 +149,50 @@ async def test_a_time_budget_stops_at_a_page_boundary_and_says_it_is_a_sample() 
     line = dict(quick.plan_lines(lambda n: f"{n / 1e9:g} SOMA"))["Expected targets"]
     assert "of a sample of 10 epoch-4 targets" in line and "+10 SOMA" in line
     assert isinstance(quick, WhatIf)
+
+
+async def test_the_live_consoles_stake_dialog_shows_the_estimate_before_the_word_is_typed(
+    tiny_devnet: Devnet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`s` on a model in the live console on the devnet: the plan to confirm carries the estimate;
+    nothing is sent until the word is typed (escape here: the stake is unchanged)."""
+    from soma_console.config import Settings
+    from soma_console.context import AppContext
+    from soma_console.core.live_services import LiveServices
+    from soma_console.tui.app import ConsoleApp
+    from soma_console.tui.dialogs import ConfirmPlanScreen
+    from tests.lifecycle.conftest import write_chain_config
+    from tests.tui.helpers import screen_text, wait_for
+
+    client = await tiny_devnet.client()
+    ids, owner = await _active_models(tiny_devnet, client, [1.0, 4.0, 9.0, 2.0, 1.0])
+    tiny_devnet.advance()
+    before = {m.model_id: m.stake for m in await client.get_active_models()}
+    monkeypatch.setenv("SOMA_SECRET_KEY", owner.to_secret_key())
+    home = tmp_path / "home"
+    write_chain_config(home, tiny_devnet)
+    services = LiveServices.open(AppContext.create(home=str(home)))
+    services.session.poll_interval = 0.5
+    services.autopilot.set(False)
+    app = ConsoleApp(services, settings=Settings(raw={}), cursor_blink=False)
+    try:
+        async with app.run_test(size=(160, 48)) as pilot:
+            await wait_for(pilot, lambda: ids[0] in app.models.models, timeout=30)
+            await pilot.press("4")
+            app.models.select(ids[0])
+            await pilot.pause()
+            await pilot.press("s")
+            await pilot.pause(0.3)
+            await pilot.press(*"2", "enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmPlanScreen), timeout=60)
+            await pilot.pause(0.3)
+            plan = app.screen.plan  # type: ignore[attr-defined]
+            text = screen_text(app)
+            await pilot.press("escape")
+            await pilot.pause(0.3)
+    finally:
+        await services.stop()
+    line = dict(plan.lines)["Expected targets"]
+    assert "of targets now →" in line and "+2 SOMA" in line and "of all 20 epoch-" in line
+    assert "Expected targets" in text and "of targets now" in text  # on screen, before the word
+    assert {m.model_id: m.stake for m in await client.get_active_models()} == before  # nothing sent
