@@ -196,3 +196,23 @@ async def test_the_live_consoles_stake_dialog_shows_the_estimate_before_the_word
     assert "of targets now →" in line and "+2 SOMA" in line and "of all 20 epoch-" in line
     assert "Expected targets" in text and "of targets now" in text  # on screen, before the word
     assert {m.model_id: m.stake for m in await client.get_active_models()} == before  # nothing sent
+
+
+async def test_the_cli_stake_plan_shows_the_estimate_too(tiny_devnet: Devnet, tmp_path: Path) -> None:
+    import asyncio
+    import json
+
+    from tests.conftest import run_cli
+    from tests.lifecycle.conftest import write_chain_config
+
+    client = await tiny_devnet.client()
+    ids, owner = await _active_models(tiny_devnet, client, [1.0, 4.0, 9.0, 2.0, 1.0])
+    tiny_devnet.advance()
+    home = tmp_path / "home"
+    write_chain_config(home, tiny_devnet)
+    env = {"SOMA_SECRET_KEY": owner.to_secret_key()}
+    args = ("--home", str(home), "model", "stake", ids[0][:14], "2", "--yes", "--json")
+    r = await asyncio.to_thread(run_cli, *args, env=env)
+    assert r.returncode == 0, r.output
+    assert "Expected targets" in r.stderr and "of targets now →" in r.stderr and "+2 SOMA" in r.stderr
+    assert json.loads(r.stdout)["ok"] is True
