@@ -1,8 +1,9 @@
 """What-if for stake: how a model's share of this epoch's targets would change with more stake.
 
 The chain assigns each target to the ``k`` active models with the lowest
-``cosine distance / (√stake / Σ√stake + 1e-10)``. Replaying that rule over this epoch's targets
-(their embeddings, read page by page) with the model's stake as it is and with ``+extra``
+``cosine distance / (√stake / Σ√stake + 1e-10)``. Replaying that rule (the active models read from
+the system state through the console's own reader) over this epoch's targets (their embeddings,
+read page by page) with the model's stake as it is and with ``+extra``
 gives the number of targets it was, and would have been, assigned. The targets of the next epoch
 are drawn at random, so the share is an estimate of the expected share, not a promise.
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -145,6 +146,32 @@ def _both(
     return counts[0], counts[1]
 
 
+async def active_set(session: ChainSession) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Every active model's id, embedding (one row each) and stake, from the system state read
+    through the console's own reader (the SDK's reads stop at 4 MiB, about 600 models), decoded in
+    a worker thread (10,000 models: 20 million floats)."""
+    from soma_console.core.chain_reads import decode_system_state
+
+    raw = [await session.reader.system_state_bytes()]
+
+    def decode() -> tuple[list[str], np.ndarray, np.ndarray]:
+        state = decode_system_state(raw.pop(), url=session.profile.rpc_url)
+        ids: list[str] = []
+        rows: list[np.ndarray] = []
+        stakes: list[int] = []
+        for model_id, m in state.model_registry.models.items():
+            if str(m.state).lower() != "active" or not len(m.embedding):
+                continue
+            text = str(model_id).lower()
+            ids.append(text if text.startswith("0x") else "0x" + text)
+            rows.append(np.asarray(m.embedding, dtype=np.float32))
+            stakes.append(int(m.staking_pool.soma_balance) if m.HasField("staking_pool") else 0)
+        matrix = np.vstack(rows) if rows else np.zeros((0, 0), dtype=np.float32)
+        return ids, matrix, np.asarray(stakes, dtype=np.float64)
+
+    return await asyncio.to_thread(decode)
+
+
 async def models_per_target(session: ChainSession) -> int:
     """The chain's ``target_models_per_target`` from the protocol config (a small read)."""
     clock = await session.reader.clock()
@@ -162,17 +189,14 @@ async def stake_whatif(
 ) -> WhatIf:
     want = model_id.lower() if model_id.lower().startswith("0x") else "0x" + model_id.lower()
     k = await models_per_target(session)
-    active: Sequence[Any] = await session.call("get_active_models")
-    ids = [str(m.model_id).lower() for m in active]
+    ids, matrix, stakes = await active_set(session)
     if want not in ids:  # a short id, as tables print them: a unique prefix of an active model's
         hits = [i for i in ids if i.startswith(want)] if len(want) >= 6 else []
         want = hits[0] if len(hits) == 1 else want
     if want not in ids:
         raise UserError(f"model {want} is not active, so it is assigned no targets; stake counts once it is.")
     focus = ids.index(want)
-    matrix = np.asarray([list(m.embedding) for m in active], dtype=np.float32)
     norms = np.maximum(np.linalg.norm(matrix, axis=1), np.float32(1e-8)).astype(np.float32)
-    stakes = np.asarray([int(m.stake) for m in active], dtype=np.float64)
     after = stakes.copy()
     after[focus] += extra_shannons
     powers = (_power(stakes), _power(after))

@@ -125,8 +125,6 @@ async def test_a_time_budget_stops_at_a_page_boundary_and_says_it_is_a_sample() 
     served: list[int] = []
 
     async def call(method: str, **kwargs: object) -> object:
-        if method == "get_active_models":
-            return models
         if kwargs["status"] != "open":
             return SimpleNamespace(targets=[], next_page_token=None)
         n = int(str(kwargs.get("page_token") or 0))
@@ -140,7 +138,21 @@ async def test_a_time_budget_stops_at_a_page_boundary_and_says_it_is_a_sample() 
     async def head() -> object:
         return SimpleNamespace(epoch=4)
 
-    session = SimpleNamespace(call=call, reader=SimpleNamespace(clock=clock), head=head)
+    async def system_state_bytes() -> bytes:
+        from soma_console.devnet.proto import services_pb2 as svc
+
+        resp = svc.GetEpochResponse()
+        registry = resp.epoch.system_state.model_registry
+        for m in models:
+            entry = registry.models[m.model_id]
+            entry.state = "active"
+            entry.embedding.extend(m.embedding)
+            entry.staking_pool.soma_balance = m.stake
+        registry.models["0x" + "ee" * 32].state = "pending"  # not assigned: left out
+        return resp.SerializeToString()
+
+    reader = SimpleNamespace(clock=clock, system_state_bytes=system_state_bytes)
+    session = SimpleNamespace(call=call, reader=reader, head=head, profile=SimpleNamespace(rpc_url="stub"))
     full = await stake_whatif(session, models[0].model_id, 10**10)  # type: ignore[arg-type]
     assert (full.targets, full.sampled) == (50, False)
     served.clear()
