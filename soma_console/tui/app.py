@@ -520,13 +520,12 @@ class ConsoleApp(App[int]):
         async def job() -> None:
             try:
                 wins = await asyncio.to_thread(load)
+                if wins is not None:
+                    self.models.show_wins(wins)
             except Exception:  # the index is an aid: a failed read leaves the columns as they were
                 log.info("reading the models' wins from the target index", exc_info=True)
-                wins = None
             finally:
                 self._wins_loading = False
-            if wins is not None:
-                self.models.show_wins(wins)
 
         self.run_worker(_work(job), group="model-wins", exit_on_error=False, description="models' wins")
 

@@ -564,19 +564,32 @@ class ModelsPane(Pane):
         )
 
     def show_wins(self, wins: Mapping[str, tuple[int, int]]) -> None:
-        """New wins and earnings (about once an epoch): only the rows whose figures moved change."""
+        """New wins and earnings (about once an epoch; the services hand back the same mapping
+        until the index changes, and that costs nothing here). Only the rows whose figures moved
+        are rebuilt, and only their cells are written to the table (one bulk write, one repaint,
+        as a poll that moves every stake)."""
+        if wins is self.wins:
+            return
         old, self.wins = self.wins, wins
-        changed = False
-        for model_id, (model, row) in list(self._cache.items()):
-            key = model_id.lower()
+        changed: dict[str, Row] = {}
+        by_lower: dict[str, str] | None = None
+        for key in old.keys() | wins.keys():
             if old.get(key) == wins.get(key):
                 continue
+            model_id: str | None = key
+            if key not in self._cache:
+                by_lower = by_lower or {m.lower(): m for m in self._cache}
+                model_id = by_lower.get(key)
+            hit = self._cache.get(model_id) if model_id else None
+            if model_id is None or hit is None:
+                continue  # a model the chain no longer lists
+            model, row = hit
             new = (*row[:4], *self._win_cells(model_id, row[1].style), *row[6:])
             self._cache[model_id] = (model, new)
             self.all_rows[model_id] = new
-            changed = True
+            changed[model_id] = new
         if changed:
-            self.table.sync(self.all_rows)
+            self.table.update(changed)
 
     def _changed_row(self, old: ModelRow, old_row: Row, m: ModelRow) -> Row:
         """Rebuild only the cells whose fields changed (a poll typically moves stakes only)."""

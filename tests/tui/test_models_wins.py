@@ -103,3 +103,28 @@ async def test_a_failed_index_read_leaves_the_columns_and_the_console_running(
         app.load_model_wins()
         await settle(pilot)
         assert app.models.wins == {} and not app.errors and app.is_running
+
+
+async def test_wins_that_arrive_while_a_filter_hides_the_row_show_when_it_is_cleared(
+    make_app: AppFactory, services: FakeServices
+) -> None:
+    wins = _wins_for(services)
+    other = next(m for m in wins if services.world.models[m].owner != services.address)
+    answers = [{}, wins]
+    services.model_wins = lambda: answers[0]  # type: ignore[attr-defined]
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        app.models.set_filter("mine")
+        await pilot.pause()
+        assert other not in app.models.table.rows  # filtered out
+        answers.pop(0)
+        app.load_model_wins()
+        await wait_for(pilot, lambda: app.models.wins is wins)
+        assert other not in app.models.table.rows
+        app.models.set_filter("")
+        await pilot.pause()
+        assert _cells(app, other) == (str(wins[other][0]), compact_soma(wins[other][1]))
+        app.models.sort_by("wins", reverse=True)
+        await pilot.pause()
+        assert app.models.query_one(DataTable).coordinate_to_cell_key((0, 0)).row_key.value in wins
