@@ -7,7 +7,8 @@ mask asks), so the figures are the index's own cost: parsing, SQLite writes (one
 page with the cursor, synchronous=FULL) and the sweep that closes a pass. Reported: first sync
 (every target new), a second sync (every target already known), a sync after 10% of the targets
 were claimed (times exclude building the pages), the Earnings screen's data for 3 models
-(``build_view``: what the console computes on each refresh, in a worker thread), the peak
+(``build_view``: what the console computes on each refresh, in a worker thread), every model's
+wins and earnings for the Models pane (``model_wins``, a worker thread, about once an epoch), the peak
 Python allocation during a sync (tracemalloc) and the file's size.
 """
 
@@ -107,6 +108,12 @@ def main() -> None:
         view = build_view(Path(tmp) / "targets.sqlite", "bench", 100, models[:3])
         out["earnings_view_3_models_s"] = round(time.perf_counter() - t0, 3)
         out["earnings_view_wins"] = len(view.report["wins"])
+        from soma_console.core.earnings import model_wins
+
+        t0 = time.perf_counter()
+        wins = model_wins(Path(tmp) / "targets.sqlite", "bench", 101)
+        out["models_pane_wins_s"] = round(time.perf_counter() - t0, 3)
+        out["models_pane_models_with_wins"] = len(wins)
         out["file_mib"] = round(sum(p.stat().st_size for p in Path(tmp).iterdir()) / 2**20, 1)
         index.close()
     print(json.dumps(out, indent=2))

@@ -1,10 +1,11 @@
 """``soma-console [console]`` and ``soma-console demo``: the console on live services.
 
-``console`` opens the console on the configured chain. ``demo`` runs a devnet inside this
-process (state under the home's devnet dir, kept across demos unless ``--fresh``), makes and funds
-a local wallet if there is none, turns autopilot on and opens the console with the tiny preset
-first, so the whole loop (train, commit, the epoch turns, reveal) runs here in minutes with no
-network and no account.
+``console`` opens the console on the configured chain. ``demo`` runs a devnet with its built-in
+data submitter as a child process (state under the home's devnet dir, kept across demos unless
+``--fresh``; the child, not the console, loads torch for scoring), makes and funds a local wallet
+if there is none, turns autopilot on and opens the console with the tiny preset first, so the
+whole loop (train, commit, the epoch turns, reveal, targets won, claims) runs here in minutes with
+no network and no account.
 """
 
 from __future__ import annotations
@@ -119,9 +120,13 @@ def _remove_unused_state(state_dir: Path) -> None:
         os.close(fd)
 
 
-def start_demo_devnet(app: AppContext, *, epoch_seconds: float, fresh: bool, any_ports: bool) -> Any:
-    """Start the in-process devnet; the localnet ports when free, otherwise free ones."""
-    from soma_console.devnet.node import DevnetConfig, DevnetNode
+def start_demo_devnet(
+    app: AppContext, *, epoch_seconds: float, fresh: bool, any_ports: bool, fund: str | None = None
+) -> Any:
+    """Start the demo chain (the devnet and its built-in submitter) as a child process on the
+    demo's state directory; the localnet ports when free, otherwise free ones. ``fund``: an address
+    given DEMO_FUNDS_SOMA while it holds less than DEMO_MIN_BALANCE_SOMA."""
+    from soma_console.cli.demo_chain import DemoChain
 
     state_dir = app.home.devnet_dir
     if fresh and state_dir.exists():
@@ -130,29 +135,17 @@ def start_demo_devnet(app: AppContext, *, epoch_seconds: float, fresh: bool, any
     defaults = [DEVNET_PORTS[k] for k in ("rpc", "faucet", "scoring", "admin", "blob")]
     use_defaults = not any_ports and _ports_free(DEVNET_HOST, defaults)
     ports = defaults if use_defaults else [0, 0, 0, 0, 0]
-    config = DevnetConfig(
-        state_dir=state_dir,
-        host=DEVNET_HOST,
-        rpc_port=ports[0],
-        faucet_port=ports[1],
-        scoring_port=ports[2],
-        admin_port=ports[3],
-        blob_port=ports[4],
-        epoch_seconds=epoch_seconds,
-        model_preset="tiny",
-    )
-    node = DevnetNode(config)
-    node.start()
-    return node
-
-
-def fund_if_low(node: Any, address: str) -> None:
-    from soma_console.devnet.engine.objects import parse_hex32
-
-    engine = node.engine
-    owner = parse_hex32(address, "address")
-    if engine.balance(owner) < DEMO_MIN_BALANCE_SOMA * 1e9:
-        engine.faucet(owner, round(DEMO_FUNDS_SOMA * 1e9))
+    args = ["-v", "devnet", "--json", "--exit-with-parent", "--host", DEVNET_HOST]  # -v: its log in node.err
+    for flag, port in zip(
+        ("--port", "--faucet-port", "--scoring-port", "--admin-port", "--blob-port"), ports, strict=True
+    ):
+        args += [flag, str(port)]
+    args += ["--epoch-seconds", f"{epoch_seconds:g}", "--state", str(state_dir)]
+    args += ["--model-preset", "tiny", "--submitter"]
+    if fund:
+        args += ["--fund", fund, "--fund-soma", f"{DEMO_FUNDS_SOMA:g}"]
+        args += ["--fund-below", f"{DEMO_MIN_BALANCE_SOMA:g}"]
+    return DemoChain(state_dir, args).start()
 
 
 @click.command()
@@ -175,10 +168,11 @@ def demo(app: AppContext, epoch_seconds: float, fresh: bool, no_mouse: bool, any
         raise UserError("the demo sends transactions; run it without --readonly.")
     app.home.ensure()
     signer = load_signer(app.home, required=False) or create_key_file(app.home)
-    node = start_demo_devnet(app, epoch_seconds=epoch_seconds, fresh=fresh, any_ports=any_ports)
+    node = start_demo_devnet(
+        app, epoch_seconds=epoch_seconds, fresh=fresh, any_ports=any_ports, fund=signer.address
+    )
     info_path = app.home.data_dir / DEMO_FILE
     try:
-        fund_if_low(node, signer.address)
         profile = _profile(node.endpoints)
         live = replace(app, chain=profile)
         atomic_write_text(

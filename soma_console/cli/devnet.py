@@ -49,6 +49,18 @@ def _port(name: str, default: int, help_text: str) -> Any:
     "--fund", multiple=True, metavar="ADDRESS", help="Give ADDRESS faucet coins at start (repeatable)."
 )
 @click.option(
+    "--fund-soma",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="SOMA each --fund address receives (default: one faucet grant).",
+)
+@click.option(
+    "--fund-below",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Fund a --fund address only while it holds less than this many SOMA.",
+)
+@click.option(
     "--blob-max-bytes",
     type=click.IntRange(min=1),
     default=8 * 1024**3,
@@ -85,6 +97,8 @@ def devnet(
     epoch_seconds: float,
     state_dir: Path | None,
     fund: tuple[str, ...],
+    fund_soma: float | None,
+    fund_below: float | None,
     blob_max_bytes: int,
     model_preset: str,
     as_json: bool,
@@ -118,6 +132,8 @@ def devnet(
         blob_port=blob_port,
         epoch_seconds=epoch_seconds,
         fund=tuple(normalize_address(a) for a in fund),
+        fund_shannons=None if fund_soma is None else round(fund_soma * 1e9),
+        fund_below_shannons=None if fund_below is None else round(fund_below * 1e9),
         blob_max_bytes=blob_max_bytes,
         model_preset=model_preset,
     )

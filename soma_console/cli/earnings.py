@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from soma_console.cli.common import make_session
+from soma_console.cli.common import make_session, short_id
 from soma_console.cli.onchain import _progress
 from soma_console.cli.output import confirm, print_json, print_table, stderr_console, stdout_console
 from soma_console.context import AppContext
@@ -51,9 +51,12 @@ def _my_models(snap: Any) -> list[str]:
 @click.option("--mine", is_flag=True, help="Only targets assigned to or won by the wallet's models.")
 @click.option("--epoch", type=int, help="Only targets generated in this epoch.")
 @click.option("--status", type=click.Choice(STATUSES), help="Only targets with this status.")
+@click.option("--wide", is_flag=True, help="Show target and model ids whole.")
 @click.option("--json", "as_json", is_flag=True, help="Print the targets as JSON.")
 @click.pass_obj
-def targets(app: AppContext, mine: bool, epoch: int | None, status: str | None, as_json: bool) -> None:
+def targets(
+    app: AppContext, mine: bool, epoch: int | None, status: str | None, wide: bool, as_json: bool
+) -> None:
     """The chain's targets (kept in a local index), with their models, status and winner."""
     signer = load_signer(app.home, required=mine)
 
@@ -78,24 +81,26 @@ def targets(app: AppContext, mine: bool, epoch: int | None, status: str | None, 
     print_table(
         [
             {
-                "target": t.target_id[:14] + "…",
+                "target": short_id(t.target_id, wide=wide),
                 "epoch": t.generation_epoch,
                 "status": t.status,
-                "models": ", ".join(m[:10] + "…" for m in t.model_ids),
-                "winner": (t.winning_model_id or "")[:12],
+                "models": " ".join(short_id(m, wide=wide) for m in t.model_ids),
+                "winner": short_id(t.winning_model_id, wide=wide),
                 "reward": soma(t.reward_pool),
             }
             for t in rows
         ],
         ["target", "epoch", "status", "models", "winner", "reward"],
         title=f"Targets ({len(rows)})",
+        keep=("target", "winner"),
     )
 
 
 @click.command()
+@click.option("--wide", is_flag=True, help="Show target and model ids whole.")
 @click.option("--json", "as_json", is_flag=True, help="Print the earnings as JSON.")
 @click.pass_obj
-def earnings(app: AppContext, as_json: bool) -> None:
+def earnings(app: AppContext, wide: bool, as_json: bool) -> None:
     """What the wallet's models won and earned: every win, claimed or not, and totals per epoch."""
     signer = load_signer(app.home)
     assert signer is not None
@@ -126,8 +131,8 @@ def earnings(app: AppContext, as_json: bool) -> None:
         print_table(
             [
                 {
-                    "target": w["target_id"][:14] + "…",
-                    "model": w["model_id"][:12] + "…",
+                    "target": short_id(w["target_id"], wide=wide),
+                    "model": short_id(w["model_id"], wide=wide),
                     "epoch": w["generation_epoch"],
                     "owner share": soma(w["owner_share_shannons"]),
                     "claimable from": w["claimable_from_epoch"],
@@ -137,6 +142,7 @@ def earnings(app: AppContext, as_json: bool) -> None:
             ],
             ["target", "model", "epoch", "owner share", "claimable from", "claimed"],
             title="Wins",
+            keep=("target", "model"),
         )
 
 
@@ -185,8 +191,7 @@ def claim(app: AppContext, target_ids: tuple[str, ...], claim_all: bool, yes: bo
     con = stdout_console()
     for c in result["claimed"]:
         con.print(
-            f"Claimed {c['target_id'][:14]}…: owner share {soma(c['owner_share_shannons'])}, "
-            f"digest {c['digest']}"
+            f"Claimed {c['target_id']}: owner share {soma(c['owner_share_shannons'])}, digest {c['digest']}"
         )
     con.print(
         f"{len(result['claimed'])} claimed, fees {soma(result['fees_shannons'])} "
@@ -275,7 +280,8 @@ def stake_withdraw(app: AppContext, receipt: str, yes: bool, as_json: bool) -> N
 @click.option("--json", "as_json", is_flag=True, help="Print the estimate as JSON.")
 @click.pass_obj
 def stake_what_if(app: AppContext, model_id: str, extra_soma: float, as_json: bool) -> None:
-    """How MODEL_ID's share of this epoch's targets would change with EXTRA_SOMA more stake."""
+    """How MODEL_ID's share of this epoch's targets would change with EXTRA_SOMA more stake (MODEL_ID:
+    whole, or the short id tables print)."""
     from soma_console.cli.common import run_with_session
     from soma_console.core.chain import SHANNONS
     from soma_console.core.stake_whatif import stake_whatif
@@ -290,5 +296,6 @@ def stake_what_if(app: AppContext, model_id: str, extra_soma: float, as_json: bo
     stdout_console().print(
         f"Epoch {out['epoch']}: {out['assigned_now']} of {out['targets']} targets ({out['share_now']:.1%}) "
         f"with {soma(out['stake_shannons'])}; with +{soma(extra)}: {out['assigned_after']} "
-        f"({out['share_after']:.1%}). An estimate from this epoch's targets."
+        f"({out['share_after']:.1%}). An estimate from this epoch's targets, "
+        f"{out['models_per_target']} models a target (the chain's target_models_per_target)."
     )

@@ -456,7 +456,13 @@ def model_stake(app: AppContext, model_id: str, amount_text: str, yes: bool, as_
     amount = parse_soma(amount_text)
 
     async def plan(lc: Lifecycle) -> ActionPlan:
-        return await lc.plan_stake(await full_model_id(lc, model_id), amount)
+        from dataclasses import replace
+
+        from soma_console.core.stake_whatif import stake_plan_whatif
+
+        planned = await lc.plan_stake(await full_model_id(lc, model_id), amount)
+        extra = await stake_plan_whatif(lc.session, planned.payload["model_id"], planned.payload["amount"])
+        return replace(planned, lines=(*planned.lines, *extra))  # what the stake does to its targets
 
     _simple(app, "stake", plan, yes, as_json)
 

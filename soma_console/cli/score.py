@@ -6,11 +6,11 @@ from collections.abc import Callable
 
 import click
 
-from soma_console.cli.common import run_with_session
+from soma_console.cli.common import run_with_session, short_id
 from soma_console.cli.output import print_json, print_table, stderr_console, stdout_console
 from soma_console.context import AppContext
 from soma_console.core.chain import ChainSession
-from soma_console.core.score_check import DEFAULT_TARGETS, ScoreReport, score_checkpoint
+from soma_console.core.score_check import DEFAULT_TARGETS, MODES, ScoreReport, score_checkpoint
 
 
 def _progress(quiet: bool) -> Callable[[str], None]:
@@ -53,6 +53,7 @@ def _progress(quiet: bool) -> Callable[[str], None]:
     help="SIGReg noise seed (the chain audits with 0).",
 )
 @click.option("--device", help="torch device (default: cuda when present, else cpu).")
+@click.option("--wide", is_flag=True, help="Show target and model ids whole.")
 @click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON on stdout.")
 @click.pass_obj
 def score(
@@ -64,6 +65,7 @@ def score(
     model_id: str | None,
     seed: int,
     device: str | None,
+    wide: bool,
     as_json: bool,
 ) -> None:
     """Score CHECKPOINT with the chain's scoring loss on recently filled targets."""
@@ -77,6 +79,11 @@ def score(
     cache_gb = app.settings.number("score.cache_gb", 16.0, minimum=0.1)
 
     async def job(session: ChainSession) -> ScoreReport:
+        from soma_console.cli.common import full_model_ids
+
+        named = [a for a in against if a not in MODES]
+        resolved = dict(zip(named, await full_model_ids(session, named), strict=True))
+        own = None if model_id is None else (await full_model_ids(session, [model_id]))[0]
         client = await session.client()
         return await score_checkpoint(
             client,
@@ -86,8 +93,8 @@ def score(
             home.data_dir / "score-cache",
             count=None if epoch is not None else (count or DEFAULT_TARGETS),
             epoch=epoch,
-            against=against,
-            model_id=model_id,
+            against=tuple(resolved.get(a, a) for a in against),
+            model_id=own,
             seed=seed,
             device=device,
             cache_bytes=int(cache_gb * 1024**3),
@@ -101,17 +108,17 @@ def score(
     if as_json:
         print_json(report.to_json())
         return
-    show(report, src.label)
+    show(report, src.label, wide=wide)
 
 
-def show(report: ScoreReport, label: str) -> None:
+def show(report: ScoreReport, label: str, *, wide: bool = False) -> None:
     con = stdout_console()
     rows = [
         {
-            "target": t.target_id[:14] + "…",
+            "target": short_id(t.target_id, wide=wide),
             "my loss": f"{t.my_loss:.4f}",
             "winner loss": f"{t.winner_loss:.4f}",
-            "winner": t.winner_model_id[:14] + "…",
+            "winner": short_id(t.winner_model_id, wide=wide),
             "would win": "yes" if t.would_win else "no",
             "distance": f"{t.distance:.4f}",
             "current loss": None if t.current_loss is None else f"{t.current_loss:.4f}",
@@ -122,7 +129,7 @@ def show(report: ScoreReport, label: str) -> None:
     if report.has_current:
         columns.append("current loss")
     if rows:
-        print_table(rows, columns)
+        print_table(rows, columns, keep=("target", "winner"))
     con.print(f"{label}: {report.summary()}.", markup=False, highlight=False)
     for line in report.skipped:
         con.print(f"skipped {line}", markup=False, highlight=False)

@@ -52,6 +52,11 @@ class ClaimError(UserError):
     pass
 
 
+def address_text(address: str) -> str:
+    """An account address as the chain and ``wallet show`` print it: 64 lower hex digits, no ``0x``."""
+    return address.strip().lower().removeprefix("0x")
+
+
 def soma(shannons: int) -> str:
     text = f"{shannons / SHANNONS:,.9f}".rstrip("0").rstrip(".")
     return f"{text} SOMA"
@@ -138,22 +143,26 @@ def plan_claims(
 ) -> ActionPlan:
     ok = [i for i in items if i.failure is None]
     if not ok:
-        reasons = "; ".join(f"{i.target.target_id[:12]}…: {i.failure}" for i in items) or "none is claimable"
+        reasons = "; ".join(f"{i.target.target_id}: {i.failure}" for i in items) or "none is claimable"
         raise ClaimError(f"nothing can be claimed now ({reasons}).")
+    me = address_text(claimer)
     lines: list[tuple[str, str]] = [
         ("chain", chain_name),
-        ("claimer (signs, pays fees)", "0x" + claimer.removeprefix("0x")),
+        ("claimer (signs, pays fees)", f"{me} (this wallet)"),
     ]
     total_owner = total_fee_in = total_fees = 0
     for i in ok:
         t = i.target
-        payee = f"owner {i.owner[:12]}…" if i.owner else "the emission pool (no winner)"
+        if i.owner:
+            owner = address_text(i.owner)
+            payee = f"owner {owner}{' (this wallet)' if owner == me else ''} (model {t.winning_model_id})"
+        else:
+            payee = "the emission pool (no winner)"
         lines.append(
             (
-                f"target {t.target_id[:14]}…",
-                f"epoch {t.generation_epoch}; {soma(i.owner_share)} to {payee}"
-                f" (model {str(t.winning_model_id)[:12]}…); {soma(i.claimer_fee)} to the claimer;"
-                f" fee {soma(i.fee or 0)}",
+                f"target {t.target_id}",
+                f"epoch {t.generation_epoch}; {soma(i.owner_share)} to {payee}; {soma(i.claimer_fee)}"
+                f" to the claimer; fee {soma(i.fee or 0)}",
             )
         )
         total_owner += i.owner_share
@@ -162,7 +171,7 @@ def plan_claims(
     lines.append(("owners receive", soma(total_owner)))
     lines.append(("claimer receives", soma(total_fee_in)))
     lines.append(("fees (gas + value fee)", soma(total_fees)))
-    warnings = tuple(f"skipped {i.target.target_id[:14]}…: {i.failure}" for i in items if i.failure)
+    warnings = tuple(f"skipped {i.target.target_id}: {i.failure}" for i in items if i.failure)
     return ActionPlan(
         action="claim",
         title=f"Claim the rewards of {len(ok)} target{'s' if len(ok) != 1 else ''}",
@@ -196,23 +205,34 @@ class Claimer:
             kind = failure_kind(result)
             state = "done" if result.ok else ("elsewhere" if kind == "TargetNotFound" else "failed")
             self.book.settle(self.chain, row.target_id, state, fee=result.fee, failure=kind)
-            changes.append(f"claim of {row.target_id[:14]}… settled after a restart: {state}")
+            changes.append(f"claim of {row.target_id} settled after a restart: {state}")
         return changes
 
     async def candidates(
         self, target_ids: Iterable[str] | None, model_ids: Iterable[str]
     ) -> list[TargetRecord]:
         if target_ids is not None:
-            wanted = {t.lower() if t.startswith("0x") else "0x" + t.lower() for t in target_ids}
-            found = [t for t in self.index.targets(self.chain, include_gone=True) if t.target_id in wanted]
-            missing = wanted - {t.target_id for t in found}
-            if missing:
-                raise ClaimError(
-                    f"target {sorted(missing)[0]} is not in the index; run `soma-console targets` to sync, "
-                    "then check the id."
-                )
-            return found
+            return self.index.by_ids(self.chain, sorted({self.full_target_id(t) for t in target_ids}))
         return [t for t in self.index.wins(self.chain, model_ids) if t.status == "claimable"]
+
+    def full_target_id(self, text: str) -> str:
+        """A target id as typed: whole, or a unique prefix (tables print ``0x`` and 12 hex digits),
+        looked up in the index (claimed and gone targets included)."""
+        raw = text.strip().lower().removeprefix("0x")
+        if not 4 <= len(raw) <= 64 or any(c not in "0123456789abcdef" for c in raw):
+            raise ClaimError(
+                f"{text!r} is not a target id.",
+                hint="A target id is 0x and hex digits (at least 4); `soma-console targets` lists them.",
+            )
+        hits = self.index.ids_starting(self.chain, "0x" + raw)
+        if not hits:
+            raise ClaimError(
+                f"no target in the index starts with {text}.",
+                hint="Run `soma-console targets` to sync the index, then check the id.",
+            )
+        if len(hits) > 1:
+            raise ClaimError(f"{text} is the start of more than one target id; type more of it.")
+        return hits[0]
 
     async def plan(self, targets: Sequence[TargetRecord], owners: dict[str, str]) -> ActionPlan:
         items = []
@@ -259,7 +279,7 @@ class Claimer:
             if row is not None and row.state in ("done", "elsewhere"):
                 continue
             if progress:
-                progress(f"claiming {t.target_id[:14]}…")
+                progress(f"claiming {t.target_id}")
 
             def journal(prepared: Prepared, t: TargetRecord = t) -> None:
                 self.book.record_sent(self.chain, t, prepared.digest, self.signer.address)
@@ -284,5 +304,5 @@ class Claimer:
                     }
                 )
             elif progress:
-                progress(f"claim of {t.target_id[:14]}… failed: {kind}")
+                progress(f"claim of {t.target_id} failed: {kind}")
         return {"claimed": claimed, "fees_shannons": fees}

@@ -137,6 +137,22 @@ def build_view(
     return EarningsView(chain, epoch, models, report, pending, synced)
 
 
+# The Models pane's wins and earnings: the epochs counted (the current one and those before it).
+WIN_EPOCHS = 10
+
+
+def model_wins(
+    index_path: Path, chain: str, epoch: int, *, epochs: int = WIN_EPOCHS
+) -> dict[str, tuple[int, int]]:
+    """Every model's (wins, owner's share in shannons) over the last ``epochs`` epochs, from the
+    index file (never the network); run it in a worker thread."""
+    index = TargetIndex.open(index_path)
+    try:
+        return index.wins_by_model(chain, max(0, epoch - epochs + 1))
+    finally:
+        index.close()
+
+
 BARS = " ▁▂▃▄▅▆▇█"
 
 

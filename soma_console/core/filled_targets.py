@@ -91,15 +91,38 @@ def _object_bytes(obj: Any) -> bytes:
     return bytes(contents)
 
 
-async def list_filled(client: Any, *, epoch: int | None = None) -> list[Any]:
-    """Every filled (or filled-and-claimable) target, all pages, as the SDK returns them."""
+async def list_filled(client: Any, *, epoch: int | None = None, limit: int = MAX_TARGETS) -> list[Any]:
+    """Filled (or filled-and-claimable) targets, in the chain's order (generation epoch, then id),
+    at most ``limit``, as the SDK returns them."""
     out: list[Any] = []
     token = None
-    while len(out) < MAX_TARGETS:
-        page = await client.list_targets(status="filled", epoch=epoch, limit=PAGE_SIZE, page_token=token)
+    while len(out) < limit:
+        page = await client.list_targets(
+            status="filled", epoch=epoch, limit=min(PAGE_SIZE, limit - len(out)), page_token=token
+        )
         out.extend(t for t in page.targets if getattr(t, "winning_model_id", None))
         token = page.next_page_token
         if not token:
+            break
+    return out[:limit]
+
+
+async def newest_filled(client: Any, count: int) -> list[Any]:
+    """The ``count`` filled targets of the newest generation epochs, newest epoch first.
+
+    The chain lists targets oldest epoch first and a network fills tens of thousands an epoch, so
+    the listing is never read to its end: one call finds the oldest epoch that still has a filled
+    target, the chain's clock gives the newest, and the epochs are read one at a time from the
+    newest down (``epoch`` filter) until ``count`` targets are in hand."""
+    first = await client.list_targets(status="filled", limit=1, read_mask="generation_epoch")
+    if not first.targets:
+        return []
+    oldest = int(first.targets[0].generation_epoch)
+    newest = max(oldest, int((await client.get_latest_checkpoint()).data.epoch))
+    out: list[Any] = []
+    for epoch in range(newest, oldest - 1, -1):
+        out.extend(await list_filled(client, epoch=epoch, limit=count - len(out)))
+        if len(out) >= count:
             break
     return out
 
@@ -112,10 +135,13 @@ async def recent_filled(
     progress: Callable[[str], None] | None = None,
 ) -> list[FilledTarget]:
     """The ``count`` most recent filled targets (newest generation epoch first), or one epoch's."""
-    listed = await list_filled(client, epoch=epoch)
-    listed.sort(key=lambda t: (int(t.generation_epoch), str(t.id)), reverse=True)
-    if count is not None:
-        listed = listed[:count]
+    if epoch is not None or count is None:
+        listed = await list_filled(client, epoch=epoch)
+        listed.sort(key=lambda t: -int(t.generation_epoch))  # stable: the chain's id order in an epoch
+        if count is not None:
+            listed = listed[:count]
+    else:
+        listed = await newest_filled(client, min(count, MAX_TARGETS))
     out = []
     for i, t in enumerate(listed, start=1):
         if progress:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import importlib
 import json
 import logging
@@ -43,7 +44,7 @@ from soma_console.core.console_services import (
     ProgressCallback,
     RunInfo,
 )
-from soma_console.core.earnings import EarningsView, build_view, sync_targets
+from soma_console.core.earnings import EarningsView, build_view, model_wins, sync_targets
 from soma_console.core.journal import AuditEntry, Intent, Journal
 from soma_console.core.lifecycle import Lifecycle
 from soma_console.core.live_runs import LocalRuns, ModalRuns, check_train_spec, merge_runs
@@ -173,6 +174,7 @@ class LiveServices:
         self._index_task: asyncio.Task[None] | None = None
         self._index_epoch: int | None = None
         self._identity_task: asyncio.Task[None] | None = None
+        self._wins: tuple[tuple[int, ...], dict[str, tuple[int, int]]] | None = None
 
     @classmethod
     def open(
@@ -253,6 +255,25 @@ class LiveServices:
         if snap is None or not self.address or not path.exists():
             return None
         return build_view(path, self.ctx.chain.name, snap.epoch, [m.model_id for m in snap.mine()])
+
+    def model_wins(self) -> dict[str, tuple[int, int]] | None:
+        """Every model's (wins, owner's share) over the last epochs, for the Models pane; read from
+        the target index in a worker thread. The index changes about once an epoch, so the answer
+        is kept until the epoch or the index file (or its WAL) changes."""
+        snap = self.session.latest
+        path = self.ctx.home.data_dir / "targets.sqlite"
+        if snap is None:
+            return None
+        try:
+            wal = path.with_name(path.name + "-wal")
+            stamp = (snap.epoch, path.stat().st_mtime_ns, wal.stat().st_mtime_ns if wal.exists() else 0)
+        except FileNotFoundError:
+            return None
+        if self._wins is not None and self._wins[0] == stamp:
+            return self._wins[1]
+        wins = model_wins(path, self.ctx.chain.name, snap.epoch)
+        self._wins = (stamp, wins)
+        return wins
 
     def subscribe_chain(self, listener: ChainListener) -> Callable[[], None]:
         with self._listeners_lock:
@@ -466,7 +487,12 @@ class LiveServices:
 
     async def plan_stake(self, model_id: str, soma: float) -> ActionPlan:
         self._ready("add stake")
-        return await self.lifecycle.plan_stake(model_id, soma)
+        plan = await self.lifecycle.plan_stake(model_id, soma)
+        from soma_console.core.stake_whatif import stake_plan_whatif  # numpy: only when asked
+
+        extra = int(plan.payload["amount"]) if isinstance(plan.payload, dict) else 0
+        lines = await stake_plan_whatif(self.session, model_id, extra)
+        return dataclasses.replace(plan, lines=(*plan.lines, *lines))
 
     async def plan_commission(self, model_id: str, bps: int) -> ActionPlan:
         self._ready("set the commission")

@@ -416,6 +416,18 @@ class TargetIndex:
             row["won"], row["earned_shannons"] = n, int(reward or 0)
         return stats
 
+    def wins_by_model(self, chain: str, since_epoch: int) -> dict[str, tuple[int, int]]:
+        """Per winning model (every model, not only the wallet's): (targets won, owner's share in
+        shannons) over the targets generated from ``since_epoch`` on, claimed ones included. A
+        range of the epoch index, one row per winner out: bounded by the epochs asked for."""
+        rows = self._conn.execute(
+            "SELECT winning_model_id, count(*), sum(reward_pool * ? / ?) FROM targets"
+            " WHERE chain=? AND generation_epoch>=? AND winning_model_id IS NOT NULL"
+            " GROUP BY winning_model_id",
+            (OWNER_SHARE_BPS, BPS, chain, since_epoch),
+        )
+        return {mid: (int(n), int(earned or 0)) for mid, n, earned in rows}
+
     def epoch_counts(
         self, chain: str, epoch: int, model_ids: Iterable[str]
     ) -> dict[str, tuple[int, int, int]]:
@@ -432,6 +444,25 @@ class TargetIndex:
             [chain, *ids, epoch],
         )
         return {mid: (int(a), int(f or 0), int(w or 0)) for mid, a, f, w in rows}
+
+    def by_ids(self, chain: str, target_ids: Sequence[str]) -> list[TargetRecord]:
+        """The records of ``target_ids`` (live or gone); ids not in the index are left out."""
+        out: list[TargetRecord] = []
+        for i in range(0, len(target_ids), 500):
+            chunk = list(target_ids[i : i + 500])
+            marks = ",".join("?" * len(chunk))
+            out.extend(self._records(chain, f" AND t.target_id IN ({marks})", chunk, None))
+        return out
+
+    def ids_starting(self, chain: str, prefix: str, limit: int = 2) -> list[str]:
+        """Target ids (live or gone) that start with ``prefix`` (lower hex with ``0x``): at most
+        ``limit``, enough to tell a unique prefix from an ambiguous one. A range scan of the key."""
+        rows = self._conn.execute(
+            "SELECT target_id FROM targets WHERE chain=? AND target_id >= ? AND target_id < ?"
+            " ORDER BY target_id LIMIT ?",
+            (chain, prefix, prefix + "g", int(limit)),
+        )
+        return [r[0] for r in rows]
 
     def count(self, chain: str, *, epoch: int | None = None) -> int:
         if epoch is None:

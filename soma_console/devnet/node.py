@@ -3,7 +3,7 @@
 ``DevnetNode(config).start()`` binds every port (or raises a one-line :class:`PortInUse`),
 serves from background threads and returns at once; ``stop()`` shuts everything down and
 releases the state directory. ``soma-console devnet`` runs one in the foreground; ``soma-console
-demo`` runs one inside the console process.
+demo`` runs that command (with ``--submitter``) as a child of the console process.
 """
 
 from __future__ import annotations
@@ -60,6 +60,8 @@ class DevnetConfig:
     blob_port: int = 9210
     epoch_seconds: float = 60.0
     fund: tuple[str, ...] = ()
+    fund_shannons: int | None = None  # what each ``fund`` address gets (None: one faucet grant)
+    fund_below_shannons: int | None = None  # fund only addresses holding less than this
     blob_max_bytes: int = DEFAULT_MAX_BYTES
     check_weights: bool = True
     # "v1" or "tiny" (engine.params.MODEL_PRESETS): the chain's embedding size and the
@@ -214,7 +216,10 @@ class DevnetNode:
         self._blobs.start()
         self.endpoints = Endpoints(c.host, rpc, faucet, scoring, admin, self._blobs.port)
         for addr in c.fund:
-            grant = engine.faucet(parse_hex32(addr, "address"))
+            owner = parse_hex32(addr, "address")
+            if c.fund_below_shannons is not None and engine.balance(owner) >= c.fund_below_shannons:
+                continue
+            grant = engine.faucet(owner, c.fund_shannons)
             self._event(f"funded {addr} with {grant.amount / 1e9:g} SOMA")
         if self._checker is not None:
             for model_id, model in engine.snapshot().models.items():

@@ -96,6 +96,7 @@ class ConsoleApp(App[int]):
         self._hangup_guard: HangupGuard | None = None
         self._main_ready = False
         self._exiting = False
+        self._wins_loading = False
 
     def notify(
         self,
@@ -218,6 +219,26 @@ class ConsoleApp(App[int]):
         super()._fatal_error()
 
     # -- chain -----------------------------------------------------------------------------------
+    def load_model_wins(self) -> None:
+        """Every model's wins and earnings for the Models pane, read from the target index in a
+        worker thread (one read at a time; the services keep the answer until the index changes)."""
+        load = getattr(self.services, "model_wins", None)
+        if load is None or self._wins_loading:
+            return
+        self._wins_loading = True
+
+        async def job() -> None:
+            try:
+                wins = await asyncio.to_thread(load)
+                if wins is not None:
+                    self.models.show_wins(wins)
+            except Exception:  # the index is an aid: a failed read leaves the columns as they were
+                log.info("reading the models' wins from the target index", exc_info=True)
+            finally:
+                self._wins_loading = False
+
+        self.run_worker(_work(job), group="model-wins", exit_on_error=False, description="models' wins")
+
     def _on_chain(self, snapshot: ChainSnapshot | None, error: ChainError | None) -> None:
         # Called by the services from any thread; post_message is thread-safe.
         self.post_message(ChainUpdate(snapshot, error))
@@ -229,6 +250,7 @@ class ConsoleApp(App[int]):
             first = self.snapshot is None
             self.snapshot = message.snapshot
             self.models.show(message.snapshot)
+            self.load_model_wins()
             if first and self.options.freeze_gc:
                 # Everything built so far (Textual, the widget tree, the first table) lives as
                 # long as the console: move it out of the collector's sight. A full collection

@@ -7,7 +7,7 @@ happens in the app's workers (see ``app.py``); nothing here blocks or talks to s
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.text import Text
@@ -42,6 +42,18 @@ from soma_console.tui.status_bar import short_id
 from soma_console.tui.tables import Cell, ConsoleTable, KeyedTable, Row
 
 SHANNONS = 1_000_000_000
+
+
+def compact_soma(shannons: int) -> str:
+    """An amount of SOMA in at most 8 characters: ``0.0063``, ``512.40``, ``12.5k``, ``3.1M``."""
+    v = shannons / SHANNONS
+    if v < 10:
+        return f"{v:.4f}"
+    if v < 1000:
+        return f"{v:.2f}"
+    if v < 1_000_000:
+        return f"{v / 1000:.1f}k"
+    return f"{v / 1_000_000:.1f}M"
 
 
 def clock_text(at: float) -> str:
@@ -451,7 +463,8 @@ def _queue_row(entry: QueueEntry, state: str, to_open: float | None, to_close: f
 
 
 # -- Models -----------------------------------------------------------------------------------------
-MODEL_COLUMNS = ("mine", "model", "status", "stake", "commission", "owner")
+MODEL_COLUMNS = ("mine", "model", "status", "stake", "wins", "earned", "commission", "owner")
+NUMERIC_COLUMNS = ("wins", "earned", "stake", "commission")  # sorted largest first
 _STATUS_ORDER = {"active": 0, "pending": 1, "created": 2, "inactive": 3}
 
 
@@ -468,6 +481,9 @@ class ModelsPane(Pane):
         self._cache: dict[str, tuple[ModelRow, Row]] = {}
         self._shown: tuple[ModelRow, ...] | None = None
         self.filter_text = ""
+        # model id (lower) -> (targets won, owner's share in shannons) over the last epochs, from
+        # the target index; every model's, not only the wallet's
+        self.wins: Mapping[str, tuple[int, int]] = {}
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="filter: id, owner, status or 'mine'", id="model-filter", compact=True)
@@ -480,6 +496,8 @@ class ModelsPane(Pane):
             ("model", "model", 14),
             ("status", "status", 9),
             ("stake", "stake", 11),
+            ("wins", "wins", 5),
+            ("earned", "earned", 8),
             ("comm", "commission", 6),
             ("owner", "owner", 11),
         ):
@@ -523,9 +541,45 @@ class ModelsPane(Pane):
             Cell(short_id(m.model_id, 6, 4), sort=m.model_id, style=style),
             self._status_cell(m, style),
             self._stake_cell(m, style),
+            *self._win_cells(m.model_id, style),
             self._commission_cell(m, style),
             Cell("you" if mine else short_id(m.owner, 4, 4), sort=m.owner, style=style),
         )
+
+    def _win_cells(self, model_id: str, style: str) -> tuple[Cell, Cell]:
+        won, earned = self.wins.get(model_id.lower(), (0, 0))
+        return (
+            Cell(str(won) if won else "-", sort=won, style=style),
+            Cell(compact_soma(earned) if earned else "-", sort=earned, style=style),
+        )
+
+    def show_wins(self, wins: Mapping[str, tuple[int, int]]) -> None:
+        """New wins and earnings (about once an epoch; the services hand back the same mapping
+        until the index changes, and that costs nothing here). Only the rows whose figures moved
+        are rebuilt, and only their cells are written to the table (one bulk write, one repaint,
+        as a poll that moves every stake)."""
+        if wins is self.wins:
+            return
+        old, self.wins = self.wins, wins
+        changed: dict[str, Row] = {}
+        by_lower: dict[str, str] | None = None
+        for key in old.keys() | wins.keys():
+            if old.get(key) == wins.get(key):
+                continue
+            model_id: str | None = key
+            if key not in self._cache:
+                by_lower = by_lower or {m.lower(): m for m in self._cache}
+                model_id = by_lower.get(key)
+            hit = self._cache.get(model_id) if model_id else None
+            if model_id is None or hit is None:
+                continue  # a model the chain no longer lists
+            model, row = hit
+            new = (*row[:4], *self._win_cells(model_id, row[1].style), *row[6:])
+            self._cache[model_id] = (model, new)
+            self.all_rows[model_id] = new
+            changed[model_id] = new
+        if changed:
+            self.table.update(changed)
 
     def _changed_row(self, old: ModelRow, old_row: Row, m: ModelRow) -> Row:
         """Rebuild only the cells whose fields changed (a poll typically moves stakes only)."""
@@ -536,10 +590,10 @@ class ModelsPane(Pane):
         if (old.status, old.has_pending_update) != (m.status, m.has_pending_update):
             status = self._status_cell(m, style)
         stake = old_row[3] if old.stake == m.stake else self._stake_cell(m, style)
-        commission = old_row[4]
+        commission = old_row[6]
         if (old.commission_rate, old.next_commission_rate) != (m.commission_rate, m.next_commission_rate):
             commission = self._commission_cell(m, style)
-        return (old_row[0], old_row[1], status, stake, commission, old_row[5])
+        return (old_row[0], old_row[1], status, stake, old_row[4], old_row[5], commission, old_row[7])
 
     @staticmethod
     def _status_cell(m: ModelRow, style: str) -> Cell:
@@ -636,7 +690,7 @@ class ModelsPane(Pane):
         order = list(MODEL_COLUMNS)
         current = self.table.sort_column
         nxt = order[(order.index(current) + 1) % len(order)] if current in order else order[0]
-        self.table.sort_by(nxt, reverse=nxt in ("stake", "commission"))
+        self.table.sort_by(nxt, reverse=nxt in NUMERIC_COLUMNS)
         self._label_sort()
 
     def action_sort_reverse(self) -> None:
@@ -650,6 +704,7 @@ class ModelsPane(Pane):
     def _label_sort(self) -> None:
         table = self.query_one(DataTable)
         labels = {"mine": "★", "model": "model", "status": "status", "stake": "stake", "commission": "comm"}
+        labels |= {"wins": "wins", "earned": "earned"}
         labels["owner"] = "owner"
         for key, column in table.columns.items():
             name = str(key.value)

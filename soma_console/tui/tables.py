@@ -263,6 +263,32 @@ class KeyedTable:
             self.select(selected)
         return SyncStats(added, removed, updated, resorted)
 
+    def update(self, rows: Mapping[str, Row]) -> int:
+        """Change the cells of rows already shown (those the filter keeps), leaving every other
+        row alone: for a few changed rows of a large table, without walking the whole of it."""
+        t = self.table
+        selected = self.selected_key()
+        sort_index = self.columns.index(self.sort_column) if self.sort_column in self.columns else None
+        order_changed = False
+        changes: list[tuple[str, str, Cell]] = []
+        for key, cells in rows.items():
+            old = self.rows.get(key)
+            if old is None or old is cells:
+                continue
+            if self.row_filter is not None and not self.row_filter(key, cells):
+                continue
+            for column, before, after in zip(self.columns, old, cells, strict=True):
+                if before is not after and before != after:
+                    changes.append((key, column, after))
+            if sort_index is not None and old[sort_index].sort != cells[sort_index].sort:
+                order_changed = True
+            self.rows[key] = cells
+        _update_cells(t, changes)
+        if order_changed and self.sort_column is not None:
+            self._sort()
+            self.select(selected)
+        return len(changes)
+
     def reload(self, rows: Mapping[str, Row]) -> None:
         """Start over (a new filter or a different run): the only place a table is cleared."""
         t = self.table

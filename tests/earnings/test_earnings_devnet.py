@@ -4,6 +4,8 @@ submitter and the tiny preset, assigned targets, winning, claimed at generation 
 
 from __future__ import annotations
 
+import json
+import re
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -76,7 +78,19 @@ def test_a_tiny_model_is_assigned_wins_and_its_owner_claims_exactly_the_share(
 ) -> None:
     owner, epoch, due = _claimable(tmp_path, submitter_devnet, tiny_run)
     before = _balance(owner)
-    result = owner.json("claim", "--all", "--yes")
+    # The tables' ids paste back: claim the wins by the short ids the earnings table printed.
+    table = owner.cli("earnings")
+    assert table.returncode == 0 and "…" not in table.stdout, table.stdout
+    short = {w["target_id"][:14] for w in due}
+    assert short <= set(re.findall(r"0x[0-9a-f]{12}\b", table.stdout))
+    shown = owner.cli("targets", "--mine")
+    assert shown.returncode == 0 and "…" not in shown.stdout and short <= set(shown.stdout.split())
+    r = owner.cli("claim", *sorted(short), "--yes", "--json")
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout)
+    me = owner.json("wallet", "show")["address"]
+    assert f"{me} (this wallet)" in r.stderr and "0x" + me not in r.stderr  # addresses as `wallet show`
+    assert all(w["target_id"] in r.stderr for w in due)  # the plan names each target whole
     assert sorted(c["target_id"] for c in result["claimed"]) == sorted(w["target_id"] for w in due)
     for c in result["claimed"]:
         w = next(w for w in due if w["target_id"] == c["target_id"])
@@ -201,3 +215,61 @@ def test_the_consoles_claim_plans_exact_payouts_and_its_earnings_view_keeps_the_
     claimed_ids = {w["target_id"] for w in due}
     assert not claimed_ids & {w["target_id"] for w in view.claimable}, view.claimable
     assert any(e["epoch"] == epoch for e in view.report["by_epoch"])
+
+
+def test_the_consoles_models_pane_shows_every_models_wins_from_its_own_index(
+    tmp_path: Path, submitter_devnet: Devnet, tiny_run: Path
+) -> None:
+    """The live console of a wallet that owns no model: the Models pane's wins and earnings of the
+    owner's model (someone else's) come from the console's own index sync, at 80x24."""
+    import asyncio
+
+    from soma_console.config import Settings
+    from soma_console.context import AppContext
+    from soma_console.core.live_services import LiveServices
+    from soma_console.core.targets_index import TargetIndex
+    from soma_console.tui.app import ConsoleApp
+    from soma_console.tui.panes import compact_soma
+    from tests.tui.helpers import screen_text
+
+    owner = make_owner(tmp_path, submitter_devnet, tiny_run)
+    model_id = owner.json("commit", owner.checkpoint(2), "--yes")["model_id"].lower()
+    submitter_devnet.advance()
+    owner.json("reveal", "--yes")
+    submitter_devnet.advance()
+    wins = _wait_for_wins(owner)
+    watcher = make_owner(tmp_path, submitter_devnet, tiny_run, name="watcher")
+
+    async def console() -> tuple[tuple[int, int], list[str], str]:
+        services = LiveServices.open(AppContext.create(home=str(watcher.home)))
+        services.session.poll_interval = 0.5
+        services.autopilot.set(False)
+        app = ConsoleApp(services, settings=Settings(raw={}), cursor_blink=False)
+        try:
+            async with app.run_test(size=(80, 24)) as pilot:
+                await pilot.pause(0.5)
+                await pilot.press("4")
+                for _ in range(600):
+                    await pilot.pause(0.1)
+                    if app.models.wins.get(model_id, (0, 0))[0] >= len(wins):
+                        break
+                else:
+                    raise AssertionError(f"no wins in the Models pane; errors: {app.errors}")
+                await pilot.pause(0.2)
+                row = app.models.table.rows[model_id]
+                cells = [c.text.plain for c in row]
+                return app.models.wins[model_id], cells, screen_text(app)
+        finally:
+            await services.stop()
+
+    (won, earned), cells, screen = asyncio.run(console())
+    index = TargetIndex.open(watcher.home / "targets.sqlite")  # the console synced it by itself
+    try:
+        mine = index.wins("devnet", [model_id])
+    finally:
+        index.close()
+    assert won == len(mine) >= len(wins)
+    assert earned == sum(t.reward_pool * 4975 // 10_000 for t in mine) > 0
+    assert cells[4:6] == [str(won), compact_soma(earned)]
+    assert cells[7] != "you"  # another wallet's model
+    assert "wins" in screen and "earned" in screen and compact_soma(earned) in screen

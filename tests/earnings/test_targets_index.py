@@ -119,3 +119,53 @@ async def test_a_foreign_sqlite_file_is_refused_with_one_sentence(tmp_path: Path
     sqlite3.connect(path).execute("CREATE TABLE x (y)").connection.commit()
     with pytest.raises(Exception, match="did not write"):
         TargetIndex.open(path)
+
+
+async def test_a_claim_takes_a_target_by_the_short_id_tables_print_or_any_unique_prefix(tmp_path: Path):
+    from soma_console.core.claims import Claimer, ClaimError
+
+    src = Listing()
+    src.add(12, epoch=3)  # ids 0x0003000000 .. 0x000300000b
+    src.add(1, epoch=4)
+    index = TargetIndex.open(tmp_path / "t.sqlite")
+    await index.sync("c", src.fetch, 3)
+    await index.sync("other", src.fetch, 3)
+    claimer = Claimer.__new__(Claimer)  # the id lookup reads the index only
+    claimer.index, claimer.chain = index, "c"
+    assert claimer.full_target_id("0x000300000a") == "0x000300000a"
+    assert claimer.full_target_id("000300000B") == "0x000300000b"  # no 0x, any case
+    assert claimer.full_target_id(" 0x0003000001 ") == "0x0003000001"
+    assert claimer.full_target_id("0x0004") == "0x0004000000"  # the only target of epoch 4
+    with pytest.raises(ClaimError, match="start of more than one"):
+        claimer.full_target_id("0x000300000")
+    with pytest.raises(ClaimError, match="no target in the index starts with 0x0005"):
+        claimer.full_target_id("0x0005")
+    with pytest.raises(ClaimError, match="is not a target id"):
+        claimer.full_target_id("0xzz12")
+    with pytest.raises(ClaimError, match="is not a target id"):
+        claimer.full_target_id("0x12")  # too short to mean anything
+    found = await claimer.candidates(["0x0003000003", "0003000003", "0x0003000007"], [])
+    assert [t.target_id for t in found] == ["0x0003000003", "0x0003000007"]
+    assert index.by_ids("c", ["0x0003000003", "0xffff"])[0].target_id == "0x0003000003"
+    index.close()
+
+
+async def test_the_claim_plan_names_whole_ids_and_addresses_as_the_wallet_shows_them() -> None:
+    from soma_console.core.claims import ClaimPlanItem, plan_claims
+    from soma_console.core.targets_index import TargetRecord
+
+    me = "ab" * 32
+    other = "cd" * 32
+    model = "0x" + "ef" * 32
+    target = TargetRecord("0x" + "12" * 32, 5, "claimable", (model,), model, 10_000, 0.5)
+    mine = TargetRecord("0x" + "34" * 32, 5, "claimable", (model,), model, 20_000, 0.5)
+    items = [
+        ClaimPlanItem(target, other, owner_share(10_000), 50, 7, None),
+        ClaimPlanItem(mine, "0x" + me.upper(), owner_share(20_000), 100, 7, None),
+    ]
+    text = plan_claims("devnet", items, claimer="0x" + me).render_text()
+    assert "…" not in text and "0x" + me not in text and "0x" + other not in text
+    assert f"{me} (this wallet)" in text
+    assert f"to owner {other} (model {model})" in text
+    assert f"target {target.target_id}" in text and f"target {mine.target_id}" in text
+    assert f"to owner {me} (this wallet) (model {model})" in text
