@@ -16,13 +16,15 @@ are kept for the history.
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
+import threading
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from soma_console.errors import UserError
 from soma_console.fsutil import PRIVATE_FILE_MODE, ensure_dir
@@ -160,12 +162,30 @@ def _row_of(chain: str, t: Any, pass_no: int) -> tuple[Any, ...]:
     )
 
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _locked(method: _F) -> _F:
+    """Run a :class:`TargetIndex` method holding the index's lock (see ``TargetIndex._lock``)."""
+
+    @functools.wraps(method)
+    def run(self: TargetIndex, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return cast(_F, run)
+
+
 class TargetIndex:
     """A handle on the index file. Methods are synchronous except :meth:`sync`."""
 
     def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
         self.path = path
         self._conn = conn
+        # One connection, used from worker threads (a sync's pages, the console's reads) and closed
+        # from whichever thread stops first: every use holds this lock, so closing waits for a page
+        # being written instead of pulling the connection from under it.
+        self._lock = threading.RLock()
 
     def __repr__(self) -> str:
         return f"TargetIndex({str(self.path)!r})"
@@ -198,6 +218,7 @@ class TargetIndex:
         conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
         return cls(path, conn)
 
+    @_locked
     def close(self) -> None:
         self._conn.close()
 
@@ -213,12 +234,14 @@ class TargetIndex:
         c.execute("COMMIT")
 
     # -- sync ----------------------------------------------------------------------------------
+    @_locked
     def cursor(self, chain: str) -> tuple[int, int, str | None, int] | None:
         row = self._conn.execute(
             "SELECT pass, listing, page_token, epoch FROM sync_state WHERE chain=?", (chain,)
         ).fetchone()
         return None if row is None else (int(row[0]), int(row[1]), row[2], int(row[3]))
 
+    @_locked
     def write_page(
         self,
         chain: str,
@@ -260,6 +283,7 @@ class TargetIndex:
             )
         return len(rows)
 
+    @_locked
     def finish_pass(self, chain: str, pass_no: int, epoch: int) -> int:
         """Targets the completed pass did not see are gone from the chain; start the next pass."""
         with self._tx() as c:
@@ -324,6 +348,7 @@ class TargetIndex:
         return SyncReport(pages, written, completed, gone, resumed)
 
     # -- reads -----------------------------------------------------------------------------------
+    @_locked
     def _records(self, chain: str, where: str, args: Sequence[Any], limit: int | None) -> list[TargetRecord]:
         sql = (
             "SELECT t.target_id, t.generation_epoch, t.status, t.winning_model_id, t.reward_pool,"
@@ -395,6 +420,7 @@ class TargetIndex:
         marks = ",".join("?" * len(ids))
         return self._records(chain, f" AND t.winning_model_id IN ({marks})", ids, None)
 
+    @_locked
     def model_stats(self, chain: str, epoch: int | None = None) -> dict[str, dict[str, int]]:
         """Per model: targets assigned, won and the owner's share of the wins (all models)."""
         stats: dict[str, dict[str, int]] = {}
@@ -416,6 +442,7 @@ class TargetIndex:
             row["won"], row["earned_shannons"] = n, int(reward or 0)
         return stats
 
+    @_locked
     def wins_by_model(self, chain: str, since_epoch: int) -> dict[str, tuple[int, int]]:
         """Per winning model (every model, not only the wallet's): (targets won, owner's share in
         shannons) over the targets generated from ``since_epoch`` on, claimed ones included. A
@@ -428,6 +455,7 @@ class TargetIndex:
         )
         return {mid: (int(n), int(earned or 0)) for mid, n, earned in rows}
 
+    @_locked
     def epoch_counts(
         self, chain: str, epoch: int, model_ids: Iterable[str]
     ) -> dict[str, tuple[int, int, int]]:
@@ -454,6 +482,7 @@ class TargetIndex:
             out.extend(self._records(chain, f" AND t.target_id IN ({marks})", chunk, None))
         return out
 
+    @_locked
     def ids_starting(self, chain: str, prefix: str, limit: int = 2) -> list[str]:
         """Target ids (live or gone) that start with ``prefix`` (lower hex with ``0x``): at most
         ``limit``, enough to tell a unique prefix from an ambiguous one. A range scan of the key."""
@@ -464,6 +493,7 @@ class TargetIndex:
         )
         return [r[0] for r in rows]
 
+    @_locked
     def count(self, chain: str, *, epoch: int | None = None) -> int:
         if epoch is None:
             return int(

@@ -169,3 +169,48 @@ async def test_the_claim_plan_names_whole_ids_and_addresses_as_the_wallet_shows_
     assert f"to owner {other} (model {model})" in text
     assert f"target {target.target_id}" in text and f"target {mine.target_id}" in text
     assert f"to owner {me} (this wallet) (model {model})" in text
+
+
+class _SlowTarget:
+    """A listed target whose fields take a moment to read, and which says when a write began."""
+
+    def __init__(self, i: int, started: Any) -> None:
+        self._i, self._started = i, started
+        self.generation_epoch, self.status, self.model_ids = 1, "open", ["0xa1"]
+        self.winning_model_id, self.reward_pool, self.distance_threshold = None, 10, 0.5
+        self.bond_amount, self.submitter = 0, None
+
+    @property
+    def id(self) -> str:
+        import time
+
+        self._started.set()
+        time.sleep(0.0005)
+        return f"0x{self._i:08x}"
+
+
+async def test_closing_waits_for_a_page_being_written_in_another_thread(tmp_path: Path) -> None:
+    # The console stops (and closes the index) while a sync's page is written in a worker thread:
+    # the close must wait for the page, not pull the connection from under it.
+    import threading
+
+    path = tmp_path / "targets.sqlite"
+    index = TargetIndex.open(path)
+    started = threading.Event()
+    page = [_SlowTarget(i, started) for i in range(2000)]
+    written: list[int] = []
+    writer = threading.Thread(
+        target=lambda: written.append(
+            index.write_page("c", page, pass_no=1, listing=0, next_token=None, epoch=1)
+        )
+    )
+    writer.start()
+    assert started.wait(10)
+    index.close()  # while the page is still being read and written
+    writer.join(30)
+    assert written == [2000]
+    again = TargetIndex.open(path)
+    try:
+        assert again.count("c") == 2000
+    finally:
+        again.close()
