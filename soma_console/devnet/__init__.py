@@ -1,0 +1,1 @@
+"""A local SOMA-compatible node (gRPC, faucet, blob store, scoring) that the real soma-sdk talks to."""

@@ -1,0 +1,1 @@
+"""The devnet's rule engine: the chain's state and transactions in pure Python, no network."""
