@@ -55,7 +55,7 @@ def make_file(path: Path, size: int) -> str:
             hasher.update(block)
             fh.write(block)
             left -= len(block)
-    from soma_console.core.encoding import b58encode
+    from soma_console.encoding import b58encode
 
     return b58encode(hasher.digest())
 

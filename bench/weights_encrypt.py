@@ -79,7 +79,7 @@ def main() -> None:
         return
 
     # The parent stays small: Linux carries a parent's peak RSS into a child's ru_maxrss at fork.
-    from soma_console.core.encoding import b58encode
+    from soma_console.encoding import b58encode
 
     with tempfile.TemporaryDirectory(dir=args.dir, prefix="weights-bench-") as tmp:
         src, dst = Path(tmp) / "weights.bin", Path(tmp) / "weights.enc"

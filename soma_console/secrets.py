@@ -14,7 +14,7 @@ import logging
 import threading
 from typing import Any
 
-from soma_console.core.encoding import b58encode
+from soma_console.encoding import b58encode
 
 _MASK = "[REDACTED]"
 _registry_lock = threading.Lock()

@@ -37,7 +37,7 @@ def remember_captured(text: str) -> None:
 def remember_secret() -> object:
     def _remember(value: str | bytes) -> None:
         if isinstance(value, bytes):
-            from soma_console.core.encoding import b58encode
+            from soma_console.encoding import b58encode
 
             _SECRETS.update({value.hex(), b58encode(value)})
         elif len(value) >= 8:

@@ -41,7 +41,7 @@ class DevnetStartError(RuntimeError):
 
 
 def _bcs_string(text: str) -> bytes:
-    from soma_console.core.encoding import uleb128
+    from soma_console.encoding import uleb128
 
     raw = text.encode()
     return uleb128(len(raw)) + raw

@@ -112,8 +112,8 @@ def devnet(
     """
     if ctx.invoked_subcommand is not None:
         return
-    from soma_console.core.encoding import normalize_address
     from soma_console.devnet.node import DevnetConfig, DevnetNode
+    from soma_console.encoding import normalize_address
 
     app: AppContext = ctx.obj
     ports = [port, faucet_port, scoring_port, admin_port, blob_port]

@@ -10,7 +10,7 @@ import struct
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from soma_console.core.encoding import uleb128
+from soma_console.encoding import uleb128
 
 T = TypeVar("T")
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
-from soma_console.core.encoding import b58encode
+from soma_console.encoding import b58encode
 
 MODEL_STATES = ("created", "pending", "active", "inactive")
 

@@ -22,12 +22,12 @@ from pathlib import Path
 
 import soma_console.core.weights as wts
 from soma_console.config import ChainProfile
-from soma_console.core.encoding import b58encode
 from soma_console.core.faults import fault_point
 from soma_console.core.journal import Artifact, Journal
 from soma_console.core.storage import StorageBackend, publish
 from soma_console.core.storage.streaming import StreamingBackend, UploadStream
 from soma_console.core.weights.pipeline import NonfiniteScan, PassResult, encrypt_stream, open_source
+from soma_console.encoding import b58encode
 from soma_console.errors import UserError
 from soma_console.fsutil import PRIVATE_FILE_MODE, atomic_writer, ensure_dir
 from soma_console.secrets import Secret

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from soma_console.core.bcs import BcsError, Reader
-from soma_console.core.encoding import b58encode
+from soma_console.encoding import b58encode
 
 PAGE_SIZE = 200
 MAX_TARGETS = 10_000

@@ -120,7 +120,7 @@ class ScoreReport:
 
 def parse_against(values: Sequence[str]) -> tuple[str, tuple[str, ...]]:
     """``("winners"|"assigned"|"models", model ids)`` from ``--against`` values."""
-    from soma_console.core.encoding import normalize_model_id
+    from soma_console.encoding import normalize_model_id
 
     if not values:
         return "winners", ()
@@ -178,7 +178,7 @@ async def score_checkpoint(
     progress: Progress | None = None,
 ) -> ScoreReport:
     """Score ``checkpoint`` (plaintext safetensors with its training manifest) against the chain."""
-    from soma_console.core.encoding import normalize_model_id
+    from soma_console.encoding import normalize_model_id
     from soma_console.scoring.blobcache import DEFAULT_MAX_BYTES, BlobCache, BlobError
     from soma_console.scoring.scorer import ScoreError, plaintext_weights
     from soma_console.scoring.wire import ModelManifest

@@ -21,8 +21,8 @@ from soma_console.core import txdata
 from soma_console.core.chain import ChainSession
 from soma_console.core.chain_errors import ChainError, InsufficientFunds, translate
 from soma_console.core.chainstate import TxResult, get, parse_effects, unwrap_variant
-from soma_console.core.encoding import b58decode, b58encode
 from soma_console.core.wallet import Signer
+from soma_console.encoding import b58decode, b58encode
 
 MAX_GAS_COINS = 200
 # Input-check rejections that mean "nothing was executed; rebuild with fresh coins and retry".

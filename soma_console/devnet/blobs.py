@@ -32,7 +32,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from soma_console.core.encoding import b58encode
+from soma_console.encoding import b58encode
 from soma_console.fsutil import fsync_dir
 
 NAME_RE = re.compile(r"[A-Za-z0-9._-]{1,200}")

@@ -14,7 +14,6 @@ from typing import Any, TypeVar
 
 from google.protobuf import timestamp_pb2
 
-from soma_console.core.encoding import b58decode, b58encode
 from soma_console.core.txdata import (
     AddStake,
     AddStakeToModel,
@@ -55,6 +54,7 @@ from soma_console.devnet.proto import (
     transaction_pb2,
     types_pb2,
 )
+from soma_console.encoding import b58decode, b58encode
 
 T = TypeVar("T")
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import threading
 
-from soma_console.core.encoding import uleb128
 from soma_console.devnet import convert
 from soma_console.devnet.engine.models import Model
 from soma_console.devnet.engine.objects import hex_id
 from soma_console.devnet.engine.values import Snapshot
 from soma_console.devnet.proto import state_pb2
+from soma_console.encoding import uleb128
 
 # A protobuf varint is ULEB128.
 varint = uleb128

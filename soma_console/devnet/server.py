@@ -22,7 +22,6 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from google.protobuf.message import DecodeError, Message
 
-from soma_console.core.encoding import b58encode
 from soma_console.core.txdata import (
     TransactionData,
     address_from_ed25519,
@@ -39,6 +38,7 @@ from soma_console.devnet.proto import services_pb2 as svc
 from soma_console.devnet.proto import state_pb2
 from soma_console.devnet.registry_bytes import RegistryEncoder
 from soma_console.devnet.registry_bytes import length_delimited as _length_delimited
+from soma_console.encoding import b58encode
 
 log = logging.getLogger("soma_console.devnet")
 

@@ -21,12 +21,12 @@ from typing import Any
 import httpx
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from soma_console.core.encoding import b58encode
 from soma_console.core.weights.layout import infer_dims, v1_dims
 from soma_console.core.weights.safetensors import MAX_HEADER, decode_header_json, validate
 from soma_console.devnet.engine.chain import Engine
 from soma_console.devnet.engine.models import Model
 from soma_console.devnet.engine.objects import hex_id
+from soma_console.encoding import b58encode
 
 log = logging.getLogger("soma_console.devnet")
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 
-from soma_console.core.encoding import b58decode
+from soma_console.encoding import b58decode
 from soma_console.fsutil import PRIVATE_FILE_MODE, atomic_writer, ensure_dir
 
 log = logging.getLogger("soma_console.scoring")

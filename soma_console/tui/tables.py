@@ -247,11 +247,7 @@ class KeyedTable:
                 added += 1
                 order_changed = True
             elif old is not cells and old != cells:
-                for column, before, after in zip(self.columns, old, cells, strict=True):
-                    if before is not after and before != after:
-                        changes.append((key, column, after))
-                if sort_index is not None and old[sort_index].sort != cells[sort_index].sort:
-                    order_changed = True
+                order_changed = self._diff(key, old, cells, sort_index, changes) or order_changed
             self.rows[key] = cells
         updated = len(changes)
         _update_cells(t, changes)
@@ -262,6 +258,15 @@ class KeyedTable:
         if selected in self.rows:
             self.select(selected)
         return SyncStats(added, removed, updated, resorted)
+
+    def _diff(
+        self, key: str, old: Row, cells: Row, sort_index: int | None, changes: list[tuple[str, str, Cell]]
+    ) -> bool:
+        """Add the cells of row ``key`` that changed to ``changes``; whether its sort key moved."""
+        for column, before, after in zip(self.columns, old, cells, strict=True):
+            if before is not after and before != after:
+                changes.append((key, column, after))
+        return sort_index is not None and old[sort_index].sort != cells[sort_index].sort
 
     def update(self, rows: Mapping[str, Row]) -> int:
         """Change the cells of rows already shown (those the filter keeps), leaving every other
@@ -277,11 +282,7 @@ class KeyedTable:
                 continue
             if self.row_filter is not None and not self.row_filter(key, cells):
                 continue
-            for column, before, after in zip(self.columns, old, cells, strict=True):
-                if before is not after and before != after:
-                    changes.append((key, column, after))
-            if sort_index is not None and old[sort_index].sort != cells[sort_index].sort:
-                order_changed = True
+            order_changed = self._diff(key, old, cells, sort_index, changes) or order_changed
             self.rows[key] = cells
         _update_cells(t, changes)
         if order_changed and self.sort_column is not None:

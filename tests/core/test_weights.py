@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from soma_sdk import SomaClient
 
 from soma_console.core import weights as W
-from soma_console.core.encoding import b58encode
+from soma_console.encoding import b58encode
 from soma_console.errors import UserError
 from soma_console.secrets import Secret
 from soma_console.training.spec import TINY

@@ -12,11 +12,11 @@ import pytest
 from soma_sdk import Keypair
 
 from soma_console.core import txdata
-from soma_console.core.encoding import b58decode, b58encode
 from soma_console.devnet.proto import services_pb2 as svc
 from soma_console.devnet.proto import services_pb2_grpc as stubs
 from soma_console.devnet.proto import transaction_pb2 as tx_pb
 from soma_console.devnet.proto import types_pb2
+from soma_console.encoding import b58decode, b58encode
 from tests.conftest import assert_one_line_error, run_cli
 from tests.devnet.helpers import funded
 from tests.devnet.test_cli_and_node import FREE_PORTS

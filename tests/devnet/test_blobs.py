@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from soma_console.core.encoding import b58encode
 from soma_console.devnet.blobs import BlobServer
+from soma_console.encoding import b58encode
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ from soma_console.core.chain import ChainSession
 from soma_console.core.chain_errors import NodeUnreachable
 from soma_console.core.chain_reads import StateTooLarge
 from soma_console.core.chainstate import ChainSnapshot, Manifest, ModelRow, parse_system_state
-from soma_console.core.encoding import b58decode
 from soma_console.core.lifecycle import same_commitment
+from soma_console.encoding import b58decode
 from tests.devnet.helpers import commit, funded, make_weights, reveal
 
 

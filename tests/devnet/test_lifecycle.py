@@ -127,7 +127,7 @@ async def test_model_id_is_derived_from_the_create_digest(devnet):
     model_id = await client.create_model(kp, 0)
     objects = await client.list_owned_objects(kp.address())
     digest_b58 = next(o.previous_transaction for o in objects if o.data.object_type == "StakedSoma")
-    from soma_console.core.encoding import b58decode
+    from soma_console.encoding import b58decode
 
     derived = hashlib.blake2b(b58decode(digest_b58) + (0).to_bytes(8, "little"), digest_size=32).hexdigest()
     assert model_id == "0x" + derived

@@ -63,7 +63,7 @@ async def test_architecture_version_must_match(devnet):
 
 
 def _b58(text: str) -> bytes:
-    from soma_console.core.encoding import b58decode
+    from soma_console.encoding import b58decode
 
     return b58decode(text)
 

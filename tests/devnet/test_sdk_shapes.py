@@ -14,7 +14,7 @@ import pytest
 from soma_sdk import Keypair
 
 from soma_console.core import txdata
-from soma_console.core.encoding import b58decode
+from soma_console.encoding import b58decode
 from tests.devnet.helpers import commit, funded, make_weights, reveal
 from tests.devnet.sdk_shapes import SHAPES_DIR, load_shape, save_shape, shape_of
 

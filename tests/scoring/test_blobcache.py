@@ -8,9 +8,9 @@ import time
 import httpx
 import pytest
 
-from soma_console.core.encoding import b58encode
 from soma_console.core.txdata import blake2b256
 from soma_console.devnet.blobs import BlobServer
+from soma_console.encoding import b58encode
 from soma_console.scoring.blobcache import BlobCache, BlobError
 
 

@@ -10,7 +10,7 @@ import pytest
 from soma_models.v1.tokenizer import tokenize as reference_tokenize
 
 from soma_console.core.bcs import BcsError
-from soma_console.core.encoding import uleb128
+from soma_console.encoding import uleb128
 from soma_console.scoring.tokens import tokenize
 from soma_console.scoring.wire import (
     ModelManifest,

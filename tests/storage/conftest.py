@@ -173,7 +173,7 @@ def hashlib_stream(seed: int) -> Iterator[bytes]:
 def checksum_of(path: Path) -> str:
     import hashlib
 
-    from soma_console.core.encoding import b58encode
+    from soma_console.encoding import b58encode
 
     h = hashlib.blake2b(digest_size=32)
     with open(path, "rb") as fh:

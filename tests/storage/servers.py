@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from soma_console.core.encoding import b58encode
+from soma_console.encoding import b58encode
 
 NAME_RE = re.compile(r"[A-Za-z0-9._-]{1,200}")
 RANGE_RE = re.compile(r"bytes=(\d+)-(\d*)")

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from soma_console.core.encoding import b58encode
 from soma_console.core.storage import (
     NotReadable,
     RetryPolicy,
@@ -19,6 +18,7 @@ from soma_console.core.storage import (
     partial_path,
     verify_public,
 )
+from soma_console.encoding import b58encode
 from tests.storage.conftest import FAST, ProgressLog
 from tests.storage.servers import BlobStandIn
 

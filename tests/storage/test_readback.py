@@ -7,9 +7,9 @@ import os
 
 import pytest
 
-from soma_console.core.encoding import b58encode
 from soma_console.core.storage import NotReadable, WrongContent, WrongSize, verify_public_fast
 from soma_console.core.storage.readback import RangesUnsupported, verify_ranges
+from soma_console.encoding import b58encode
 from tests.storage.conftest import FAST, ProgressLog
 from tests.storage.servers import BlobStandIn
 

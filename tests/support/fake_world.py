@@ -37,11 +37,11 @@ from soma_console.core.console_services import (
     ProgressCallback,
     RunInfo,
 )
-from soma_console.core.encoding import b58encode
 from soma_console.core.journal import AuditEntry, Intent
 from soma_console.core.live_runs import Backlog
 from soma_console.core.reveal_queue import OPEN, WAITING, QueueEntry, build_queue, entry_for, format_countdown
 from soma_console.core.score_verdicts import Verdict
+from soma_console.encoding import b58encode
 from soma_console.errors import ReadOnlyError, UsageError, UserError
 from soma_console.training.events import (
     AnyRecord,

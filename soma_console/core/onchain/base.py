@@ -16,7 +16,6 @@ from soma_console.core import txdata
 from soma_console.core.chain import ChainSession
 from soma_console.core.chain_errors import ChainError
 from soma_console.core.chainstate import ChainSnapshot, ModelRow, TxResult
-from soma_console.core.encoding import b58decode
 from soma_console.core.journal import Intent, Journal
 from soma_console.core.reveal_queue import (
     QueueEntry,
@@ -33,6 +32,7 @@ from soma_console.core.txsend import (
     raise_failure,
 )
 from soma_console.core.wallet import Signer
+from soma_console.encoding import b58decode
 from soma_console.errors import UserError
 
 Progress = Callable[[str], None]

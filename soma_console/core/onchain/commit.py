@@ -13,7 +13,6 @@ from soma_console.core import txdata
 from soma_console.core.actions import ActionPlan, ActionResult
 from soma_console.core.chain_errors import SHANNONS_PER_SOMA, ChainError, soma
 from soma_console.core.chainstate import ChainSnapshot, ModelRow
-from soma_console.core.encoding import b58decode
 from soma_console.core.faults import fault_point
 from soma_console.core.intent_owner import executing, owner_params
 from soma_console.core.journal import Artifact, Intent
@@ -33,6 +32,7 @@ from soma_console.core.txsend import (
     model_id_bytes,
     model_id_text,
 )
+from soma_console.encoding import b58decode
 from soma_console.errors import UsageError, UserError
 
 

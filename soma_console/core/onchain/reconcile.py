@@ -12,7 +12,6 @@ import logging
 from soma_console.core import txdata
 from soma_console.core.chain_errors import ChainError
 from soma_console.core.chainstate import ChainSnapshot
-from soma_console.core.encoding import b58decode
 from soma_console.core.intent_owner import still_owned
 from soma_console.core.journal import Intent
 from soma_console.core.onchain.base import DROPPED_AFTER_S, OnChain, same_commitment, short_id
@@ -20,6 +19,7 @@ from soma_console.core.txsend import (
     lookup_transaction,
     model_id_text,
 )
+from soma_console.encoding import b58decode
 
 log = logging.getLogger(__name__)
 

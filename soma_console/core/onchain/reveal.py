@@ -12,7 +12,6 @@ from soma_console.core import txdata
 from soma_console.core.actions import ActionPlan, ActionResult
 from soma_console.core.chain_errors import ChainError, RevealTooEarly, soma
 from soma_console.core.chainstate import ChainSnapshot
-from soma_console.core.encoding import b58decode
 from soma_console.core.faults import fault_point
 from soma_console.core.journal import Intent
 from soma_console.core.onchain.base import Progress, short_id, when_text
@@ -29,6 +28,7 @@ from soma_console.core.txsend import (
     model_id_bytes,
     model_id_text,
 )
+from soma_console.encoding import b58decode
 from soma_console.errors import UserError
 
 

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from soma_console.core.encoding import b58decode
 from soma_console.core.storage.errors import StorageError, StorageSpecError
+from soma_console.encoding import b58decode
 
 #: ``progress(bytes_done, total)``; always called on the event loop's thread, never going backwards.
 ProgressCallback = Callable[[int, int], None]

@@ -18,7 +18,6 @@ from typing import IO
 
 import httpx
 
-from soma_console.core.encoding import b58encode
 from soma_console.core.storage.common import (
     CHUNK,
     MonotonicProgress,
@@ -36,6 +35,7 @@ from soma_console.core.storage.retry import (
     with_retries,
     within,
 )
+from soma_console.encoding import b58encode
 from soma_console.fsutil import fsync_dir
 
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")

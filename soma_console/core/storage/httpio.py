@@ -11,7 +11,6 @@ from typing import IO
 import httpx
 
 from soma_console import __version__
-from soma_console.core.encoding import b58encode
 from soma_console.core.storage.common import CHUNK, MonotonicProgress
 from soma_console.core.storage.errors import StorageError
 from soma_console.core.storage.retry import (
@@ -21,6 +20,7 @@ from soma_console.core.storage.retry import (
     retry_after_seconds,
     with_retries,
 )
+from soma_console.encoding import b58encode
 
 
 def make_client(policy: RetryPolicy, *, follow_redirects: bool) -> httpx.AsyncClient:

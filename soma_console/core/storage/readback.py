@@ -18,10 +18,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from urllib.parse import urljoin, urlsplit
 
 from soma_console import __version__
-from soma_console.core.encoding import b58encode
 from soma_console.core.storage.common import MonotonicProgress, check_checksum, display_url
 from soma_console.core.storage.errors import NotReadable, WrongContent, WrongSize
 from soma_console.core.storage.retry import TRANSIENT_STATUS, RetryPolicy
+from soma_console.encoding import b58encode
 
 SEGMENT = 4 << 20
 CONNECTIONS = 3

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from soma_console.core import txdata
-from soma_console.core.encoding import b58decode, b58encode
+from soma_console.encoding import b58decode, b58encode
 from soma_console.errors import UserError
 from soma_console.fsutil import PRIVATE_FILE_MODE, atomic_write_bytes
 from soma_console.secrets import Secret

@@ -25,8 +25,8 @@ from typing import IO, Any
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from soma_console.core.encoding import b58encode
 from soma_console.core.weights.keys import raw_key
+from soma_console.encoding import b58encode
 from soma_console.errors import UserError
 from soma_console.fsutil import PRIVATE_FILE_MODE, atomic_writer
 from soma_console.secrets import Secret
@@ -226,7 +226,7 @@ def decrypt_file(
     """
     expected = None
     if expected_commitment is not None:
-        from soma_console.core.encoding import b58decode
+        from soma_console.encoding import b58decode
 
         expected = b58decode(expected_commitment)
     r = _crypt_pass(

@@ -15,7 +15,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from soma_console.core.encoding import b58encode
 from soma_console.core.txdata import (
     VALIDATOR_ONLY_KINDS,
     AddStake,
@@ -55,6 +54,7 @@ from soma_console.devnet.engine.objects import (
 from soma_console.devnet.engine.params import BPS, ChainParams
 from soma_console.devnet.engine.targets import ActiveModels, Economy, Target
 from soma_console.devnet.engine.values import ChainMeta, Effects, ObjectChange
+from soma_console.encoding import b58encode
 
 GENESIS_DIGEST = bytes(32)
 
