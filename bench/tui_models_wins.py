@@ -28,7 +28,7 @@ async def measure(n_models: int, rounds: int) -> dict[str, Any]:
     from textual.app import App, ComposeResult
 
     from soma_console.core.chainstate import ModelRow
-    from soma_console.tui.panes import ModelsPane
+    from soma_console.tui.models_pane import ModelsPane
 
     class Host(App[None]):
         def compose(self) -> ComposeResult:

@@ -37,6 +37,8 @@ from soma_console.core.score_verdicts import load_verdict
 from soma_console.errors import ReadOnlyError, UserError
 from soma_console.secrets import redact
 from soma_console.training.events import Finished
+from soma_console.tui.action_log import ActionLog
+from soma_console.tui.checkpoints_pane import CheckpointsPane
 from soma_console.tui.commands import context_commands
 from soma_console.tui.dialogs import QuitWarningScreen
 from soma_console.tui.flows import ConsoleFlows
@@ -54,9 +56,11 @@ from soma_console.tui.messages import (
     VerdictsLoaded,
     while_open,
 )
+from soma_console.tui.models_pane import ModelsPane
 from soma_console.tui.options import ConsoleOptions
-from soma_console.tui.panes import ActionLog, CheckpointsPane, ModelsPane, QueuePane, TrainingPane
+from soma_console.tui.queue_pane import QueuePane, live_state
 from soma_console.tui.status_bar import StatusBar, StatusView, short_id
+from soma_console.tui.training_pane import TrainingPane
 
 log = logging.getLogger(__name__)
 
@@ -294,8 +298,6 @@ class ConsoleApp(App[int]):
             self.sound_alarm(entry, now)
 
     def sound_alarm(self, entry: QueueEntry, now: float) -> None:
-        from soma_console.tui.panes import live_state
-
         _, _, left, _ = live_state(entry, now)
         self.bell()
         self.notify(

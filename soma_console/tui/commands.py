@@ -16,7 +16,7 @@ from textual.screen import Screen
 from soma_console.tui.dialogs import HelpScreen
 from soma_console.tui.keymap import MAIN_KEYS
 from soma_console.tui.main_screen import PANE_TITLES, PANES, MainScreen
-from soma_console.tui.panes import MODEL_COLUMNS
+from soma_console.tui.models_pane import MODEL_COLUMNS
 from soma_console.tui.status_bar import short_id
 
 if TYPE_CHECKING:

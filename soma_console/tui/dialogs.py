@@ -25,6 +25,7 @@ from soma_console.errors import UsageError
 from soma_console.secrets import redact
 from soma_console.tui.keymap import DIALOG_KEYS, HELP_KEYS, QUIT_WARNING_KEYS, bindings
 from soma_console.tui.options import ConsoleOptions
+from soma_console.tui.queue_pane import live_state
 from soma_console.tui.status_bar import short_id
 
 
@@ -337,8 +338,6 @@ class QuitWarningScreen(ModalScreen[bool]):
             self.dismiss(True)
 
     def compose(self) -> ComposeResult:
-        from soma_console.tui.panes import live_state
-
         with Vertical(id="dialog") as box:
             box.border_title = "!! A reveal window is open"
             lines = []

@@ -16,10 +16,15 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Input, Tab, Tabs
 
+from soma_console.tui.action_log import ActionLog
+from soma_console.tui.checkpoints_pane import CheckpointsPane
 from soma_console.tui.key_hints import KeyHints
 from soma_console.tui.keymap import MAIN_KEYS, bindings
-from soma_console.tui.panes import ActionLog, CheckpointsPane, ModelsPane, Pane, QueuePane, TrainingPane
+from soma_console.tui.models_pane import ModelsPane
+from soma_console.tui.pane import Pane
+from soma_console.tui.queue_pane import QueuePane
 from soma_console.tui.status_bar import StatusBar
+from soma_console.tui.training_pane import TrainingPane
 
 if TYPE_CHECKING:
     from soma_console.tui.app import ConsoleApp

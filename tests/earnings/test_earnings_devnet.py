@@ -229,7 +229,7 @@ def test_the_consoles_models_pane_shows_every_models_wins_from_its_own_index(
     from soma_console.core.live_services import LiveServices
     from soma_console.core.targets_index import TargetIndex
     from soma_console.tui.app import ConsoleApp
-    from soma_console.tui.panes import compact_soma
+    from soma_console.tui.models_pane import compact_soma
     from tests.tui.helpers import screen_text
 
     owner = make_owner(tmp_path, submitter_devnet, tiny_run)

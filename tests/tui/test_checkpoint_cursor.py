@@ -16,7 +16,7 @@ from soma_console.core.console_services import CheckpointInfo
 from soma_console.core.live_runs import LocalRuns
 from soma_console.training.checkpoint import CheckpointRecord, TensorEntry, publish_final, save_checkpoint
 from soma_console.tui import app as app_module
-from soma_console.tui.panes import CheckpointsPane
+from soma_console.tui.checkpoints_pane import CheckpointsPane
 from tests.tui.helpers import screen_text
 
 

@@ -7,7 +7,7 @@ import threading
 
 from textual.widgets import DataTable
 
-from soma_console.tui.panes import compact_soma
+from soma_console.tui.models_pane import compact_soma
 from tests.tui.conftest import AppFactory
 from tests.tui.fake_services import FakeServices
 from tests.tui.helpers import screen_text, settle, wait_for
