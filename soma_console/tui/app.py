@@ -22,7 +22,7 @@ from functools import partial
 from typing import Any, ClassVar
 
 from textual import work
-from textual.app import App, SystemCommand
+from textual.app import SystemCommand
 from textual.binding import Binding
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
@@ -42,8 +42,8 @@ from soma_console.tui.checkpoints_pane import CheckpointsPane
 from soma_console.tui.commands import context_commands
 from soma_console.tui.dialogs import QuitWarningScreen
 from soma_console.tui.flows import ConsoleFlows
-from soma_console.tui.hangup import HangupGuard
-from soma_console.tui.keymap import ALL_KEYS, APP_KEYS, bindings, keymap_from_settings
+from soma_console.tui.hangup import HangupAwareApp
+from soma_console.tui.keymap import APP_KEYS, bindings, bound_keys, keymap_from_settings
 from soma_console.tui.main_screen import MainScreen
 from soma_console.tui.messages import (
     ActionProgress,
@@ -65,7 +65,7 @@ from soma_console.tui.training_pane import TrainingPane
 log = logging.getLogger(__name__)
 
 
-class ConsoleApp(App[int]):
+class ConsoleApp(HangupAwareApp):
     """The soma-console operator console. See :func:`run_console`."""
 
     CSS_PATH = "console.tcss"
@@ -91,13 +91,11 @@ class ConsoleApp(App[int]):
         self.queue_entries: list[QueueEntry] = []
         self.autopilot: bool | None = None
         self.executing: str | None = None
-        self.hung_up = False
         self.errors: list[str] = []  # every error shown, for tests and the log
         self._unsubscribe: Callable[[], None] | None = None
         self._select_run: str | None = None
         self._ended_runs: set[str] = set()  # finished while followed: select their newest checkpoint
         self._alarm = False
-        self._hangup_guard: HangupGuard | None = None
         self._main_ready = False
         self._exiting = False
         self._wins_loading = False
@@ -164,7 +162,7 @@ class ConsoleApp(App[int]):
         for warning in warnings:
             self.notify(warning, title="config.toml", severity="warning", timeout=10)
         if self.options.watch_hangup:
-            self._install_hangup_handler()
+            self.install_hangup_guard()
         self._unsubscribe = self.services.subscribe_chain(self._on_chain)
         first = self.services.latest_chain()
         if first is not None:
@@ -172,7 +170,7 @@ class ConsoleApp(App[int]):
         else:
             self.refresh_status()
         self.run_worker(
-            _work(self._start_services),
+            _work(self.services.start),
             group="lifecycle",
             exit_on_error=False,
             description="start the services",
@@ -186,41 +184,14 @@ class ConsoleApp(App[int]):
             self.set_interval(1.0 / self.options.flush_hz, self.flush_logs, name="log-flush")
             self.set_interval(5.0, self.load_runs, name="runs-refresh")
 
-    async def _start_services(self) -> None:
-        await self.services.start()
-
     async def on_unmount(self) -> None:
-        if self._hangup_guard is not None:
-            self._hangup_guard.uninstall()
+        self.uninstall_hangup_guard()
         if self._unsubscribe is not None:
             self._unsubscribe()
         try:
             await asyncio.wait_for(self.services.stop(), 5.0)
         except Exception:
             log.exception("stopping the services failed")
-
-    def _install_hangup_handler(self) -> None:
-        self._hangup_guard = HangupGuard(self.hang_up)
-        self._hangup_guard.install()
-
-    def hang_up(self) -> None:
-        """The terminal went away (SIGHUP): leave quietly, with no warning dialog and no traceback."""
-        self.hung_up = True
-        self.exit(129)
-
-    def panic(self, *renderables: Any) -> None:
-        # After a hang-up the driver's reads and writes fail; that is expected, not an error to
-        # print on a terminal that no longer exists.
-        if self.hung_up:
-            self.exit(129)
-            return
-        super().panic(*renderables)
-
-    def _fatal_error(self) -> None:
-        if self.hung_up:
-            self.exit(129)
-            return
-        super()._fatal_error()
 
     # -- chain -----------------------------------------------------------------------------------
     def load_model_wins(self) -> None:
@@ -464,12 +435,8 @@ class ConsoleApp(App[int]):
     # -- actions ---------------------------------------------------------------------------------
     def key_for(self, binding_id: str) -> str:
         """How the key bound to ``binding_id`` is written on screen (after any remapping)."""
-        keys = self._keymap.get(binding_id)
-        if not keys:
-            keys = next((spec.key for spec in ALL_KEYS if spec.id == binding_id), "")
-        if not keys:
-            return binding_id
-        return self.get_key_display(Binding(keys.split(",")[0], ""))
+        keys = bound_keys(self._keymap, binding_id)
+        return self.get_key_display(Binding(keys.split(",")[0], "")) if keys else binding_id
 
     # -- autopilot --------------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="autopilot", exit_on_error=False, description="switch autopilot")

@@ -25,6 +25,9 @@ import sys
 import termios
 from collections.abc import Callable
 from types import FrameType
+from typing import Any
+
+from textual.app import App
 
 
 def terminal_is_gone(fd: int | None = None) -> bool:
@@ -89,3 +92,39 @@ class HangupGuard:
         loop = self._loop
         if loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(self.on_hangup)
+
+
+class HangupAwareApp(App[int]):
+    """An app that leaves quietly, with exit code 129, when its terminal hangs up: no warning
+    dialog, no traceback printed on a terminal that no longer exists."""
+
+    hung_up = False
+    _hangup_guard: HangupGuard | None = None
+
+    def install_hangup_guard(self) -> None:
+        """Take SIGHUP from now on (call it once the app runs, from the main thread)."""
+        self._hangup_guard = HangupGuard(self.hang_up)
+        self._hangup_guard.install()
+
+    def uninstall_hangup_guard(self) -> None:
+        if self._hangup_guard is not None:
+            self._hangup_guard.uninstall()
+
+    def hang_up(self) -> None:
+        """The terminal went away (SIGHUP): leave quietly, with no warning dialog and no traceback."""
+        self.hung_up = True
+        self.exit(129)
+
+    def panic(self, *renderables: Any) -> None:
+        # After a hang-up the driver's reads and writes fail; that is expected, not an error to
+        # print on a terminal that no longer exists.
+        if self.hung_up:
+            self.exit(129)
+            return
+        super().panic(*renderables)
+
+    def _fatal_error(self) -> None:
+        if self.hung_up:
+            self.exit(129)
+            return
+        super()._fatal_error()

@@ -129,3 +129,9 @@ def keymap_from_settings(settings: Settings | None) -> tuple[dict[str, str], lis
             continue
         keymap[binding_id] = ",".join(part.strip() for part in value.split(",") if part.strip())
     return keymap, warnings
+
+
+def bound_keys(keymap: Mapping[str, str], binding_id: str) -> str:
+    """The keys bound to ``binding_id``: the remapping in ``keymap`` if any, else the default
+    (empty for an id no key has)."""
+    return keymap.get(binding_id) or next((spec.key for spec in ALL_KEYS if spec.id == binding_id), "")
