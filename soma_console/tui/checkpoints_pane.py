@@ -37,18 +37,17 @@ class CheckpointsPane(Pane):
         yield Static("Select a run to see its checkpoints.", id="checkpoint-hint", classes="hint")
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        cols = (
-            ("step", "step", 10),
-            ("status", "status", 17),
-            ("loss", "loss", 7),
-            ("eval", "eval", 7),
-            ("saved", "time", 9),
-            ("size", "size", 8),
+        self.table = KeyedTable.with_columns(
+            self.query_one(DataTable),
+            (
+                ("step", "step", 10),
+                ("status", "status", 17),
+                ("loss", "loss", 7),
+                ("eval", "eval", 7),
+                ("saved", "time", 9),
+                ("size", "size", 8),
+            ),
         )
-        for label, key, width in cols:
-            table.add_column(label, key=key, width=width)
-        self.table = KeyedTable(table, [c[1] for c in cols])
         self.table.sort_by("step", reverse=True)
 
     def show(self, run: str, checkpoints: Sequence[CheckpointInfo], *, newest: bool = False) -> None:

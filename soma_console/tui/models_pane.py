@@ -56,19 +56,19 @@ class ModelsPane(Pane):
         yield ConsoleTable(id="model-table")
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        for label, key, width in (
-            ("", "mine", 2),
-            ("model", "model", 14),
-            ("status", "status", 9),
-            ("stake", "stake", 11),
-            ("wins", "wins", 5),
-            ("earned", "earned", 8),
-            ("comm", "commission", 6),
-            ("owner", "owner", 11),
-        ):
-            table.add_column(label, key=key, width=width)
-        self.table = KeyedTable(table, MODEL_COLUMNS)
+        self.table = KeyedTable.with_columns(
+            self.query_one(DataTable),
+            (
+                ("", "mine", 2),
+                ("model", "model", 14),
+                ("status", "status", 9),
+                ("stake", "stake", 11),
+                ("wins", "wins", 5),
+                ("earned", "earned", 8),
+                ("comm", "commission", 6),
+                ("owner", "owner", 11),
+            ),
+        )
         self.table.row_filter = self._keep
         self.table.sort_by("mine")
         self._label_sort()

@@ -66,16 +66,15 @@ class QueuePane(Pane):
         yield Static("No commits waiting for a reveal.", id="queue-hint", classes="hint")
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        cols = (
-            ("model", "model", 12),
-            ("state", "state", 13),
-            ("closes in", "closes", 10),
-            ("opens in", "opens", 9),
+        self.table = KeyedTable.with_columns(
+            self.query_one(DataTable),
+            (
+                ("model", "model", 12),
+                ("state", "state", 13),
+                ("closes in", "closes", 10),
+                ("opens in", "opens", 9),
+            ),
         )
-        for label, key, width in cols:
-            table.add_column(label, key=key, width=width)
-        self.table = KeyedTable(table, [c[1] for c in cols])
         self.query_one("#alarm").display = False
 
     def show_autopilot(self, on: bool, *, readonly: bool = False) -> None:

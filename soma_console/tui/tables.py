@@ -198,6 +198,13 @@ class KeyedTable:
         self.sort_reverse = False
         self.row_filter: Callable[[str, Row], bool] | None = None
 
+    @classmethod
+    def with_columns(cls, table: DataTable[Any], columns: Sequence[tuple[str, str, int]]) -> KeyedTable:
+        """Add ``columns`` (label, key, width each) to ``table`` and keep it."""
+        for label, key, width in columns:
+            table.add_column(label, key=key, width=width)
+        return cls(table, [key for _, key, _ in columns])
+
     # -- selection -----------------------------------------------------------------------------
     def selected_key(self) -> str | None:
         t = self.table

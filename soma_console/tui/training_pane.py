@@ -50,17 +50,16 @@ class TrainingPane(Pane):
         yield FollowLog(max_lines=self.log_lines, id="run-log")
 
     def on_mount(self) -> None:
-        table = self.query_one("#runs", DataTable)
-        cols = (
-            ("run", "run", 21),
-            ("status", "status", 11),
-            ("step", "step", 10),
-            ("loss", "loss", 7),
-            ("where", "backend", 6),
+        self.table = KeyedTable.with_columns(
+            self.query_one("#runs", DataTable),
+            (
+                ("run", "run", 21),
+                ("status", "status", 11),
+                ("step", "step", 10),
+                ("loss", "loss", 7),
+                ("where", "backend", 6),
+            ),
         )
-        for label, key, width in cols:
-            table.add_column(label, key=key, width=width)
-        self.table = KeyedTable(table, [c[1] for c in cols])
         self.table.sort_by("run")  # newest first: the run cell sorts by -created
         self.feed = LogFeed(
             self.query_one(FollowLog), self.query_one("#log-status", Static), capacity=self.log_lines
