@@ -38,7 +38,10 @@ from soma_console.training.checkpoint import (
 )
 from soma_console.training.checkpoint_async import BackgroundWriter, HostSnapshot, Source, layout_of
 from soma_console.training.control import Interrupted
-from soma_console.training.data import HeldOut, Prefetcher, StreamState, TrainStream, heldout_set, open_source
+from soma_console.training.data_heldout import HeldOut, heldout_set
+from soma_console.training.data_open import open_source
+from soma_console.training.data_prefetch import Prefetcher
+from soma_console.training.data_stream import StreamState, TrainStream
 from soma_console.training.fast import (
     LossModule,
     PendingEval,

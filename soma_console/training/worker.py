@@ -32,7 +32,8 @@ from typing import IO, Any
 from soma_console.errors import UserError
 from soma_console.training import events as ev
 from soma_console.training.control import Interrupted
-from soma_console.training.data import DataError, open_source
+from soma_console.training.data_open import open_source
+from soma_console.training.data_sources import DataError
 from soma_console.training.manifest import Manifest
 from soma_console.training.spec import TrainSpec
 
