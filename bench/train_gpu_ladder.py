@@ -251,7 +251,7 @@ class Bench:
         if self.device.type != "cuda":
             return 4
         from soma_console.training.fast import LossModule
-        from soma_console.training.torch_trainer import Resolved, probe_micro_batch
+        from soma_console.training.torch_device import Resolved, probe_micro_batch
 
         self.reset()
         mod = LossModule(
