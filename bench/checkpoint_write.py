@@ -123,7 +123,7 @@ def real_checkpoint(folder: Path, layers: int, repeats: int) -> dict[str, Any]:
     from soma_console.training.checkpoint import CheckpointRecord, save_checkpoint
     from soma_console.training.checkpoint_async import HostSnapshot
     from soma_console.training.spec import make_spec
-    from soma_console.training.torch_trainer import snapshot_training_state
+    from soma_console.training.torch_checkpoint import snapshot_training_state
 
     v1 = make_spec(run="bench", preset="v1", out_dir=str(folder)).model_config()
     cfg = ModelConfig(**{**v1, "num_layers": layers, "dropout_rate": 0.0})
@@ -149,7 +149,7 @@ def real_checkpoint(folder: Path, layers: int, repeats: int) -> dict[str, Any]:
         tokens=0,
     )
     from soma_console.training.checkpoint_async import layout_of
-    from soma_console.training.torch_trainer import checkpoint_sources
+    from soma_console.training.torch_checkpoint import checkpoint_sources
 
     # As in the trainer: the host buffers are allocated (and their pages touched) ahead of the first
     # checkpoint, on the background thread; the stall is the copy alone.

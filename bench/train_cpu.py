@@ -39,7 +39,9 @@ def upstream_loop(spec: Any, steps: int, warmup: int) -> float:
     """The upstream way, on the same sequences the worker sees (same stream, same seed)."""
     from soma_models.v1.torch import Model, ModelConfig, SIGReg, SIGRegConfig, compute_loss
 
-    from soma_console.training.data import TrainStream, heldout_set, open_source
+    from soma_console.training.data_heldout import heldout_set
+    from soma_console.training.data_open import open_source
+    from soma_console.training.data_stream import TrainStream
 
     source = open_source(spec.data)
     _, split = heldout_set(

@@ -106,7 +106,9 @@ DEFAULTS_TOLERANCE = 0.10  # |defaults - reference| at every step (also other SI
 
 class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
-        from soma_console.training.data import HeldOut, TrainStream, open_source
+        from soma_console.training.data_heldout import HeldOut
+        from soma_console.training.data_open import open_source
+        from soma_console.training.data_stream import TrainStream
         from soma_console.training.spec import make_spec
 
         self.args = args
@@ -154,7 +156,9 @@ class Bench:
     def batches(self, cfg: Config) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         mb = cfg.micro_batch
         if cfg.data_loader:
-            from soma_console.training.data import HeldOut, Prefetcher, TrainStream
+            from soma_console.training.data_heldout import HeldOut
+            from soma_console.training.data_prefetch import Prefetcher
+            from soma_console.training.data_stream import TrainStream
 
             stream = TrainStream(self.source, self.seq, HeldOut(self.spec.heldout_fraction), 0, 256)
             pin = self.device.type == "cuda"
@@ -247,7 +251,7 @@ class Bench:
         if self.device.type != "cuda":
             return 4
         from soma_console.training.fast import LossModule
-        from soma_console.training.torch_trainer import Resolved, probe_micro_batch
+        from soma_console.training.torch_device import Resolved, probe_micro_batch
 
         self.reset()
         mod = LossModule(

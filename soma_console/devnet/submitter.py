@@ -1,7 +1,7 @@
 """The devnet's built-in data submitter: plays the network's submitters so owners see wins.
 
 Each epoch it takes a few pieces of the built-in corpus (the Python standard library's sources,
-:mod:`soma_console.training.data`), hosts them on the devnet's blob server, scores each piece
+:mod:`soma_console.training.data_open`), hosts them on the devnet's blob server, scores each piece
 against the model set of the open targets through the scoring service (``SomaClient.score``),
 and submits the closest piece for every target it is close enough to
 (``SomaClient.submit_data``), as a real submitter would.
@@ -133,7 +133,7 @@ def plan_submissions(
 
 def corpus_pieces(size: int = PIECE_BYTES) -> Iterator[Piece]:
     """Endless pieces of the built-in corpus, in order, starting over at the end."""
-    from soma_console.training.data import open_source
+    from soma_console.training.data_open import open_source
 
     while True:
         produced = False

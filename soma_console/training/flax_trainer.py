@@ -27,7 +27,10 @@ from soma_models.v1.flax.serde import Serde
 from soma_console.training import events as ev
 from soma_console.training.checkpoint import CheckpointRecord, publish_final, save_checkpoint
 from soma_console.training.control import Interrupted
-from soma_console.training.data import HeldOut, Prefetcher, StreamState, TrainStream, heldout_set, open_source
+from soma_console.training.data_heldout import HeldOut, heldout_set
+from soma_console.training.data_open import open_source
+from soma_console.training.data_prefetch import Prefetcher
+from soma_console.training.data_stream import StreamState, TrainStream
 from soma_console.training.manifest import Manifest, latest_resumable
 from soma_console.training.spec import TrainSpec
 

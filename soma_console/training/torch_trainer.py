@@ -1,26 +1,21 @@
 """The torch training loop behind the worker (one process per rank).
 
-Only rank 0 talks (events) and writes (checkpoints). Every rank builds the same global
-micro-batch from the same seeded stream and trains on its own slice, so the data position is one
-number for the whole job and a DDP run means the same as a single process with ``gpus`` times the
-micro-batch.
+Only rank 0 talks (events) and writes (checkpoints, :mod:`soma_console.training.torch_checkpoint`).
+Every rank builds the same global micro-batch from the same seeded stream and trains on its own
+slice (:mod:`soma_console.training.torch_dist`); the device and the fast-path features come from
+:mod:`soma_console.training.torch_device`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
-import datetime as _dt
 import functools
 import math
-import os
 import random
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,120 +25,26 @@ from soma_models.v1.torch import Model, ModelConfig, SIGReg, SIGRegConfig
 from torch import nn
 
 from soma_console.training import events as ev
-from soma_console.training.checkpoint import (
-    CheckpointRecord,
-    TensorEntry,
-    publish_final,
-    save_checkpoint,
-)
-from soma_console.training.checkpoint_async import BackgroundWriter, HostSnapshot, Source, layout_of
+from soma_console.training.checkpoint_async import BackgroundWriter, HostSnapshot, layout_of
 from soma_console.training.control import Interrupted
-from soma_console.training.data import HeldOut, Prefetcher, StreamState, TrainStream, heldout_set, open_source
-from soma_console.training.fast import (
-    LossModule,
-    PendingEval,
-    canonical_layout,
-    evaluate,
-    evaluate_launch,
-    numpy_dtype,
-)
-from soma_console.training.fast_defaults import choose
+from soma_console.training.data_heldout import HeldOut, heldout_set
+from soma_console.training.data_open import open_source
+from soma_console.training.data_prefetch import Prefetcher
+from soma_console.training.data_stream import StreamState, TrainStream
+from soma_console.training.fast import LossModule, evaluate
 from soma_console.training.manifest import Manifest, latest_resumable
 from soma_console.training.spec import TrainSpec
+from soma_console.training.torch_checkpoint import (
+    checkpoint_sources,
+    remove_stale_temp_files,
+    set_rng_states,
+    stream_state_from,
+    take_checkpoint,
+)
+from soma_console.training.torch_device import describe_device, probe_micro_batch, resolve
+from soma_console.training.torch_dist import Dist, agree_micro_batch, init_distributed
 
 Emit = Callable[[ev.Event], None]
-
-
-@dataclass(frozen=True)
-class Dist:
-    rank: int = 0
-    world: int = 1
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    @property
-    def active(self) -> bool:
-        return self.world > 1
-
-
-@dataclass(frozen=True)
-class Resolved:
-    """The fast-path options as they apply on this machine and this run (see ``fast_defaults``)."""
-
-    device: torch.device
-    fast: bool
-    amp_dtype: torch.dtype | None
-    sdpa: bool
-    fused_adam: bool
-    tf32: bool
-    compile: bool
-    prefetch: int
-    pin_memory: bool
-    pos_ids: bool
-    log_every: int
-    probe_micro_batch: bool = False
-    deferred_stats: bool = False
-    reasons: dict[str, str] = field(default_factory=dict)
-    scoring_objective: bool = False
-
-    def describe(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["device"] = str(self.device)
-        d["amp_dtype"] = str(self.amp_dtype).removeprefix("torch.") if self.amp_dtype else "fp32"
-        return d
-
-
-def pick_device(spec: TrainSpec, rank: int = 0) -> torch.device:
-    want = spec.device
-    if want == "cuda" and not torch.cuda.is_available():
-        from soma_console.errors import UserError
-
-        raise UserError("--device cuda was asked for but no CUDA GPU is visible; use --device cpu or auto.")
-    if torch.cuda.is_available() and want != "cpu":
-        return torch.device(f"cuda:{rank % max(1, torch.cuda.device_count())}")
-    return torch.device("cpu")
-
-
-def resolve(
-    spec: TrainSpec,
-    rank: int = 0,
-    *,
-    steps_left: int | None = None,
-    params: int = 0,
-    world: int = 1,
-) -> Resolved:
-    """The features this run uses: :func:`fast_defaults.choose` on this machine's device."""
-    device = pick_device(spec, rank)
-    f = spec.fast
-    choice = choose(
-        device.type,
-        f,
-        steps_left=spec.steps if steps_left is None else steps_left,
-        params=params,
-        tokens_per_step=spec.tokens_per_step,
-        world=world,
-        per_rank_batch=spec.micro_batch * spec.grad_accum,
-        micro_batch=spec.micro_batch,
-    )
-    return Resolved(
-        device=device,
-        fast=choice.fast,
-        amp_dtype=torch.bfloat16 if (choice.fast and choice.precision == "bf16") else None,
-        sdpa=choice.sdpa,
-        fused_adam=choice.fused_adam,
-        tf32=choice.tf32,
-        compile=choice.compile,
-        prefetch=f.prefetch,
-        pin_memory=choice.pin_memory,
-        pos_ids=f.pos_ids or f.scoring_objective,
-        log_every=f.log_every,
-        probe_micro_batch=choice.probe_micro_batch,
-        deferred_stats=choice.deferred_stats,
-        reasons=choice.reasons,
-        scoring_objective=f.scoring_objective,
-    )
 
 
 def build_model(spec: TrainSpec) -> tuple[Model, SIGReg]:
@@ -154,122 +55,6 @@ def lr_at(spec: TrainSpec, step: int) -> float:
     if spec.warmup_steps and step < spec.warmup_steps:
         return spec.learning_rate * (step + 1) / spec.warmup_steps
     return spec.learning_rate
-
-
-def _stream_state_dict(state: StreamState) -> dict[str, Any]:
-    return {
-        **state.position(),
-        "buffer": np.stack(state.buffer) if state.buffer else None,
-        "rng": state.rng,
-    }
-
-
-def _stream_state_from(d: dict[str, Any]) -> StreamState:
-    return StreamState(
-        cursor=d["cursor"],
-        doc_cursor=d["doc_cursor"],
-        pending=int(d["pending"]),
-        epoch=int(d["epoch"]),
-        served=int(d["sequences"]),
-        docs=int(d["documents"]),
-        buffer=list(d["buffer"]) if d["buffer"] is not None else [],
-        rng=d["rng"],
-    )
-
-
-def _rng_states(device: torch.device) -> dict[str, Any]:
-    return {
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-        "python": random.getstate(),
-        "numpy": np.random.get_state(),
-    }
-
-
-def _set_rng_states(states: dict[str, Any], device: torch.device) -> None:
-    torch.set_rng_state(states["torch"])
-    if device.type == "cuda" and states.get("cuda") is not None:
-        torch.cuda.set_rng_state(states["cuda"], device)
-    random.setstate(states["python"])
-    np.random.set_state(states["numpy"])
-
-
-def init_distributed(d: Dist, device: torch.device, init_method: str | None) -> None:
-    if not d.active:
-        return
-    backend = "nccl" if device.type == "cuda" else "gloo"
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-    dist.init_process_group(
-        backend,
-        init_method=init_method or "env://",
-        rank=d.rank,
-        world_size=d.world,
-        timeout=_dt.timedelta(minutes=30),
-    )
-
-
-# The probe keeps this share of the GPU's memory free for what it does not exercise (allocator
-# fragmentation, the checkpoint's evaluation, the snapshot's transposes).
-PROBE_HEADROOM = 0.08
-
-
-def probe_micro_batch(loss_mod: nn.Module, spec: TrainSpec, res: Resolved, per_rank_batch: int) -> int:
-    """The largest micro-batch dividing the per-rank batch that survives a forward+backward.
-
-    Adam's two moment buffers do not exist yet when the probe runs, so memory for them is held
-    aside during it; a candidate that fits only within the last ``PROBE_HEADROOM`` of the GPU's
-    memory is refused too.
-    """
-    candidates = [m for m in range(per_rank_batch, 0, -1) if per_rank_batch % m == 0]
-    seq = spec.max_seq_len
-    params = [p for p in loss_mod.parameters() if p.requires_grad]
-    cuda = res.device.type == "cuda"
-    total = torch.cuda.get_device_properties(res.device).total_memory if cuda else 0
-    for m in candidates:
-        reserve: list[torch.Tensor] = []
-        try:
-            reserve = [torch.empty_like(p) for p in params for _ in range(2)]
-            if cuda:
-                torch.cuda.reset_peak_memory_stats(res.device)
-            with torch.random.fork_rng(devices=[res.device] if cuda else []):
-                ids = torch.randint(0, 256, (m, seq), device=res.device)
-                loss, _, _ = loss_mod(ids, ids)
-                loss.backward()
-            if cuda and torch.cuda.max_memory_allocated(res.device) > (1 - PROBE_HEADROOM) * total:
-                continue
-            return m
-        except torch.OutOfMemoryError:
-            continue
-        finally:
-            del reserve
-            for p in params:
-                p.grad = None
-            if cuda:
-                torch.cuda.empty_cache()
-    return 1
-
-
-def agree_micro_batch(micro_batch: int, d: Dist, device: torch.device) -> int:
-    """The smallest probed micro-batch over all ranks (every rank must accumulate the same way)."""
-    if not d.active:
-        return micro_batch
-    t = torch.tensor([micro_batch], device=device)
-    dist.all_reduce(t, op=dist.ReduceOp.MIN)
-    return int(t.item())
-
-
-def remove_stale_temp_files(checkpoint_dir: Path) -> int:
-    """Delete the temp files a killed writer left (``.NAME.*.tmp``): the next write starts anew."""
-    removed = 0
-    if not checkpoint_dir.is_dir():
-        return 0
-    for entry in checkpoint_dir.iterdir():
-        if entry.name.startswith(".") and entry.name.endswith((".tmp", ".link")) and entry.is_file():
-            with contextlib.suppress(OSError):
-                entry.unlink()
-                removed += 1
-    return removed
 
 
 class StepStats:
@@ -334,7 +119,7 @@ class Trainer:
         self.writer = BackgroundWriter()
         self.snapshot: HostSnapshot | None = None
         self._emit_lock = threading.Lock()
-        self._eval_on_device: torch.Tensor | None = None
+        self.eval_on_device: torch.Tensor | None = None
 
     def emit(self, event: ev.Event) -> None:
         if self.d.main:
@@ -371,7 +156,7 @@ class Trainer:
             )
             start_step = int(state["step"])
             self.tokens = int(state.get("tokens", 0))
-            stream_state = _stream_state_from(state["stream"])
+            stream_state = stream_state_from(state["stream"])
             opt_state = state["optimizer"]
             rng_states = state["rng"]
             split = HeldOut(split.fraction, frozenset(state.get("heldout_extra", split.extra)))
@@ -420,7 +205,7 @@ class Trainer:
         if opt_state is not None:
             optimizer.load_state_dict(opt_state)
         if rng_states is not None:
-            _set_rng_states(rng_states[min(d.rank, len(rng_states) - 1)], res.device)
+            set_rng_states(rng_states[min(d.rank, len(rng_states) - 1)], res.device)
         elif d.active:
             torch.manual_seed(spec.seed + 1000 * d.rank)  # distinct dropout/SIGReg noise per rank
         if d.main:
@@ -438,7 +223,7 @@ class Trainer:
             ev.Started(
                 run=spec.run,
                 framework="torch",
-                device=_describe_device(res.device),
+                device=describe_device(res.device),
                 preset=spec.preset,
                 total_steps=spec.steps,
                 start_step=start_step,
@@ -532,7 +317,7 @@ class Trainer:
                 )
 
         if step >= spec.steps:
-            self._checkpoint(model, sig_reg, optimizer, step, last_state, split, eval_array, final=True)
+            take_checkpoint(self, model, sig_reg, optimizer, step, last_state, split, eval_array, final=True)
             self._finish_writes()
             return
         prepared_first = False
@@ -591,8 +376,16 @@ class Trainer:
                 window["start"], window["tokens"] = now, 0
                 report(block=due_ckpt or stopping)
             if due_ckpt or stopping:
-                self._checkpoint(
-                    model, sig_reg, optimizer, step, last_state, split, eval_array, final=step == spec.steps
+                take_checkpoint(
+                    self,
+                    model,
+                    sig_reg,
+                    optimizer,
+                    step,
+                    last_state,
+                    split,
+                    eval_array,
+                    final=step == spec.steps,
                 )
                 window["start"] = time.perf_counter()
             elif spec.eval_every and step % spec.eval_every == 0:
@@ -625,220 +418,3 @@ class Trainer:
             self.emit(ev.Eval(step=step, eval_loss=loss, eval_ce=ce, tokens=int(eval_array[:, 0].size)))
         if self.d.active:
             dist.barrier()
-
-    # -- checkpoints ------------------------------------------------------------------------------
-
-    def _checkpoint(
-        self,
-        model: Model,
-        sig_reg: SIGReg,
-        optimizer: torch.optim.Optimizer,
-        step: int,
-        stream_state: StreamState,
-        split: HeldOut,
-        eval_array: np.ndarray,
-        *,
-        final: bool,
-    ) -> None:
-        """Snapshot now, write in the background; the loop stalls only to queue the copies.
-
-        The previous checkpoint's write must be done first (one set of host buffers); the
-        evaluation is queued on the device and read by the writer thread.
-        """
-        spec = self.spec
-        rngs = _rng_states(self.res.device)
-        all_rngs: list[Any] = [rngs]
-        if self.d.active:
-            all_rngs = [None] * self.d.world
-            dist.all_gather_object(all_rngs, rngs)
-        if self.d.main:
-            assert self.snapshot is not None
-            stall_start = time.perf_counter()
-            self.writer.wait()  # one set of host buffers: the previous write must be done
-            entries, opt_host = snapshot_training_state(self.snapshot, model, optimizer)
-            if self._eval_on_device is None:
-                self._eval_on_device = torch.from_numpy(eval_array).to(self.res.device)
-            pending = evaluate_launch(
-                model,
-                sig_reg,
-                self._eval_on_device,
-                spec.eval_batch_size,
-                self.res.device,
-                seed=spec.seed,
-                sdpa=self.res.sdpa,
-            )
-            state = {
-                "step": step,
-                "tokens": self.tokens,
-                "optimizer": opt_host,
-                "rng": all_rngs,
-                "stream": _stream_state_dict(stream_state),
-                "heldout_extra": sorted(split.extra),
-                "spec": spec.to_dict(),
-            }
-            job = _CheckpointJob(
-                trainer=self,
-                step=step,
-                final=final,
-                loss=self.last_loss,
-                entries=entries,
-                state=state,
-                pending=pending,
-                stream_position={**stream_state.position(), "source": spec.data},
-                eval_tokens=int(eval_array[:, 0].size),
-                snapshot=self.snapshot,
-            )
-            job.stall_s = time.perf_counter() - stall_start
-            self.writer.submit(job.run)
-            if final:
-                self.writer.wait()
-        if self.d.active:
-            dist.barrier()
-
-
-@dataclass
-class _CheckpointJob:
-    """One checkpoint's background half: wait for the copies, then eval result, files, events."""
-
-    trainer: Trainer
-    step: int
-    final: bool
-    loss: float | None
-    entries: list[TensorEntry]
-    state: dict[str, Any]
-    pending: PendingEval
-    stream_position: dict[str, Any]
-    eval_tokens: int
-    snapshot: HostSnapshot
-    stall_s: float = 0.0
-
-    def run(self) -> None:
-        tr, spec = self.trainer, self.trainer.spec
-        self.snapshot.wait()
-        eval_loss, eval_ce, embedding = self.pending.result()
-        tr.emit(ev.Eval(step=self.step, eval_loss=eval_loss, eval_ce=eval_ce, tokens=self.eval_tokens))
-        record = CheckpointRecord(
-            step=self.step,
-            loss=self.loss,
-            eval_loss=eval_loss,
-            eval_ce=eval_ce,
-            embedding=embedding,
-            config=spec.model_config(),
-            architecture=spec.architecture,
-            spec=spec.to_dict(),
-            data_position=self.stream_position,
-            framework="torch",
-            run=spec.run,
-            tokens=self.state["tokens"],
-        )
-        write_start = time.perf_counter()
-        state = self.state
-        manifest, mpath = save_checkpoint(
-            spec.checkpoint_dir, record, self.entries, lambda fh: torch.save(state, fh)
-        )
-        write_s = time.perf_counter() - write_start
-        state_path = spec.checkpoint_dir / str(manifest.state)
-        written = manifest.size + (state_path.stat().st_size if manifest.state else 0)
-        tr.last_manifest = manifest
-        tr.emit(
-            ev.CheckpointSaved(
-                step=self.step,
-                path=str(spec.checkpoint_dir / manifest.weights),
-                manifest=str(mpath),
-                loss=self.loss,
-                eval_loss=eval_loss,
-                size=manifest.size,
-                stall_s=self.stall_s,
-                write_s=write_s,
-                written_bytes=written,
-            )
-        )
-        if self.final:
-            fin, fpath = publish_final(spec.checkpoint_dir, manifest)
-            tr.last_manifest = fin
-            tr.emit(
-                ev.CheckpointSaved(
-                    step=self.step,
-                    path=str(spec.checkpoint_dir / fin.weights),
-                    manifest=str(fpath),
-                    loss=self.loss,
-                    eval_loss=eval_loss,
-                    size=fin.size,
-                    final=True,
-                )
-            )
-
-
-def checkpoint_sources(model: Model, opt_dict: dict[str, Any]) -> list[Source]:
-    """What a checkpoint copies: the weights in canonical layout, then every optimizer tensor."""
-    sources = [Source(t, transpose) for _, t, transpose in canonical_layout(model)]
-    sources += [Source(leaf, group=1) for _, leaf in _optimizer_tensors(opt_dict)]
-    return sources
-
-
-def snapshot_training_state(
-    snapshot: HostSnapshot, model: Model, optimizer: torch.optim.Optimizer
-) -> tuple[list[TensorEntry], dict[str, Any]]:
-    """Start the host copy of the weights and the optimizer state.
-
-    Returns the weights as safetensors entries and the optimizer state dict, both over the host
-    buffers: valid once :meth:`HostSnapshot.wait` returns.
-    """
-    layout = canonical_layout(model)
-    opt_dict = optimizer.state_dict()
-    host = snapshot.capture(checkpoint_sources(model, opt_dict))
-    entries = [
-        TensorEntry(name, tuple(buf.shape), numpy_dtype(buf.dtype), _host_fetcher(buf))
-        for (name, _, _), buf in zip(layout, host[: len(layout)], strict=True)
-    ]
-    return entries, _with_tensors(opt_dict, host[len(layout) :])
-
-
-def _optimizer_tensors(opt_dict: dict[str, Any]) -> list[tuple[tuple[Any, str], torch.Tensor]]:
-    """Every tensor of an optimizer state dict, in a fixed order, with where it sits."""
-    out: list[tuple[tuple[Any, str], torch.Tensor]] = []
-    for idx in sorted(opt_dict["state"], key=str):
-        for key in sorted(opt_dict["state"][idx]):
-            value = opt_dict["state"][idx][key]
-            if isinstance(value, torch.Tensor):
-                out.append(((idx, key), value))
-    return out
-
-
-def _with_tensors(opt_dict: dict[str, Any], host: list[torch.Tensor]) -> dict[str, Any]:
-    """The optimizer state dict with its tensors replaced by their host copies (same order)."""
-    places = [where for where, _ in _optimizer_tensors(opt_dict)]
-    state = {idx: dict(entry) for idx, entry in opt_dict["state"].items()}
-    for (idx, key), tensor in zip(places, host, strict=True):
-        state[idx][key] = tensor
-    return {"state": state, "param_groups": copy.deepcopy(opt_dict["param_groups"])}
-
-
-def _host_fetcher(buf: torch.Tensor) -> Callable[[], np.ndarray]:
-    return lambda: buf.numpy()
-
-
-def _describe_device(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"{device} ({torch.cuda.get_device_name(device)})"
-    return f"cpu ({torch.get_num_threads()} threads)"
-
-
-@contextlib.contextmanager
-def quiet_threads(n: int | None) -> Iterator[None]:
-    """Limit intra-op threads (several ranks on one CPU would otherwise oversubscribe it)."""
-    if n is None:
-        yield
-        return
-    old = torch.get_num_threads()
-    torch.set_num_threads(max(1, n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
-def default_threads(world: int) -> int | None:
-    if world <= 1 or torch.cuda.is_available():
-        return None
-    return max(1, (os.cpu_count() or 1) // world)

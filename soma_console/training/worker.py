@@ -32,7 +32,8 @@ from typing import IO, Any
 from soma_console.errors import UserError
 from soma_console.training import events as ev
 from soma_console.training.control import Interrupted
-from soma_console.training.data import DataError, open_source
+from soma_console.training.data_open import open_source
+from soma_console.training.data_sources import DataError
 from soma_console.training.manifest import Manifest
 from soma_console.training.spec import TrainSpec
 
@@ -150,21 +151,23 @@ def run(spec_path: Path, *, resume: bool, rank: int, world: int, init_method: st
 
             manifest: Manifest | None = FlaxTrainer(spec, resume=resume, emit=emit, stop=stop).run()
         else:
-            from soma_console.training import torch_trainer as tt
+            from soma_console.training.torch_device import default_threads, quiet_threads
+            from soma_console.training.torch_dist import Dist
+            from soma_console.training.torch_trainer import Trainer
 
             if world == 1 and spec.gpus > 1 and "WORLD_SIZE" not in os.environ:
                 ranks = _Ranks(spec_path, spec, resume)
                 world, init_method = spec.gpus, ranks.init_method
-            trainer = tt.Trainer(
+            trainer = Trainer(
                 spec,
                 resume=resume,
                 emit=emit,
                 stop=stop,
-                d=tt.Dist(rank, world),
+                d=Dist(rank, world),
                 init_method=init_method,
                 watch=ranks.watch if ranks else None,
             )
-            with tt.quiet_threads(tt.default_threads(world)):
+            with quiet_threads(default_threads(world)):
                 manifest = trainer.run()
         if manifest is None:  # a rank > 0: rank 0 reports
             return EXIT_OK

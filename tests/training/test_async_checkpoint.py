@@ -17,7 +17,8 @@ from soma_console.training import checkpoint as ck
 from soma_console.training.checkpoint import TensorEntry, write_safetensors
 from soma_console.training.checkpoint_async import BackgroundWriter, HostSnapshot, Source
 from soma_console.training.spec import make_spec
-from soma_console.training.torch_trainer import Resolved, probe_micro_batch, remove_stale_temp_files
+from soma_console.training.torch_checkpoint import remove_stale_temp_files
+from soma_console.training.torch_device import Resolved, probe_micro_batch
 
 
 def test_a_snapshot_is_a_copy_taken_at_capture_time_into_reused_buffers() -> None:

@@ -10,16 +10,11 @@ import numpy as np
 import pytest
 from soma_models.v1.tokenizer import tokenize
 
-from soma_console.training.data import (
-    DataError,
-    HeldOut,
-    Prefetcher,
-    TrainStream,
-    builtin_files,
-    heldout_set,
-    open_source,
-    tokenize_doc,
-)
+from soma_console.training.data_heldout import HeldOut, heldout_set, tokenize_doc
+from soma_console.training.data_open import builtin_files, open_source
+from soma_console.training.data_prefetch import Prefetcher
+from soma_console.training.data_sources import DataError
+from soma_console.training.data_stream import TrainStream
 
 SEQ = 64
 

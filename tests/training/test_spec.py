@@ -104,7 +104,9 @@ def test_malformed_json_is_a_user_error() -> None:
 def test_console_side_modules_do_not_import_torch() -> None:
     code = (
         "import soma_console.training.manifest, soma_console.training.backends, "
-        "soma_console.training.spec, soma_console.training.runs, soma_console.training.data, "
+        "soma_console.training.spec, soma_console.training.runs, soma_console.training.data_open, "
+        "soma_console.training.data_heldout, soma_console.training.data_stream, "
+        "soma_console.training.data_prefetch, "
         "soma_console.training.fast_defaults, soma_console.cli.train; import sys; "
         "bad = [m for m in ('torch', 'jax', 'flax', 'textual') if m in sys.modules]; assert not bad, bad"
     )

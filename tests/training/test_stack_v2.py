@@ -8,7 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from soma_console.training.data import DataError, StackV2Part, open_source, stack_v2_source
+from soma_console.training.data_open import open_source
+from soma_console.training.data_sources import DataError
+from soma_console.training.data_stack_v2 import StackV2Part, stack_v2_source
 
 FILES = {
     "b1": ("UTF-8", b"def hello():\n    return 'world'\n"),
