@@ -26,7 +26,7 @@ from typing import Any
 import grpc
 
 from soma_console.core.bcs import BcsError, Reader, Writer
-from soma_console.devnet.convert import BadRequest, address
+from soma_console.devnet.convert.incoming import BadRequest, address
 from soma_console.devnet.engine.chain import Engine
 from soma_console.devnet.engine.models import EpochEvent
 from soma_console.devnet.engine.objects import hex_id

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 
-from soma_console.devnet import convert
+from soma_console.devnet.convert import outgoing
 from soma_console.devnet.engine.models import Model
 from soma_console.devnet.engine.objects import hex_id
 from soma_console.devnet.engine.values import Snapshot
@@ -49,7 +49,7 @@ class RegistryEncoder:
             return cached[1]
         key = hex_id(model_id)
         encoded = _map_entry(_POOL_MAPPINGS, hex_id(model.staking_pool.pool_id), key.encode()) + _map_entry(
-            _MODELS, key, convert.model_msg(model).SerializeToString()
+            _MODELS, key, outgoing.model_msg(model).SerializeToString()
         )
         self._entries[model_id] = (model, encoded)
         return encoded
@@ -66,7 +66,7 @@ class RegistryEncoder:
             epoch=meta.epoch,
             epoch_start_timestamp_ms=meta.epoch_start_ms,
             protocol_version=snap.params.protocol_version,
-            parameters=convert.parameters_msg(snap.params, meta.epoch_duration_ms),
+            parameters=outgoing.parameters_msg(snap.params, meta.epoch_duration_ms),
             validators=state_pb2.ValidatorSet(total_stake=0),
             emission_pool=state_pb2.EmissionPool(
                 balance=economy.emission_balance, emission_per_epoch=economy.emission_per_epoch

@@ -28,8 +28,9 @@ from soma_console.core.txdata import (
     signing_digest,
     transaction_digest,
 )
-from soma_console.devnet import convert, target_views
-from soma_console.devnet.convert import BadRequest
+from soma_console.devnet import target_views
+from soma_console.devnet.convert import incoming, outgoing
+from soma_console.devnet.convert.incoming import BadRequest
 from soma_console.devnet.engine.chain import Engine
 from soma_console.devnet.engine.errors import TxRejected
 from soma_console.devnet.engine.objects import hex_id
@@ -188,7 +189,7 @@ class RpcServices:
             )
             if cp is not None:
                 resp.checkpoint_height = cp.sequence_number
-                resp.timestamp.CopyFrom(convert.timestamp(cp.timestamp_ms))
+                resp.timestamp.CopyFrom(outgoing.timestamp(cp.timestamp_ms))
             return resp
 
         return await self._run(build)
@@ -198,35 +199,35 @@ class RpcServices:
     ) -> svc.GetObjectResponse:
         if not request.HasField("object_id"):
             raise BadRequest("object_id is missing")
-        oid = convert.address(request.object_id, "object_id")
+        oid = incoming.address(request.object_id, "object_id")
         target = await self._run(lambda: self.engine.target(oid))
         if target is not None and (not request.HasField("version") or request.version == target.version):
-            return svc.GetObjectResponse(object=convert.target_object_msg(target))
+            return svc.GetObjectResponse(object=outgoing.target_object_msg(target))
         obj = await self._run(lambda: self.engine.get_object(oid))
         if obj is None or (request.HasField("version") and request.version != obj.version):
             which = f" at version {request.version}" if request.HasField("version") else ""
             await _abort(context, grpc.StatusCode.NOT_FOUND, f"object {hex_id(oid)}{which} not found")
         assert obj is not None
-        return svc.GetObjectResponse(object=convert.object_msg(obj))
+        return svc.GetObjectResponse(object=outgoing.object_msg(obj))
 
     async def get_transaction(
         self, request: svc.GetTransactionRequest, context: grpc.aio.ServicerContext
     ) -> svc.GetTransactionResponse:
         if not request.HasField("digest"):
             raise BadRequest("digest is missing")
-        digest = convert.digest32(request.digest, "digest")
+        digest = incoming.digest32(request.digest, "digest")
         effects = await self._run(lambda: self.engine.transaction(digest))
         if effects is None:
             await _abort(context, grpc.StatusCode.NOT_FOUND, f"transaction {request.digest} not found")
         assert effects is not None
-        return svc.GetTransactionResponse(transaction=convert.executed_msg(effects))
+        return svc.GetTransactionResponse(transaction=outgoing.executed_msg(effects))
 
     async def get_checkpoint(
         self, request: svc.GetCheckpointRequest, context: grpc.aio.ServicerContext
     ) -> svc.GetCheckpointResponse:
         which = request.WhichOneof("checkpoint_id")
         if which == "digest":
-            dig = convert.digest32(request.digest, "digest")
+            dig = incoming.digest32(request.digest, "digest")
             cp = await self._run(lambda: self.engine.checkpoint(digest=dig))
         else:
             seq = request.sequence_number if which == "sequence_number" else None
@@ -234,7 +235,7 @@ class RpcServices:
         if cp is None:
             await _abort(context, grpc.StatusCode.NOT_FOUND, "checkpoint not found")
         assert cp is not None
-        return svc.GetCheckpointResponse(checkpoint=convert.checkpoint_msg(cp, full=True))
+        return svc.GetCheckpointResponse(checkpoint=outgoing.checkpoint_msg(cp, full=True))
 
     async def get_epoch(self, request: svc.GetEpochRequest, context: grpc.aio.ServicerContext) -> bytes:
         paths = (
@@ -269,9 +270,9 @@ class RpcServices:
             if "last_checkpoint" in paths and info.last_checkpoint is not None:
                 msg.last_checkpoint = info.last_checkpoint
             if "start" in paths:
-                msg.start.CopyFrom(convert.timestamp(info.start_ms))
+                msg.start.CopyFrom(outgoing.timestamp(info.start_ms))
             if "end" in paths and info.end_ms is not None:
-                msg.end.CopyFrom(convert.timestamp(info.end_ms))
+                msg.end.CopyFrom(outgoing.timestamp(info.end_ms))
         if "protocol_config" in paths:
             msg.protocol_config.protocol_version = snap.params.protocol_version
             for k, v in snap.params.attributes().items():
@@ -291,7 +292,7 @@ class RpcServices:
     ) -> svc.ListOwnedObjectsResponse:
         if not request.HasField("owner"):
             raise BadRequest("owner is missing")
-        owner = convert.address(request.owner, "owner")
+        owner = incoming.address(request.owner, "owner")
         kind = request.object_type if request.HasField("object_type") else None
         if kind is not None and kind not in ("Coin", "StakedSoma", "SystemState", "Target"):
             raise BadRequest(f"unknown object_type {kind!r}")
@@ -302,7 +303,7 @@ class RpcServices:
             raise BadRequest("page_token is not one this devnet handed out")
         objects = await self._run(lambda: self.engine.owned_objects(owner, kind))
         page = [o for o in objects if o.object_id > after][: size + 1]
-        resp = svc.ListOwnedObjectsResponse(objects=[convert.object_msg(o) for o in page[:size]])
+        resp = svc.ListOwnedObjectsResponse(objects=[outgoing.object_msg(o) for o in page[:size]])
         if len(page) > size:
             resp.next_page_token = page[size - 1].object_id
         return resp
@@ -310,7 +311,7 @@ class RpcServices:
     async def get_balance(self, request: svc.GetBalanceRequest, context: Any) -> svc.GetBalanceResponse:
         if not request.HasField("owner"):
             raise BadRequest("owner is missing")
-        owner = convert.address(request.owner, "owner")
+        owner = incoming.address(request.owner, "owner")
         return svc.GetBalanceResponse(balance=await self._run(lambda: self.engine.balance(owner)))
 
     async def get_target(
@@ -318,7 +319,7 @@ class RpcServices:
     ) -> svc.GetTargetResponse:
         if not request.HasField("target_id"):
             raise BadRequest("target_id is missing")
-        tid = convert.address(request.target_id, "target_id")
+        tid = incoming.address(request.target_id, "target_id")
         target = await self._run(lambda: self.engine.target(tid))
         if target is None:
             await _abort(context, grpc.StatusCode.NOT_FOUND, f"target {hex_id(tid)} not found")
@@ -343,12 +344,12 @@ class RpcServices:
         if not request.HasField("transaction"):
             raise BadRequest("transaction is missing")
         tx_msg = request.transaction
-        tx = convert.transaction_data(tx_msg)
+        tx = incoming.transaction_data(tx_msg)
         tx_bcs = tx.to_bcs()
         digest = transaction_digest(tx_bcs)
         if not tx_msg.HasField("digest"):
             raise BadRequest("transaction.digest is missing")
-        if convert.digest32(tx_msg.digest, "transaction.digest") != digest:
+        if incoming.digest32(tx_msg.digest, "transaction.digest") != digest:
             raise BadRequest(
                 f"transaction.digest {tx_msg.digest} does not match the transaction "
                 f"(the devnet computes {b58encode(digest)})"
@@ -386,16 +387,16 @@ class RpcServices:
             return effects
 
         effects = await self._run(run)
-        return svc.ExecuteTransactionResponse(transaction=convert.executed_msg(effects, request.transaction))
+        return svc.ExecuteTransactionResponse(transaction=outgoing.executed_msg(effects, request.transaction))
 
     async def simulate_transaction(
         self, request: svc.SimulateTransactionRequest, context: Any
     ) -> svc.SimulateTransactionResponse:
         if not request.HasField("transaction"):
             raise BadRequest("transaction is missing")
-        tx = convert.transaction_data(request.transaction)
+        tx = incoming.transaction_data(request.transaction)
         effects = await self._run(lambda: self.engine.simulate(tx))
-        return svc.SimulateTransactionResponse(transaction=convert.executed_msg(effects))
+        return svc.SimulateTransactionResponse(transaction=outgoing.executed_msg(effects))
 
     # -- SubscriptionService -------------------------------------------------------------------
 
@@ -430,7 +431,7 @@ class RpcServices:
             latest = await self._run(lambda: self.engine.checkpoint())
             if latest is not None:
                 yield svc.SubscribeCheckpointsResponse(
-                    cursor=latest.sequence_number, checkpoint=convert.checkpoint_msg(latest, full=full)
+                    cursor=latest.sequence_number, checkpoint=outgoing.checkpoint_msg(latest, full=full)
                 )
             while True:
                 cp = await queue.get()
@@ -440,7 +441,7 @@ class RpcServices:
                     )
                     return
                 yield svc.SubscribeCheckpointsResponse(
-                    cursor=cp.sequence_number, checkpoint=convert.checkpoint_msg(cp, full=full)
+                    cursor=cp.sequence_number, checkpoint=outgoing.checkpoint_msg(cp, full=full)
                 )
         finally:
             self.engine.remove_listener(deliver)

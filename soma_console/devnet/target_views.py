@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from soma_console.devnet.convert import BadRequest, address
+from soma_console.devnet.convert.incoming import BadRequest, address
 from soma_console.devnet.engine.objects import hex_id
 from soma_console.devnet.engine.targets import CLAIMABLE, FILLED, OPEN, Target
 from soma_console.devnet.proto import services_pb2 as svc

@@ -7,12 +7,12 @@ and only then made visible, so readers never see half a change and a crash never
 
 How one transaction runs (checks, gas and fees, the kinds) is ``execution.Executor``; this
 module decides what is kept. Every executed transaction is sealed in its own checkpoint
-immediately, which is what the SDK waits for.
+immediately, which is what the SDK waits for. What the engine answers about its state is
+``chain_queries.ChainQueries``, which :class:`Engine` inherits.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -25,6 +25,7 @@ from soma_console.core.txdata import (
 )
 from soma_console.devnet.engine import economy as econ
 from soma_console.devnet.engine import models as rules
+from soma_console.devnet.engine.chain_queries import ChainQueries
 from soma_console.devnet.engine.errors import TxRejected
 from soma_console.devnet.engine.execution import Executor
 from soma_console.devnet.engine.models import Model, Registry, RegistryTotals
@@ -35,20 +36,17 @@ from soma_console.devnet.engine.objects import (
 )
 from soma_console.devnet.engine.params import ChainParams
 from soma_console.devnet.engine.store import Store, WriteBatch
-from soma_console.devnet.engine.targets import ActiveModels, RowCache, Target, active_candidates
+from soma_console.devnet.engine.targets import RowCache, Target
 from soma_console.devnet.engine.values import (
     ChainMeta,
     Checkpoint,
     Effects,
-    EpochInfo,
     FaucetGrant,
     ObjectChange,
-    Snapshot,
     now_ms,
 )
 
 SYSTEM_STATE_SHARED_VERSION = 1
-log = logging.getLogger("soma_console.devnet")
 
 
 CheckpointListener = Callable[[Checkpoint], None]
@@ -59,7 +57,9 @@ CheckpointListener = Callable[[Checkpoint], None]
 # ---------------------------------------------------------------------------------------------
 
 
-class Engine:
+class Engine(ChainQueries):
+    """The devnet's chain: the only writer of its state, which it also answers queries about."""
+
     def __init__(
         self,
         state_dir: Path,
@@ -73,8 +73,8 @@ class Engine:
         self._listeners: list[CheckpointListener] = []
         self._store = Store(state_dir)
         self._version = 0
-        self._active_cache: tuple[tuple[tuple[bytes, Model], ...], ActiveModels] | None = None
-        self._targets: dict[bytes, Target] = {}
+        self._active_cache = None
+        self._targets = {}
         self._rows = RowCache()
         # What the last epoch boundary did about targets, for the node's log.
         self.boundary_note: str | None = None
@@ -175,129 +175,6 @@ class Engine:
             if listener in self._listeners:
                 self._listeners.remove(listener)
 
-    # -- reads -----------------------------------------------------------------------------
-
-    @property
-    def chain_id(self) -> bytes:
-        return self._meta.chain_id
-
-    @property
-    def chain_identifier(self) -> bytes:
-        """What the chain calls its identifier: the digest of the genesis checkpoint."""
-        genesis = self.checkpoint(0)
-        return genesis.digest if genesis is not None else self._meta.chain_id
-
-    @property
-    def epoch(self) -> int:
-        return self._meta.epoch
-
-    def snapshot(self) -> Snapshot:
-        with self._lock:
-            return Snapshot(
-                version=self._version,
-                meta=self._meta.copy(),
-                params=self.params,
-                models=dict(self._models),
-                totals=RegistryTotals(
-                    self._totals.total_model_stake, dict(self._totals.staking_pool_mappings)
-                ),
-                targets=dict(self._targets),
-            )
-
-    @property
-    def state_version(self) -> int:
-        return self._version
-
-    def get_object(self, object_id: bytes) -> ObjectRecord | None:
-        with self._lock:
-            return self._objects.get(object_id)
-
-    def owned_objects(self, owner: bytes, object_type: str | None = None) -> list[ObjectRecord]:
-        with self._lock:
-            ids = sorted(self._owners.get(owner, ()))
-            out = [self._objects[i] for i in ids]
-        return [o for o in out if object_type is None or o.object_type == object_type]
-
-    def balance(self, owner: bytes) -> int:
-        return sum(o.balance for o in self.owned_objects(owner, COIN))
-
-    def model(self, model_id: bytes) -> Model | None:
-        with self._lock:
-            return self._models.get(model_id)
-
-    def target(self, target_id: bytes) -> Target | None:
-        with self._lock:
-            return self._targets.get(target_id)
-
-    def targets(self) -> tuple[int, list[Target]]:
-        """The current epoch and every live (unclaimed) target."""
-        with self._lock:
-            return self._meta.epoch, list(self._targets.values())
-
-    def active_models(self) -> ActiveModels:
-        """The Active models as target drawing sees them (cached until the registry changes)."""
-        with self._lock:
-            return self._active_models_of(self._models)
-
-    def _active_models_of(self, models: dict[bytes, Model]) -> ActiveModels:
-        # Models are replaced, never changed in place, so the model objects themselves are the key
-        # (a reveal of new weights or a stake change makes a new object).
-        key = tuple((mid, m) for mid, m in sorted(models.items()) if m.state == rules.ACTIVE)
-        if self._active_cache is not None and self._active_cache[0] == key:
-            return self._active_cache[1]
-        active = ActiveModels(active_candidates(models.items()), self._rows)
-        self._active_cache = (key, active)
-        return active
-
-    def transaction(self, digest: bytes) -> Effects | None:
-        data = self._store.transaction(digest)
-        return None if data is None else Effects.from_json(data)
-
-    def checkpoint(self, seq: int | None = None, *, digest: bytes | None = None) -> Checkpoint | None:
-        if digest is not None:
-            data = self._store.checkpoint_by_digest(digest)
-        else:
-            if seq is None:
-                seq = self._meta.next_checkpoint - 1
-            data = self._store.checkpoint(seq)
-        return None if data is None else Checkpoint.from_json(data)
-
-    def epoch_info(self, epoch: int) -> EpochInfo | None:
-        row = self._store.epoch_row(epoch)
-        if row is None:
-            return None
-        return EpochInfo(epoch, row[0], row[1], row[2], row[3])
-
-    def supply(self) -> dict[str, Any]:
-        """Where every shannon is; ``consistent`` is False only if the ledger is corrupt."""
-        with self._lock:
-            coins = sum(o.balance for o in self._objects.values() if o.object_type == COIN)
-            staked = sum(
-                m.staking_pool.soma_balance
-                + m.staking_pool.pending_stake
-                - m.staking_pool.pending_total_soma_withdraw
-                for m in self._models.values()
-            )
-            meta = self._meta
-            emission = meta.economy.emission_balance if meta.economy is not None else 0
-            in_targets = sum(t.reward_pool + t.bond_amount for t in self._targets.values())
-            total = coins + staked + meta.fees_total + meta.slashed_total + emission + in_targets
-            return {
-                "minted": meta.minted,
-                "coins": coins,
-                "staked": staked,
-                "fees": meta.fees_total,
-                "slashed": meta.slashed_total,
-                "emission_pool": emission,
-                "in_targets": in_targets,
-                "consistent": total == meta.minted,
-            }
-
-    def next_epoch_due_ms(self) -> int | None:
-        if self._meta.epoch_duration_ms <= 0:
-            return None
-        return self._meta.epoch_start_ms + self._meta.epoch_duration_ms
-
     # -- weights checks (devnet-only registry annotations) ----------------------------------
 
     def record_weights_check(
@@ -307,10 +184,6 @@ class Engine:
             self._store.apply(WriteBatch(weight_checks=[(model_id, weights_commitment, result)]))
             self._weight_checks[(model_id, weights_commitment)] = result
             self._version += 1
-
-    def weights_checks(self) -> dict[tuple[bytes, bytes], dict[str, Any]]:
-        with self._lock:
-            return dict(self._weight_checks)
 
     # -- faucet ----------------------------------------------------------------------------
 
@@ -535,47 +408,10 @@ class Engine:
         assert economy is not None
         econ.advance_targets(economy, self.params)
         active = self._active_models_of(models)
-        if not any(m.state == rules.ACTIVE for m in models.values()):
-            self.boundary_note = "no targets drawn: no model is active"
-            return []
-        if active.dim == -1:
-            self.boundary_note = "no targets drawn: the active models' embeddings differ in size"
-            return []
-        if not active.can_draw(self.params.target_embedding_dim):
-            # The chain would fail generating; the devnet draws nothing and says why.
-            self.boundary_note = (
-                f"no targets drawn: the active models' embeddings have {active.dim} values, the "
-                f"chain's targets {self.params.target_embedding_dim} (see --model-preset)"
-            )
-            return []
-        # The devnet has no ChangeEpoch transaction; its digest is derived from the chain and epoch.
-        digest = blake2b256(
-            b"soma-console-devnet ChangeEpoch" + meta.chain_id + new_epoch.to_bytes(8, "little")
+        targets, self.boundary_note = econ.draw_epoch_targets(
+            economy, self.params, active, models, chain_id=meta.chain_id, new_epoch=new_epoch
         )
-        out: list[Target] = []
-        for creation_num in range(self.params.target_initial_targets_per_epoch):
-            if not econ.can_generate(economy, self.params):
-                break
-            try:
-                target = econ.draw_target(
-                    economy,
-                    self.params,
-                    active,
-                    seed_digest=digest,
-                    seed_num=creation_num,
-                    target_id=derive_object_id(digest, creation_num),
-                    epoch=new_epoch,
-                    tx_digest=digest,
-                )
-            except Exception:  # like the chain: the first generation error ends the drawing
-                log.exception("devnet: drawing a target failed")
-                break
-            out.append(target)
-        self.boundary_note = (
-            f"{len(out)} targets drawn (reward {economy.reward_per_target:,} shannons each, "
-            f"distance threshold {economy.distance_threshold:.4g})"
-        )
-        return out
+        return targets
 
     def advance_epoch_if_due(self) -> tuple[int, list[rules.EpochEvent]] | None:
         """For the epoch timer: advance when the current epoch has run its course."""

@@ -12,8 +12,12 @@ Protocol version 3 rules (the devnet's version):
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
+from soma_console.core.txdata import blake2b256, derive_object_id
+from soma_console.devnet.engine.models import ACTIVE, Model
 from soma_console.devnet.engine.params import BPS, ChainParams
 from soma_console.devnet.engine.targets import (
     ActiveModels,
@@ -26,6 +30,7 @@ from soma_console.devnet.engine.targets import (
 
 EMBEDDING_DISTANCE_STD = np.float32(0.022)
 MIN_Z_STEP_V3 = np.float32(0.1)
+log = logging.getLogger("soma_console.devnet")
 
 
 def epoch_budget(params: ChainParams, economy: Economy) -> int:
@@ -109,3 +114,51 @@ def draw_target(
     economy.emission_balance -= economy.reward_per_target
     economy.targets_generated_this_epoch += 1
     return target
+
+
+def draw_epoch_targets(
+    economy: Economy,
+    params: ChainParams,
+    active: ActiveModels,
+    models: dict[bytes, Model],
+    *,
+    chain_id: bytes,
+    new_epoch: int,
+) -> tuple[list[Target], str]:
+    """The new epoch's targets (drawn once the controller is updated) and a line for the node's log."""
+    if not any(m.state == ACTIVE for m in models.values()):
+        return [], "no targets drawn: no model is active"
+    if active.dim == -1:
+        return [], "no targets drawn: the active models' embeddings differ in size"
+    if not active.can_draw(params.target_embedding_dim):
+        # The chain would fail generating; the devnet draws nothing and says why.
+        return [], (
+            f"no targets drawn: the active models' embeddings have {active.dim} values, the "
+            f"chain's targets {params.target_embedding_dim} (see --model-preset)"
+        )
+    # The devnet has no ChangeEpoch transaction; its digest is derived from the chain and epoch.
+    digest = blake2b256(b"soma-console-devnet ChangeEpoch" + chain_id + new_epoch.to_bytes(8, "little"))
+    out: list[Target] = []
+    for creation_num in range(params.target_initial_targets_per_epoch):
+        if not can_generate(economy, params):
+            break
+        try:
+            target = draw_target(
+                economy,
+                params,
+                active,
+                seed_digest=digest,
+                seed_num=creation_num,
+                target_id=derive_object_id(digest, creation_num),
+                epoch=new_epoch,
+                tx_digest=digest,
+            )
+        except Exception:  # like the chain: the first generation error ends the drawing
+            log.exception("devnet: drawing a target failed")
+            break
+        out.append(target)
+    note = (
+        f"{len(out)} targets drawn (reward {economy.reward_per_target:,} shannons each, "
+        f"distance threshold {economy.distance_threshold:.4g})"
+    )
+    return out, note
