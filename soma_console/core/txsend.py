@@ -20,7 +20,8 @@ from typing import Any
 from soma_console.core import txdata, txkinds
 from soma_console.core.chain import ChainSession
 from soma_console.core.chain_errors import ChainError, InsufficientFunds, translate
-from soma_console.core.chainstate import TxResult, get, parse_effects, unwrap_variant
+from soma_console.core.chain_parse import get, parse_effects, unwrap_variant
+from soma_console.core.chainstate import TxResult
 from soma_console.core.wallet import Signer
 from soma_console.encoding import b58decode, b58encode
 
