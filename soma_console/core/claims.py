@@ -25,7 +25,8 @@ from soma_console.core.actions import ActionPlan
 from soma_console.core.chain import SHANNONS, ChainSession
 from soma_console.core.chain_errors import ChainError
 from soma_console.core.faults import fault_point
-from soma_console.core.targets_index import TargetIndex, TargetRecord, claimer_fee, owner_share
+from soma_console.core.targets_index import TargetIndex
+from soma_console.core.targets_reads import TargetRecord, claimer_fee, owner_share
 from soma_console.core.txsend import Prepared, TxSender, failure_kind, lookup_transaction
 from soma_console.core.wallet import Signer
 from soma_console.errors import UserError
