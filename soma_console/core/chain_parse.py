@@ -1,4 +1,4 @@
-"""Parses what the chain reports into ``core.chainstate``'s types, defensively.
+"""Parses the SDK's namespace trees and the RPC's protobuf messages into ``core.chainstate``'s types.
 
 Two sources. The SDK returns ``types.SimpleNamespace`` trees produced by serialising the chain's
 Rust types, so enums arrive as single-key namespaces (``namespace(V1=namespace(Active=namespace(...)))``),
