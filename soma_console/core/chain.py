@@ -38,15 +38,9 @@ from soma_console.core.chain_errors import (
     NodeUnreachable,
     translate,
 )
+from soma_console.core.chain_parse import parse_effects, snapshot_from_state_msg
 from soma_console.core.chain_reads import DEFAULT_MAX_STATE_BYTES, RpcReader, decode_system_state
-from soma_console.core.chainstate import (
-    ChainParams,
-    ChainSnapshot,
-    TxResult,
-    parse_effects,
-    reuse_unchanged,
-    snapshot_from_state_msg,
-)
+from soma_console.core.chainstate import ChainParams, ChainSnapshot, TxResult, reuse_unchanged
 
 log = logging.getLogger(__name__)
 

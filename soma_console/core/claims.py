@@ -20,12 +20,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from soma_console.core import txdata
+from soma_console.core import txkinds
 from soma_console.core.actions import ActionPlan
 from soma_console.core.chain import SHANNONS, ChainSession
 from soma_console.core.chain_errors import ChainError
 from soma_console.core.faults import fault_point
-from soma_console.core.targets_index import TargetIndex, TargetRecord, claimer_fee, owner_share
+from soma_console.core.targets_index import TargetIndex
+from soma_console.core.targets_reads import TargetRecord, claimer_fee, owner_share
 from soma_console.core.txsend import Prepared, TxSender, failure_kind, lookup_transaction
 from soma_console.core.wallet import Signer
 from soma_console.errors import UserError
@@ -249,7 +250,7 @@ class Claimer:
             else:
                 try:
                     fee, kind = await self.sender.simulate_fee(
-                        txdata.ClaimRewards(bytes.fromhex(t.target_id[2:]))
+                        txkinds.ClaimRewards(bytes.fromhex(t.target_id[2:]))
                     )
                 except ChainError as exc:
                     fee, kind = None, str(exc)
@@ -286,7 +287,7 @@ class Claimer:
                 fault_point("claim_before_send")
 
             prepared, result = await self.sender.send(
-                txdata.ClaimRewards(bytes.fromhex(t.target_id[2:])),
+                txkinds.ClaimRewards(bytes.fromhex(t.target_id[2:])),
                 before_send=journal,
                 after_send=lambda: fault_point("claim_after_send"),
             )

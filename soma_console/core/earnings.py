@@ -14,13 +14,8 @@ from typing import Any
 
 from soma_console.core.chain import ChainSession
 from soma_console.core.claims import ClaimBook
-from soma_console.core.targets_index import (
-    SyncReport,
-    TargetIndex,
-    TargetRecord,
-    owner_share,
-    sdk_page_fetcher,
-)
+from soma_console.core.targets_index import SyncReport, TargetIndex, sdk_page_fetcher
+from soma_console.core.targets_reads import TargetRecord, owner_share
 
 SETTLED = ("done", "elsewhere")
 

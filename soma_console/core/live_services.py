@@ -10,9 +10,11 @@
 * the trainer's run directories and Modal runs (``live_runs``);
 * :class:`~soma_console.core.lifecycle.Lifecycle` for every transaction: planning and sending are
   its job, this class only enforces read-only mode and the need for a wallet first;
-* autopilot: a persisted on/off flag; while on, every chain poll is followed by one
-  ``lifecycle.autopilot_tick`` (never two at once), whose failures reach the UI through the chain
-  listener and never stop anything.
+* the local target index (``live_earnings``): synced once an epoch, read for the Earnings screen
+  and the Models pane's wins, and used to claim;
+* autopilot (``live_autopilot``): a persisted on/off flag; while on, every chain poll is followed
+  by one ``lifecycle.autopilot_tick`` (never two at once), whose failures reach the UI through the
+  chain listener and never stop anything.
 """
 
 from __future__ import annotations
@@ -27,26 +29,25 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any
 
 from soma_console.context import AppContext
 from soma_console.core.actions import ActionPlan, ActionResult
-from soma_console.core.autoclaim import AutoClaim
 from soma_console.core.chain import ChainSession
 from soma_console.core.chain_errors import ChainError, ModelListUnavailable
 from soma_console.core.chain_identity import adopt_chain_identity
 from soma_console.core.chainstate import ChainSnapshot
-from soma_console.core.claims import Claimer
-from soma_console.core.claims import soma as soma_text
 from soma_console.core.console_services import (
     ChainListener,
     CheckpointInfo,
     ProgressCallback,
     RunInfo,
 )
-from soma_console.core.earnings import EarningsView, build_view, model_wins, sync_targets
+from soma_console.core.earnings import EarningsView
 from soma_console.core.journal import AuditEntry, Intent, Journal
 from soma_console.core.lifecycle import Lifecycle
+from soma_console.core.live_autopilot import AUTOPILOT_FILE, AutopilotFlag, AutopilotRounds
+from soma_console.core.live_earnings import LiveEarnings
 from soma_console.core.live_runs import LocalRuns, ModalRuns, check_train_spec, merge_runs
 from soma_console.core.onchain.base import require_signer
 from soma_console.core.reveal_queue import (
@@ -59,62 +60,16 @@ from soma_console.core.reveal_queue import (
     entry_for,
 )
 from soma_console.core.score_verdicts import Verdict, score_in_child
-from soma_console.core.targets_index import TargetIndex
 from soma_console.core.wallet import Signer, load_signer
 from soma_console.errors import ReadOnlyError, UserError
-from soma_console.fsutil import atomic_write_text
 from soma_console.training.events import AnyRecord
 from soma_console.training.spec import make_spec
 
 log = logging.getLogger(__name__)
 
-AUTOPILOT_FILE = "autopilot.json"
 OPEN_INTENT_STATES = ("intent", "submitted", "confirmed")
 QUEUE_HISTORY = 20  # revealed / missed commits kept in the queue for reference
 STOP_TIMEOUT_S = 3.0
-
-
-class _Autopilot(Protocol):
-    async def autopilot_tick(self, snap: ChainSnapshot, now: float) -> list[ActionResult]: ...
-
-
-class AutopilotError(ChainError):
-    """A failed autopilot round, reported through the chain listener."""
-
-
-class AutopilotFlag:
-    """``<data dir>/console/autopilot.json``: ``{chain name: on}``, written atomically."""
-
-    def __init__(self, path: Path, chain: str) -> None:
-        self.path = path
-        self.chain = chain
-        self._lock = threading.Lock()
-        self._on: bool | None = None
-
-    def _read_all(self) -> dict[str, Any]:
-        try:
-            raw = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
-        return raw if isinstance(raw, dict) else {}
-
-    def get(self) -> bool:
-        with self._lock:
-            if self._on is None:
-                self._on = self._read_all().get(self.chain) is True
-            return self._on
-
-    def set(self, on: bool) -> None:
-        with self._lock:
-            data = self._read_all()
-            data[self.chain] = bool(on)
-            atomic_write_text(self.path, json.dumps(data, indent=2, sort_keys=True) + "\n")
-            self._on = bool(on)
-
-    @property
-    def cached(self) -> bool:
-        """The last known value, without touching the disk (for the event loop)."""
-        return bool(self._on)
 
 
 def _checkpoint_status(intent: Intent, snap: ChainSnapshot | None, now: float) -> str:
@@ -158,6 +113,10 @@ class LiveServices:
         default = "tiny" if ctx.chain.is_devnet else "v1"
         self._presets = tuple(presets) if presets else (default, *(p for p in ("v1", "tiny") if p != default))
         self.autopilot = AutopilotFlag(ctx.home.data_dir / "console" / AUTOPILOT_FILE, ctx.chain.name)
+        self._autopilot_rounds = AutopilotRounds(self.lifecycle, self.session, clock, self._publish)
+        self._earnings = LiveEarnings(
+            ctx, self.session, signer, self.autopilot, self._autopilot_rounds.problem
+        )
         home_env = (
             {"SOMA_CONSOLE_HOME": str(ctx.home.data_dir)} if ctx.home.config_dir == ctx.home.data_dir else {}
         )
@@ -167,14 +126,9 @@ class LiveServices:
         self._listeners: list[ChainListener] = []
         self._listeners_lock = threading.Lock()
         self._unsubscribe: Callable[[], None] | None = None
-        self._autopilot_task: asyncio.Task[None] | None = None
-        self._autopilot_said: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._started = False
-        self._index_task: asyncio.Task[None] | None = None
-        self._index_epoch: int | None = None
         self._identity_task: asyncio.Task[None] | None = None
-        self._wins: tuple[tuple[int, ...], dict[str, tuple[int, int]]] | None = None
 
     @classmethod
     def open(
@@ -231,9 +185,9 @@ class LiveServices:
             if self._unsubscribe is not None:
                 self._unsubscribe()
                 self._unsubscribe = None
-            task, self._autopilot_task = self._autopilot_task, None
+            task, self._autopilot_rounds.task = self._autopilot_rounds.task, None
             jobs: list[Any] = [self.session.close(), self.modal.stop()]
-            for t in (task, self._index_task):
+            for t in (task, self._earnings.task):
                 if t is not None:
                     t.cancel()
                     jobs.append(t)
@@ -250,30 +204,12 @@ class LiveServices:
 
     def earnings_view(self) -> EarningsView | None:
         """The Earnings screen's data from the local target index (call it from a worker thread)."""
-        snap = self.session.latest
-        path = self.ctx.home.data_dir / "targets.sqlite"
-        if snap is None or not self.address or not path.exists():
-            return None
-        return build_view(path, self.ctx.chain.name, snap.epoch, [m.model_id for m in snap.mine()])
+        return self._earnings.earnings_view()
 
     def model_wins(self) -> dict[str, tuple[int, int]] | None:
-        """Every model's (wins, owner's share) over the last epochs, for the Models pane; read from
-        the target index in a worker thread. The index changes about once an epoch, so the answer
-        is kept until the epoch or the index file (or its WAL) changes."""
-        snap = self.session.latest
-        path = self.ctx.home.data_dir / "targets.sqlite"
-        if snap is None:
-            return None
-        try:
-            wal = path.with_name(path.name + "-wal")
-            stamp = (snap.epoch, path.stat().st_mtime_ns, wal.stat().st_mtime_ns if wal.exists() else 0)
-        except FileNotFoundError:
-            return None
-        if self._wins is not None and self._wins[0] == stamp:
-            return self._wins[1]
-        wins = model_wins(path, self.ctx.chain.name, snap.epoch)
-        self._wins = (stamp, wins)
-        return wins
+        """Every model's (wins, owner's share) over the last epochs, for the Models pane (call it
+        from a worker thread; the answer is kept until the epoch or the index changes)."""
+        return self._earnings.model_wins()
 
     def subscribe_chain(self, listener: ChainListener) -> Callable[[], None]:
         with self._listeners_lock:
@@ -300,66 +236,14 @@ class LiveServices:
         clock_ok = err is None or isinstance(err, ModelListUnavailable)
         if clock_ok and snap is not None and self.autopilot.cached:
             self._kick_autopilot(snap)
-        if err is None and snap is not None:
-            self._kick_index(snap)
-
-    # -- target index (Earnings) ------------------------------------------------------------------
-    def _kick_index(self, snap: ChainSnapshot) -> None:
-        """Once per epoch: sync the target index; with autopilot on, also claim what is due."""
-        if self._loop is None or self._index_epoch == snap.epoch:
-            return
-        if self._index_task is not None and not self._index_task.done():
-            return
-        self._index_task = self._loop.create_task(self._index_round(snap.epoch), name="target-index")
-
-    async def _index_round(self, epoch: int) -> None:
-        path = self.ctx.home.data_dir / "targets.sqlite"
-        try:
-            index = await asyncio.to_thread(TargetIndex.open, path)
-        except Exception:
-            log.info("cannot open the target index", exc_info=True)
-            return
-        try:
-            if self.autopilot.cached and self.signer is not None and not self.readonly:
-                await AutoClaim(self.session, index, self.signer).round(lambda level, msg: log.info(msg))
-            else:
-                await sync_targets(self.session, index)
-            self._index_epoch = epoch
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.info("target index round failed", exc_info=True)
-            self._autopilot_problem(f"earnings: {exc}")
-        finally:
-            await asyncio.to_thread(index.close)
+        if err is None and snap is not None and self._loop is not None:
+            self._earnings.kick(snap, self._loop)  # once an epoch: sync the index (and autoclaim)
 
     # -- autopilot --------------------------------------------------------------------------------
     def _kick_autopilot(self, snap: ChainSnapshot) -> None:
         if self.readonly or self.signer is None or self._loop is None:
             return
-        if self._autopilot_task is not None and not self._autopilot_task.done():
-            return  # one round at a time; the next poll tries again
-        self._autopilot_task = self._loop.create_task(self._autopilot_round(snap), name="autopilot")
-
-    async def _autopilot_round(self, snap: ChainSnapshot) -> None:
-        try:
-            results = await cast(_Autopilot, self.lifecycle).autopilot_tick(snap, self.clock())
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.info("autopilot round failed", exc_info=True)
-            self._autopilot_problem(f"autopilot: {exc}")
-            return
-        failed = [r for r in results if not r.ok]
-        self._autopilot_problem(f"autopilot: {failed[0].summary}" if failed else None)
-        if results:
-            self.session.wake()  # show what it did (queue, action log) at once
-
-    def _autopilot_problem(self, text: str | None) -> None:
-        """Tell the UI about an autopilot failure once, not after every poll it repeats."""
-        if text is not None and text != self._autopilot_said:
-            self._publish(self.session.latest, AutopilotError(text))
-        self._autopilot_said = text
+        self._autopilot_rounds.kick(snap, self._loop)
 
     def autopilot_enabled(self) -> bool:
         return self.autopilot.get()
@@ -505,43 +389,13 @@ class LiveServices:
     async def plan_claim(self) -> ActionPlan:
         """Sync the target index, settle unsettled claims, and plan claiming every claimable win."""
         self._ready("claim")
-        assert self.signer is not None
-        index = TargetIndex.open(self.ctx.home.data_dir / "targets.sqlite")
-        try:
-            claimer = Claimer(self.session, index, self.signer, self.ctx.chain.name)
-            await claimer.settle_pending()
-            await sync_targets(self.session, index)
-            snap = self.session.latest or await self.session.snapshot()
-            due = await claimer.candidates(None, [m.model_id.lower() for m in snap.mine()])
-            if not due:
-                raise UserError("none of your models has a claimable win now.")
-            return await claimer.plan(due, {m.model_id.lower(): m.owner for m in snap.models})
-        finally:
-            index.close()
-
-    async def _execute_claim(self, plan: ActionPlan, progress: ProgressCallback) -> ActionResult:
-        assert self.signer is not None
-        index = TargetIndex.open(self.ctx.home.data_dir / "targets.sqlite")
-        try:
-            claimer = Claimer(self.session, index, self.signer, self.ctx.chain.name)
-            out = await claimer.execute(plan, progress)
-        finally:
-            index.close()
-        n = len(out["claimed"])
-        share = sum(c["owner_share_shannons"] for c in out["claimed"])
-        return ActionResult(
-            action="claim",
-            ok=n == len(plan.payload),
-            summary=f"claimed {n} of {len(plan.payload)} wins ({soma_text(share)} to the owners)",
-            digest=out["claimed"][-1]["digest"] if out["claimed"] else None,
-            data=out,
-        )
+        return await self._earnings.plan_claim()
 
     async def execute(self, plan: ActionPlan, progress: ProgressCallback) -> ActionResult:
         self._ready(plan.action)
         if plan.action == "claim":
-            return await self._execute_claim(plan, progress)
+            return await self._earnings.execute_claim(plan, progress)
         return await self.lifecycle.execute(plan, progress)
 
 
-__all__ = ["AutopilotError", "AutopilotFlag", "LiveServices", "ReadOnlyError"]
+__all__ = ["LiveServices", "ReadOnlyError"]

@@ -14,7 +14,7 @@ from typing import Any
 
 from soma_console.core.actions import ActionPlan
 from soma_console.core.chain import ChainSession
-from soma_console.core.chainstate import as_dict, get, unwrap_variant
+from soma_console.core.chain_parse import as_dict, get, unwrap_variant
 from soma_console.core.claims import soma
 from soma_console.errors import UserError
 

@@ -5,7 +5,7 @@ estimates) and the devnet rebuilds them from the structured protobuf the SDK sen
 client's digest and Ed25519 signature. The layout follows the chain's Rust types:
 
 * ``TransactionData::V1 { kind, sender, gas_payment }`` (enum tag 0);
-* ``TransactionKind`` is an enum whose tag is the variant's position (``KIND_TAGS``);
+* ``TransactionKind`` is an enum whose tag is the variant's position (``core.txkinds.KIND_TAGS``);
 * addresses and object ids are 32 raw bytes; versions are u64; digests, commitments, checksums
   and decryption keys are 32-byte vectors (ULEB128 length 32 first); ``usize`` is a u64; a URL
   is a string; an embedding is a ``SomaTensor`` (``tensor_bcs``).
@@ -21,6 +21,38 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from soma_console.core.bcs import BcsError, Reader, Writer
+from soma_console.core.txkinds import (
+    KIND_TAGS,
+    UPDATE_VALIDATOR_METADATA_FIELDS,
+    AddStake,
+    AddStakeToModel,
+    ClaimRewards,
+    CommitModel,
+    CreateModel,
+    DeactivateModel,
+    Kind,
+    Manifest,
+    ObjectRef,
+    PayCoins,
+    RemoveValidator,
+    ReportModel,
+    ReportSubmission,
+    ReportValidator,
+    RevealModel,
+    SetCommissionRate,
+    SetModelCommissionRate,
+    SubmitData,
+    TransferCoin,
+    TransferObjects,
+    UndoReportModel,
+    UndoReportSubmission,
+    UndoReportValidator,
+    UpdateValidatorMetadata,
+    WithdrawStake,
+)
+
+# Read from here by the devnet's executor, with the kinds above.
+from soma_console.core.txkinds import VALIDATOR_ONLY_KINDS as VALIDATOR_ONLY_KINDS
 
 DIGEST_LEN = 32
 ADDRESS_LEN = 32
@@ -30,235 +62,6 @@ _DIGEST_SALT = b"TransactionData::"
 
 def blake2b256(data: bytes) -> bytes:
     return hashlib.blake2b(data, digest_size=32).digest()
-
-
-# --------------------------------------------------------------------------------------------
-# Value types
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ObjectRef:
-    object_id: bytes  # 32
-    version: int
-    digest: bytes  # 32
-
-
-@dataclass(frozen=True)
-class Manifest:
-    url: str
-    checksum: bytes  # 32: Blake2b-256 of the (encrypted) file
-    size: int
-
-
-@dataclass(frozen=True)
-class CreateModel:
-    stake_amount: int
-    commission_rate: int
-    architecture_version: int
-
-
-@dataclass(frozen=True)
-class CommitModel:
-    model_id: bytes
-    manifest: Manifest
-    weights_commitment: bytes
-    embedding_commitment: bytes
-    decryption_key_commitment: bytes
-
-
-@dataclass(frozen=True)
-class RevealModel:
-    model_id: bytes
-    decryption_key: bytes
-    embedding: tuple[float, ...]
-
-
-@dataclass(frozen=True)
-class AddStakeToModel:
-    model_id: bytes
-    coin: ObjectRef
-    amount: int | None
-
-
-@dataclass(frozen=True)
-class SetModelCommissionRate:
-    model_id: bytes
-    new_rate: int
-
-
-@dataclass(frozen=True)
-class DeactivateModel:
-    model_id: bytes
-
-
-@dataclass(frozen=True)
-class ReportModel:
-    model_id: bytes
-
-
-@dataclass(frozen=True)
-class UndoReportModel:
-    model_id: bytes
-
-
-@dataclass(frozen=True)
-class TransferCoin:
-    coin: ObjectRef
-    amount: int | None
-    recipient: bytes
-
-
-@dataclass(frozen=True)
-class PayCoins:
-    coins: tuple[ObjectRef, ...]
-    amounts: tuple[int, ...] | None
-    recipients: tuple[bytes, ...]
-
-
-@dataclass(frozen=True)
-class TransferObjects:
-    objects: tuple[ObjectRef, ...]
-    recipient: bytes
-
-
-@dataclass(frozen=True)
-class AddStake:
-    address: bytes
-    coin: ObjectRef
-    amount: int | None
-
-
-@dataclass(frozen=True)
-class WithdrawStake:
-    staked_soma: ObjectRef
-
-
-@dataclass(frozen=True)
-class SubmitData:
-    target_id: bytes
-    manifest: Manifest
-    model_id: bytes
-    embedding: tuple[float, ...]
-    distance_score: float
-    loss_score: tuple[float, ...]
-    bond_coin: ObjectRef
-
-
-@dataclass(frozen=True)
-class ClaimRewards:
-    target_id: bytes
-
-
-@dataclass(frozen=True)
-class ReportSubmission:
-    target_id: bytes
-
-
-@dataclass(frozen=True)
-class UndoReportSubmission:
-    target_id: bytes
-
-
-@dataclass(frozen=True)
-class RemoveValidator:
-    pubkey_bytes: bytes
-
-
-@dataclass(frozen=True)
-class ReportValidator:
-    reportee: bytes
-
-
-@dataclass(frozen=True)
-class UndoReportValidator:
-    reportee: bytes
-
-
-@dataclass(frozen=True)
-class UpdateValidatorMetadata:
-    """Eight optional byte strings, in the chain's field order."""
-
-    fields: tuple[bytes | None, ...]
-
-
-@dataclass(frozen=True)
-class SetCommissionRate:
-    new_rate: int
-
-
-Kind = (
-    CreateModel
-    | CommitModel
-    | RevealModel
-    | AddStakeToModel
-    | SetModelCommissionRate
-    | DeactivateModel
-    | ReportModel
-    | UndoReportModel
-    | TransferCoin
-    | PayCoins
-    | TransferObjects
-    | AddStake
-    | WithdrawStake
-    | SubmitData
-    | ClaimRewards
-    | ReportSubmission
-    | UndoReportSubmission
-    | RemoveValidator
-    | ReportValidator
-    | UndoReportValidator
-    | UpdateValidatorMetadata
-    | SetCommissionRate
-)
-
-# Kinds only a validator may send; the devnet has none, so they fail with NotAValidator.
-VALIDATOR_ONLY_KINDS: tuple[type, ...] = (
-    ReportSubmission,
-    UndoReportSubmission,
-    RemoveValidator,
-    ReportValidator,
-    UndoReportValidator,
-    UpdateValidatorMetadata,
-    SetCommissionRate,
-)
-UPDATE_VALIDATOR_METADATA_FIELDS = 8
-
-# Position of each variant in the chain's TransactionKind enum (its BCS tag).
-KIND_TAGS: dict[type, int] = {
-    TransferCoin: 9,
-    PayCoins: 10,
-    TransferObjects: 11,
-    AddStake: 12,
-    WithdrawStake: 13,
-    CreateModel: 14,
-    CommitModel: 15,
-    RevealModel: 16,
-    AddStakeToModel: 17,
-    SetModelCommissionRate: 18,
-    DeactivateModel: 19,
-    ReportModel: 20,
-    UndoReportModel: 21,
-    RemoveValidator: 4,
-    ReportValidator: 5,
-    UndoReportValidator: 6,
-    UpdateValidatorMetadata: 7,
-    SetCommissionRate: 8,
-    SubmitData: 22,
-    ClaimRewards: 23,
-    ReportSubmission: 24,
-    UndoReportSubmission: 25,
-}
-_TAG_NAMES = {
-    0: "Genesis",
-    1: "ConsensusCommitPrologueV1",
-    2: "ChangeEpoch",
-    3: "AddValidator",
-    4: "RemoveValidator",
-    5: "ReportValidator",
-    6: "UndoReportValidator",
-    7: "UpdateValidatorMetadata",
-}
 
 
 @dataclass(frozen=True)
@@ -467,6 +270,18 @@ def _r_scalar(r: Reader) -> float:
     if len(values) != 1:
         raise BcsError(f"expected a scalar tensor of shape [1], got {len(values)} values")
     return values[0]
+
+
+_TAG_NAMES = {
+    0: "Genesis",
+    1: "ConsensusCommitPrologueV1",
+    2: "ChangeEpoch",
+    3: "AddValidator",
+    4: "RemoveValidator",
+    5: "ReportValidator",
+    6: "UndoReportValidator",
+    7: "UpdateValidatorMetadata",
+}
 
 
 def _r_kind(r: Reader) -> Kind:

@@ -17,10 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from soma_console.core import txdata
+from soma_console.core import txdata, txkinds
 from soma_console.core.chain import ChainSession
 from soma_console.core.chain_errors import ChainError, InsufficientFunds, translate
-from soma_console.core.chainstate import TxResult, get, parse_effects, unwrap_variant
+from soma_console.core.chain_parse import get, parse_effects, unwrap_variant
+from soma_console.core.chainstate import TxResult
 from soma_console.core.wallet import Signer
 from soma_console.encoding import b58decode, b58encode
 
@@ -31,12 +32,12 @@ _STALE_MARKERS = ("not available for consumption", "no available gas coin", "obj
 
 @dataclass(frozen=True)
 class Coin:
-    ref: txdata.ObjectRef
+    ref: txkinds.ObjectRef
     balance: int
 
 
 # A transaction kind, or a function building one from the gas coins (a stake names its coin).
-KindSpec = txdata.Kind | Callable[[list[Coin]], txdata.Kind]
+KindSpec = txkinds.Kind | Callable[[list[Coin]], txkinds.Kind]
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,7 @@ class TxSender:
             version = get(obj, "version")
             if not oid or digest is None or version is None:
                 continue
-            ref = txdata.ObjectRef(
+            ref = txkinds.ObjectRef(
                 bytes.fromhex(oid.removeprefix("0x")), int(version), b58decode(str(digest))
             )
             coins.append(Coin(ref, _coin_balance(obj)))

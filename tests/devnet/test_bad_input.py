@@ -11,7 +11,7 @@ import grpc
 import pytest
 from soma_sdk import Keypair
 
-from soma_console.core import txdata
+from soma_console.core import txdata, txkinds
 from soma_console.devnet.proto import services_pb2 as svc
 from soma_console.devnet.proto import services_pb2_grpc as stubs
 from soma_console.devnet.proto import transaction_pb2 as tx_pb
@@ -73,7 +73,7 @@ def _signed_request(
     sig = signed[-97:]  # flag || signature || public key, as the SDK lays it out
     coin = tx.gas_payment[0]
     kind = tx.kind
-    assert isinstance(kind, txdata.SetModelCommissionRate)
+    assert isinstance(kind, txkinds.SetModelCommissionRate)
     msg = tx_pb.Transaction(
         digest=b58encode(digest if digest is not None else tx.digest()),
         sender="0x" + tx.sender.hex(),
@@ -99,9 +99,9 @@ async def test_forged_and_inconsistent_transactions_are_refused(devnet):
     client = await devnet.client()
     kp = await funded(devnet)
     coin = (await client.list_owned_objects(kp.address(), object_type="coin"))[0]
-    ref = txdata.ObjectRef(bytes.fromhex(coin.id[2:]), coin.version, b58decode(coin.digest))
+    ref = txkinds.ObjectRef(bytes.fromhex(coin.id[2:]), coin.version, b58decode(coin.digest))
     tx = txdata.TransactionData(
-        txdata.SetModelCommissionRate(os.urandom(32), 5), bytes.fromhex(kp.address()), (ref,)
+        txkinds.SetModelCommissionRate(os.urandom(32), 5), bytes.fromhex(kp.address()), (ref,)
     )
     target = devnet.rpc_url.removeprefix("http://")
     with grpc.insecure_channel(target) as ch:

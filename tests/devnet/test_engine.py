@@ -9,22 +9,22 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from soma_sdk import Keypair
 
-from soma_console.core import txdata
+from soma_console.core import txdata, txkinds
 from soma_console.devnet.engine import store as store_mod
 from soma_console.devnet.engine.chain import Engine
 from soma_console.devnet.engine.errors import StateError
 
 
-def _coin_ref(engine: Engine, owner: bytes) -> txdata.ObjectRef:
+def _coin_ref(engine: Engine, owner: bytes) -> txkinds.ObjectRef:
     coin = engine.owned_objects(owner, "Coin")[0]
-    return txdata.ObjectRef(coin.object_id, coin.version, coin.digest())
+    return txkinds.ObjectRef(coin.object_id, coin.version, coin.digest())
 
 
 def test_a_write_that_fails_halfway_changes_nothing(tmp_path, monkeypatch):
     engine = Engine(tmp_path)
     owner = os.urandom(32)
     engine.faucet(owner, 5 * 10**9)
-    tx = txdata.TransactionData(txdata.CreateModel(10**9, 0, 1), owner, (_coin_ref(engine, owner),))
+    tx = txdata.TransactionData(txkinds.CreateModel(10**9, 0, 1), owner, (_coin_ref(engine, owner),))
     before = (engine.balance(owner), engine.owned_objects(owner), engine.checkpoint(), engine.supply())
 
     def broken(_model: object) -> str:  # the models are written after the objects
@@ -60,7 +60,7 @@ def test_one_node_per_state_dir(tmp_path):
 
 
 refs = st.builds(
-    txdata.ObjectRef,
+    txkinds.ObjectRef,
     st.binary(min_size=32, max_size=32),
     st.integers(0, 2**64 - 1),
     st.binary(min_size=32, max_size=32),
@@ -69,12 +69,12 @@ ids = st.binary(min_size=32, max_size=32)
 u64 = st.integers(0, 2**64 - 1)
 floats = st.floats(width=32, allow_nan=False, allow_infinity=False)
 kinds = st.one_of(
-    st.builds(txdata.CreateModel, u64, u64, u64),
+    st.builds(txkinds.CreateModel, u64, u64, u64),
     st.builds(
-        txdata.CommitModel,
+        txkinds.CommitModel,
         ids,
         st.builds(
-            txdata.Manifest,
+            txkinds.Manifest,
             st.text(min_size=1, max_size=40).map(lambda s: "https://x.test/" + s.encode().hex()),
             st.binary(min_size=32, max_size=32),
             u64,
@@ -83,18 +83,18 @@ kinds = st.one_of(
         ids,
         ids,
     ),
-    st.builds(txdata.RevealModel, ids, ids, st.lists(floats, min_size=1, max_size=16).map(tuple)),
-    st.builds(txdata.AddStakeToModel, ids, refs, st.none() | u64),
-    st.builds(txdata.SetModelCommissionRate, ids, u64),
-    st.builds(txdata.DeactivateModel, ids),
-    st.builds(txdata.TransferCoin, refs, st.none() | u64, ids),
+    st.builds(txkinds.RevealModel, ids, ids, st.lists(floats, min_size=1, max_size=16).map(tuple)),
+    st.builds(txkinds.AddStakeToModel, ids, refs, st.none() | u64),
+    st.builds(txkinds.SetModelCommissionRate, ids, u64),
+    st.builds(txkinds.DeactivateModel, ids),
+    st.builds(txkinds.TransferCoin, refs, st.none() | u64, ids),
     st.builds(
-        txdata.PayCoins,
+        txkinds.PayCoins,
         st.lists(refs, max_size=3).map(tuple),
         st.none() | st.lists(u64, max_size=3).map(tuple),
         st.lists(ids, max_size=3).map(tuple),
     ),
-    st.builds(txdata.WithdrawStake, refs),
+    st.builds(txkinds.WithdrawStake, refs),
 )
 KEY = Keypair.generate()
 
@@ -115,11 +115,11 @@ def test_withdrawing_a_receipt_before_it_activates_keeps_the_books(tmp_path):
     engine = Engine(tmp_path)
     owner = os.urandom(32)
     engine.faucet(owner, 5 * 10**9)
-    create = txdata.TransactionData(txdata.CreateModel(2 * 10**9, 0, 1), owner, (_coin_ref(engine, owner),))
+    create = txdata.TransactionData(txkinds.CreateModel(2 * 10**9, 0, 1), owner, (_coin_ref(engine, owner),))
     assert engine.execute(create, create.digest()).success
     receipt = engine.owned_objects(owner, "StakedSoma")[0]
     withdraw = txdata.TransactionData(
-        txdata.WithdrawStake(txdata.ObjectRef(receipt.object_id, receipt.version, receipt.digest())),
+        txkinds.WithdrawStake(txkinds.ObjectRef(receipt.object_id, receipt.version, receipt.digest())),
         owner,
         (_coin_ref(engine, owner),),
     )

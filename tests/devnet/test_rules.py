@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from soma_sdk import Keypair, SomaClient
 
-from soma_console.core import txdata
+from soma_console.core import txdata, txkinds
 from tests.devnet.helpers import (
     BASE_FEE,
     SHANNONS,
@@ -50,9 +50,9 @@ async def test_architecture_version_must_match(devnet):
     client = await devnet.client()
     kp = await funded(devnet, soma=5)
     coin = (await client.list_owned_objects(kp.address(), object_type="coin"))[0]
-    ref = txdata.ObjectRef(bytes.fromhex(coin.id[2:]), coin.version, _b58(coin.digest))
+    ref = txkinds.ObjectRef(bytes.fromhex(coin.id[2:]), coin.version, _b58(coin.digest))
     tx = txdata.TransactionData(
-        kind=txdata.CreateModel(stake_amount=SHANNONS, commission_rate=0, architecture_version=2),
+        kind=txkinds.CreateModel(stake_amount=SHANNONS, commission_rate=0, architecture_version=2),
         sender=bytes.fromhex(kp.address()),
         gas_payment=(ref,),
     )
@@ -204,9 +204,9 @@ async def test_simulate_transaction_with_txdata_bytes(devnet):
     client = await devnet.client()
     kp = await funded(devnet, soma=5)
     coin = (await client.list_owned_objects(kp.address(), object_type="coin"))[0]
-    ref = txdata.ObjectRef(bytes.fromhex(coin.id[2:]), coin.version, _b58(coin.digest))
+    ref = txkinds.ObjectRef(bytes.fromhex(coin.id[2:]), coin.version, _b58(coin.digest))
     sender = bytes.fromhex(kp.address())
-    tx = txdata.TransactionData(txdata.CreateModel(2 * SHANNONS, 300, 1), sender, (ref,))
+    tx = txdata.TransactionData(txkinds.CreateModel(2 * SHANNONS, 300, 1), sender, (ref,))
     sim = await client.simulate_transaction(tx.to_bcs())
     assert sim.V1.status == "Success"
     expected_fee = BASE_FEE + 3 * 300 + 2 * SHANNONS * 5 // 10_000
@@ -220,14 +220,14 @@ async def test_simulate_transaction_with_txdata_bytes(devnet):
     )
     # a simulated failure reports the chain's error without charging anyone
     bad = txdata.TransactionData(
-        txdata.SetModelCommissionRate(bytes.fromhex(model_id[2:]), 20_000), sender, (ref,)
+        txkinds.SetModelCommissionRate(bytes.fromhex(model_id[2:]), 20_000), sender, (ref,)
     )
     with pytest.raises(RuntimeError, match="not available for consumption"):
         await client.simulate_transaction(bad.to_bcs())  # the gas coin moved on
     coin = (await client.list_owned_objects(kp.address(), object_type="coin"))[0]
-    ref = txdata.ObjectRef(bytes.fromhex(coin.id[2:]), coin.version, _b58(coin.digest))
+    ref = txkinds.ObjectRef(bytes.fromhex(coin.id[2:]), coin.version, _b58(coin.digest))
     bad = txdata.TransactionData(
-        txdata.SetModelCommissionRate(bytes.fromhex(model_id[2:]), 20_000), sender, (ref,)
+        txkinds.SetModelCommissionRate(bytes.fromhex(model_id[2:]), 20_000), sender, (ref,)
     )
     sim = await client.simulate_transaction(bad.to_bcs())
     assert sim.V1.status.Failure.error == "ModelCommissionRateTooHigh"

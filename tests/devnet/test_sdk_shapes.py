@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from soma_sdk import Keypair
 
-from soma_console.core import txdata
+from soma_console.core import txdata, txkinds
 from soma_console.encoding import b58decode
 from tests.devnet.helpers import commit, funded, make_weights, reveal
 from tests.devnet.sdk_shapes import SHAPES_DIR, load_shape, save_shape, shape_of
@@ -123,9 +123,9 @@ async def _scenario(devnet: Any) -> dict[str, tuple[str, Any]]:
         "withdraw_stake", "withdraw_stake(signer, staked_soma_id)", client.withdraw_stake(backer, staked.id)
     )
     coin = (await client.list_owned_objects(owner.address(), object_type="coin"))[0]
-    ref = txdata.ObjectRef(bytes.fromhex(coin.id[2:]), coin.version, b58decode(coin.digest))
+    ref = txkinds.ObjectRef(bytes.fromhex(coin.id[2:]), coin.version, b58decode(coin.digest))
     bad = txdata.TransactionData(
-        txdata.SetModelCommissionRate(bytes.fromhex(active[2:]), 20_000),
+        txkinds.SetModelCommissionRate(bytes.fromhex(active[2:]), 20_000),
         bytes.fromhex(owner.address()),
         (ref,),
     )

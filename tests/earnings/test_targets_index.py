@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from soma_console.core.targets_index import TargetIndex, owner_share
+from soma_console.core.targets_index import TargetIndex
+from soma_console.core.targets_reads import owner_share
 
 pytestmark = pytest.mark.asyncio
 
@@ -152,7 +153,7 @@ async def test_a_claim_takes_a_target_by_the_short_id_tables_print_or_any_unique
 
 async def test_the_claim_plan_names_whole_ids_and_addresses_as_the_wallet_shows_them() -> None:
     from soma_console.core.claims import ClaimPlanItem, plan_claims
-    from soma_console.core.targets_index import TargetRecord
+    from soma_console.core.targets_reads import TargetRecord
 
     me = "ab" * 32
     other = "cd" * 32

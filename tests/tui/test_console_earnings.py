@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from soma_console.core.earnings import build_view
-from soma_console.core.targets_index import TargetIndex, owner_share
+from soma_console.core.targets_index import TargetIndex
+from soma_console.core.targets_reads import owner_share
 from soma_console.tui.earnings_pane import EarningsScreen
 from tests.earnings.test_targets_index import Listing
 from tests.tui.conftest import AppFactory
@@ -78,7 +79,7 @@ async def test_c_in_earnings_plans_a_claim_and_sends_only_after_the_typed_word(
 ) -> None:
     from soma_console.core.actions import ActionResult
     from soma_console.core.claims import ClaimPlanItem, plan_claims
-    from soma_console.core.targets_index import TargetRecord
+    from soma_console.core.targets_reads import TargetRecord
     from soma_console.tui.dialogs import ConfirmPlanScreen
     from tests.tui.test_console_actions import type_text
 

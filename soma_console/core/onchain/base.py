@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from soma_console.context import AppContext
-from soma_console.core import txdata
+from soma_console.core import txkinds
 from soma_console.core.chain import ChainSession
 from soma_console.core.chain_errors import ChainError
 from soma_console.core.chainstate import ChainSnapshot, ModelRow, TxResult
@@ -175,7 +175,7 @@ class OnChain:
         )
 
     async def _fee(
-        self, kind: txdata.Kind | Callable[[list[Coin]], txdata.Kind], ctx: dict[str, Any]
+        self, kind: txkinds.Kind | Callable[[list[Coin]], txkinds.Kind], ctx: dict[str, Any]
     ) -> int | None:
         """The simulated fee; an on-chain failure the simulation predicts is raised now, before anything
         is sent."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from soma_console.core import txdata
+from soma_console.core import txdata, txkinds
 from soma_console.core.actions import ActionPlan, ActionResult
 from soma_console.core.chain_errors import SHANNONS_PER_SOMA, ChainError, soma
 from soma_console.core.chainstate import ChainSnapshot, ModelRow
@@ -138,7 +138,7 @@ class CommitActions(Reconciler):
             )
         if create:
             arch = snap.params.model_architecture_version
-            ckind = txdata.CreateModel(
+            ckind = txkinds.CreateModel(
                 stake_amount=stake, commission_rate=commission, architecture_version=arch or 1
             )
             fee = await self._fee(
@@ -244,11 +244,11 @@ class CommitActions(Reconciler):
                 return row
         return None
 
-    def _commit_kind(self, model_id: str, artifact: Artifact) -> txdata.CommitModel:
+    def _commit_kind(self, model_id: str, artifact: Artifact) -> txkinds.CommitModel:
         assert artifact.weights_url and artifact.embedding_commitment
-        return txdata.CommitModel(
+        return txkinds.CommitModel(
             model_id=model_id_bytes(model_id),
-            manifest=txdata.Manifest(
+            manifest=txkinds.Manifest(
                 url=artifact.weights_url, checksum=b58decode(artifact.commitment), size=artifact.size
             ),
             weights_commitment=b58decode(artifact.commitment),
@@ -368,7 +368,7 @@ class CommitActions(Reconciler):
                 **owner_params(),
             },
         )
-        kind = txdata.CreateModel(
+        kind = txkinds.CreateModel(
             stake_amount=int(p.stake or 0),
             commission_rate=int(p.commission or 0),
             architecture_version=p.architecture_version or 1,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from soma_console.core import txdata
+from soma_console.core import txkinds
 from soma_console.core.actions import ActionPlan, ActionResult
 from soma_console.core.chain_errors import SHANNONS_PER_SOMA, ChainError, soma
 from soma_console.core.onchain.base import MAX_COMMISSION_BPS, OnChain, Progress, short_id, when_text
@@ -74,9 +74,11 @@ class ModelActions(OnChain):
             StakePayload(row.model_id, amount),
         )
 
-    def _stake_kind(self, model_id: str, amount: int) -> Callable[[list[Coin]], txdata.Kind]:
-        def build(coins: list[Coin]) -> txdata.Kind:
-            return txdata.AddStakeToModel(model_id=model_id_bytes(model_id), coin=coins[0].ref, amount=amount)
+    def _stake_kind(self, model_id: str, amount: int) -> Callable[[list[Coin]], txkinds.Kind]:
+        def build(coins: list[Coin]) -> txkinds.Kind:
+            return txkinds.AddStakeToModel(
+                model_id=model_id_bytes(model_id), coin=coins[0].ref, amount=amount
+            )
 
         return build
 
@@ -91,7 +93,7 @@ class ModelActions(OnChain):
                 f"model {short_id(row.model_id)} is {row.status}; "
                 "only an active model's commission can change."
             )
-        kind = txdata.SetModelCommissionRate(model_id=model_id_bytes(row.model_id), new_rate=bps)
+        kind = txkinds.SetModelCommissionRate(model_id=model_id_bytes(row.model_id), new_rate=bps)
         fee = await self._fee(kind, {"model_id": row.model_id, "commission": bps})
         now = self.clock()
         lines = (
@@ -119,7 +121,7 @@ class ModelActions(OnChain):
             raise UserError(
                 f"model {short_id(row.model_id)} is {row.status}; only an active model can be deactivated."
             )
-        kind = txdata.DeactivateModel(model_id=model_id_bytes(row.model_id))
+        kind = txkinds.DeactivateModel(model_id=model_id_bytes(row.model_id))
         fee = await self._fee(kind, {"model_id": row.model_id})
         warnings = ["the model stops competing at once and cannot be reactivated."]
         if row.has_pending_update:
@@ -143,16 +145,16 @@ class ModelActions(OnChain):
         sender = self._writable(plan.action)
         p = payload_of(plan, _PAYLOADS[plan.action])
         model_id = p.model_id
-        kind: txdata.Kind | Callable[[list[Coin]], txdata.Kind]
+        kind: txkinds.Kind | Callable[[list[Coin]], txkinds.Kind]
         summary: dict[str, Any]
         if isinstance(p, StakePayload):
             kind = self._stake_kind(model_id, p.amount)
             summary = {"amount": p.amount}
         elif isinstance(p, CommissionPayload):
-            kind = txdata.SetModelCommissionRate(model_id=model_id_bytes(model_id), new_rate=p.bps)
+            kind = txkinds.SetModelCommissionRate(model_id=model_id_bytes(model_id), new_rate=p.bps)
             summary = {"bps": p.bps}
         else:
-            kind = txdata.DeactivateModel(model_id=model_id_bytes(model_id))
+            kind = txkinds.DeactivateModel(model_id=model_id_bytes(model_id))
             summary = {}
         sent: list[str] = []
         progress(f"sending {plan.action}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from soma_console.core import txdata
+from soma_console.core import txkinds
 from soma_console.core.actions import ActionPlan, ActionResult
 from soma_console.core.chain_errors import ChainError, RevealTooEarly, soma
 from soma_console.core.chainstate import ChainSnapshot
@@ -102,7 +102,7 @@ class RevealActions(Reconciler):
             )
         return UserError(f"there is no pending commit to reveal for {who}.", hint="See `soma-console queue`.")
 
-    def _reveal_kind(self, intent: Intent) -> txdata.RevealModel:
+    def _reveal_kind(self, intent: Intent) -> txkinds.RevealModel:
         artifact = self.journal.artifact(intent.artifact_id or 0)
         if artifact is None or artifact.embedding is None or intent.model_id is None:
             raise UserError(
@@ -110,7 +110,7 @@ class RevealActions(Reconciler):
             )
         key_text = artifact.decryption_key.reveal()
         assert isinstance(key_text, str)
-        return txdata.RevealModel(
+        return txkinds.RevealModel(
             model_id=model_id_bytes(intent.model_id),
             decryption_key=b58decode(key_text),
             embedding=tuple(float(x) for x in artifact.embedding),
