@@ -458,10 +458,12 @@ def model_stake(app: AppContext, model_id: str, amount_text: str, yes: bool, as_
     async def plan(lc: Lifecycle) -> ActionPlan:
         from dataclasses import replace
 
+        from soma_console.core.onchain.payloads import StakePayload, payload_of
         from soma_console.core.stake_whatif import stake_plan_whatif
 
         planned = await lc.plan_stake(await full_model_id(lc, model_id), amount)
-        extra = await stake_plan_whatif(lc.session, planned.payload["model_id"], planned.payload["amount"])
+        stake = payload_of(planned, StakePayload)
+        extra = await stake_plan_whatif(lc.session, stake.model_id, stake.amount)
         return replace(planned, lines=(*planned.lines, *extra))  # what the stake does to its targets
 
     _simple(app, "stake", plan, yes, as_json)

@@ -50,6 +50,7 @@ from soma_console.core.live_autopilot import AUTOPILOT_FILE, AutopilotFlag, Auto
 from soma_console.core.live_earnings import LiveEarnings
 from soma_console.core.live_runs import LocalRuns, ModalRuns, check_train_spec, merge_runs
 from soma_console.core.onchain.base import require_signer
+from soma_console.core.onchain.payloads import StakePayload, payload_of
 from soma_console.core.reveal_queue import (
     CLOSING,
     MISSED,
@@ -374,7 +375,7 @@ class LiveServices:
         plan = await self.lifecycle.plan_stake(model_id, soma)
         from soma_console.core.stake_whatif import stake_plan_whatif  # numpy: only when asked
 
-        extra = int(plan.payload["amount"]) if isinstance(plan.payload, dict) else 0
+        extra = payload_of(plan, StakePayload).amount
         lines = await stake_plan_whatif(self.session, model_id, extra)
         return dataclasses.replace(plan, lines=(*plan.lines, *lines))
 

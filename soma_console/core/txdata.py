@@ -52,7 +52,6 @@ from soma_console.core.txkinds import (
 )
 
 # Read from here by the devnet's executor, with the kinds above.
-from soma_console.core.txkinds import VALIDATOR_ONLY_KINDS as VALIDATOR_ONLY_KINDS
 
 DIGEST_LEN = 32
 ADDRESS_LEN = 32

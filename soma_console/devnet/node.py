@@ -22,7 +22,8 @@ from typing import Any
 
 import grpc
 
-from soma_console.core.txdata import RevealModel, TransactionData
+from soma_console.core.txdata import TransactionData
+from soma_console.core.txkinds import RevealModel
 from soma_console.devnet import bcs_services
 from soma_console.devnet.blobs import DEFAULT_MAX_BYTES, BlobServer
 from soma_console.devnet.engine.chain import Engine

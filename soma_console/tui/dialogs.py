@@ -79,10 +79,12 @@ class ConfirmPlanScreen(Dialog):
         table.add_column(style="bold", no_wrap=True)
         table.add_column(overflow="fold")
         details: list[str] = []
-        for label, value in plan.ordered_lines():
+        for whole_label, value in plan.ordered_lines():
             # A plan never carries a secret (the decryption key stays in the journal); redact()
-            # makes sure a mistake upstream does not put one on screen.
+            # makes sure a mistake upstream does not put one on screen. Labels may carry ids too
+            # (a claim's "target 0x…"): shortened like the values, or they crowd the values out.
             shown = short_hex(redact(value))
+            label = short_hex(whole_label)
             if label in LAST_LABELS:  # the technical proof: one paragraph, after what matters
                 details.append(f"{label}: {shown}")
             elif label == "Checkpoint":  # the file's name is enough here; the title names the run

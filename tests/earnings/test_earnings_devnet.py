@@ -16,6 +16,7 @@ import pytest
 
 from tests.devnet_fixture import Devnet, _new_devnet
 from tests.lifecycle.conftest import Owner, make_owner
+from tests.tui.helpers import pilot_options
 
 
 @pytest.fixture
@@ -244,7 +245,7 @@ def test_the_consoles_models_pane_shows_every_models_wins_from_its_own_index(
         services = LiveServices.open(AppContext.create(home=str(watcher.home)))
         services.session.poll_interval = 0.5
         services.autopilot.set(False)
-        app = ConsoleApp(services, settings=Settings(raw={}), cursor_blink=False)
+        app = ConsoleApp(services, settings=Settings(raw={}), options=pilot_options())
         try:
             async with app.run_test(size=(80, 24)) as pilot:
                 await pilot.pause(0.5)

@@ -12,6 +12,7 @@ from soma_console.core.chain import ChainSession
 from soma_console.core.stake_whatif import stake_whatif
 from tests.devnet.test_economy import _active_models, _open_targets
 from tests.devnet_fixture import Devnet, _new_devnet
+from tests.tui.helpers import pilot_options
 
 pytestmark = pytest.mark.asyncio
 
@@ -186,7 +187,7 @@ async def test_the_live_consoles_stake_dialog_shows_the_estimate_before_the_word
     services = LiveServices.open(AppContext.create(home=str(home)))
     services.session.poll_interval = 0.5
     services.autopilot.set(False)
-    app = ConsoleApp(services, settings=Settings(raw={}), cursor_blink=False)
+    app = ConsoleApp(services, settings=Settings(raw={}), options=pilot_options())
     try:
         async with app.run_test(size=(160, 48)) as pilot:
             await wait_for(pilot, lambda: ids[0] in app.models.models, timeout=30)

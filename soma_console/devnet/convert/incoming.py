@@ -12,7 +12,8 @@ import math
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-from soma_console.core.txdata import (
+from soma_console.core.txdata import TransactionData
+from soma_console.core.txkinds import (
     AddStake,
     AddStakeToModel,
     ClaimRewards,
@@ -31,7 +32,6 @@ from soma_console.core.txdata import (
     SetCommissionRate,
     SetModelCommissionRate,
     SubmitData,
-    TransactionData,
     TransferCoin,
     TransferObjects,
     UndoReportModel,

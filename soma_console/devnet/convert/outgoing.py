@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from google.protobuf import timestamp_pb2
 
-from soma_console.core.txdata import Manifest
+from soma_console.core.txkinds import Manifest
 from soma_console.devnet.engine.models import Model, PendingUpdate
 from soma_console.devnet.engine.objects import ObjectRecord, hex_id
 from soma_console.devnet.engine.params import ChainParams

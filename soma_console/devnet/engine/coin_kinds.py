@@ -6,7 +6,7 @@ transaction has yet to pay (the value fee and the written objects), as on the ch
 
 from __future__ import annotations
 
-from soma_console.core.txdata import PayCoins, TransferCoin, TransferObjects
+from soma_console.core.txkinds import PayCoins, TransferCoin, TransferObjects
 from soma_console.devnet.engine.errors import ExecutionFailure
 from soma_console.devnet.engine.objects import coin_contents
 from soma_console.devnet.engine.params import ChainParams

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from soma_console.core.txdata import (
+from soma_console.core.txdata import TransactionData
+from soma_console.core.txkinds import (
     VALIDATOR_ONLY_KINDS,
     AddStake,
     AddStakeToModel,
@@ -28,7 +29,6 @@ from soma_console.core.txdata import (
     RevealModel,
     SetModelCommissionRate,
     SubmitData,
-    TransactionData,
     TransferCoin,
     TransferObjects,
     UndoReportModel,

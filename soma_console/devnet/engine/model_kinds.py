@@ -6,7 +6,7 @@ them a transaction's arguments and the working set, and pays for what creating a
 
 from __future__ import annotations
 
-from soma_console.core.txdata import (
+from soma_console.core.txkinds import (
     CommitModel,
     CreateModel,
     DeactivateModel,

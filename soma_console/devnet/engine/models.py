@@ -23,7 +23,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
-from soma_console.core.txdata import Manifest, blake2b256, tensor_bcs
+from soma_console.core.txdata import blake2b256, tensor_bcs
+from soma_console.core.txkinds import Manifest
 from soma_console.devnet.engine.errors import ExecutionFailure
 from soma_console.devnet.engine.params import BPS, ChainParams
 from soma_console.devnet.engine.staking import StakingPool

@@ -20,7 +20,7 @@ from typing import Protocol
 
 import numpy as np
 
-from soma_console.core.txdata import ClaimRewards, SubmitData
+from soma_console.core.txkinds import ClaimRewards, SubmitData
 from soma_console.devnet.engine import economy as econ
 from soma_console.devnet.engine.errors import ExecutionFailure
 from soma_console.devnet.engine.models import ACTIVE, Model

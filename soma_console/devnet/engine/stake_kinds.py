@@ -6,7 +6,7 @@ what the pool returns as a new coin.
 
 from __future__ import annotations
 
-from soma_console.core.txdata import AddStakeToModel, WithdrawStake
+from soma_console.core.txkinds import AddStakeToModel, WithdrawStake
 from soma_console.devnet.engine import models as rules
 from soma_console.devnet.engine.errors import ExecutionFailure
 from soma_console.devnet.engine.objects import STAKED_SOMA, StakedSoma

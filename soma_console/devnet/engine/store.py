@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from soma_console.core.txdata import Manifest
+from soma_console.core.txkinds import Manifest
 from soma_console.devnet.engine.errors import StateError
 from soma_console.devnet.engine.models import Model, PendingUpdate, RegistryTotals
 from soma_console.devnet.engine.objects import ObjectRecord

@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 
 from soma_console.core.bcs import Writer
-from soma_console.core.txdata import Manifest, blake2b256, tensor_bcs
+from soma_console.core.txdata import blake2b256, tensor_bcs
+from soma_console.core.txkinds import Manifest
 
 OPEN, FILLED, CLAIMED = "open", "filled", "claimed"
 CLAIMABLE = "claimable"
