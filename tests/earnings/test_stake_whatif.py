@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from soma_console.core.chain import ChainSession
+from soma_console.core.onchain.payloads import StakePayload
 from soma_console.core.stake_whatif import stake_whatif
 from tests.devnet.test_economy import _active_models, _open_targets
 from tests.devnet_fixture import Devnet, _new_devnet
@@ -100,7 +101,7 @@ async def test_the_consoles_stake_plan_shows_what_the_added_stake_does(
     assert expected.assigned_after >= expected.assigned_now and expected.targets == 20
     text = plan.render_text()
     assert text.index("Add stake") < text.index("Expected targets")  # shown before the word is typed
-    assert plan.payload == {"model_id": ids[0], "amount": 10 * 10**9}  # the estimate changes nothing sent
+    assert plan.payload == StakePayload(ids[0], 10 * 10**9)  # the estimate changes nothing sent
     assert "none until the model is active" in dict(idle.lines)["Expected targets"]
 
 
