@@ -28,6 +28,10 @@ def _short(model_id: str) -> str:
     return model_id[:10] + "…"
 
 
+# Unclaimed wins shown in the screen's table (the soonest claimable first).
+CLAIMABLE_ROWS = 500
+
+
 class EarningsScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[Any]] = [
         Binding("escape,e", "dismiss", "Close"),
@@ -109,8 +113,14 @@ class EarningsScreen(ModalScreen[None]):
         )
         pending = self.query_one("#earnings-claimable", DataTable)
         pending.clear()
-        for w in view.claimable:
+        # The soonest claimable first, and a bounded number of rows: 10,000 unclaimed wins would
+        # hold the UI loop for ~0.2 s; the command line lists them all.
+        soonest = sorted(view.claimable, key=lambda w: w["claimable_from_epoch"])
+        for w in soonest[:CLAIMABLE_ROWS]:
             when = "now" if w["claimable_from_epoch"] <= view.epoch else f"epoch {w['claimable_from_epoch']}"
             pending.add_row(
                 w["target_id"][:14] + "…", _short(w["model_id"]), soma(w["owner_share_shannons"]), when
             )
+        if len(soonest) > CLAIMABLE_ROWS:
+            more = len(soonest) - CLAIMABLE_ROWS
+            pending.add_row(f"… {more:,} more", "`soma-console earnings`", "lists them all", "")

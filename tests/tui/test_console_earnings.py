@@ -120,3 +120,50 @@ async def test_c_in_earnings_plans_a_claim_and_sends_only_after_the_typed_word(
         await pilot.press("enter")
         await settle(pilot)
         assert sent == [plan]
+
+
+async def test_a_long_list_of_unclaimed_wins_is_bounded_soonest_first(
+    tmp_path: Path, make_app: AppFactory, services: FakeServices
+) -> None:
+    # 10,000 unclaimed wins would hold the UI loop for ~0.2 s (bench.tui_earnings_refresh): the
+    # screen shows the soonest claimable ones and says how many more the command line lists.
+    from textual.widgets import DataTable
+
+    from soma_console.core.earnings import EarningsView
+    from soma_console.tui.earnings_pane import CLAIMABLE_ROWS
+
+    wins = [
+        {
+            "target_id": f"0x{n:064x}",
+            "model_id": MINE,
+            "generation_epoch": 5 + n % 4,
+            "reward_shannons": 1000,
+            "owner_share_shannons": 497,
+            "claimable_from_epoch": 7 + n % 4,
+            "claimed": False,
+        }
+        for n in range(CLAIMABLE_ROWS + 120)
+    ]
+    report = {
+        "wins": wins,
+        "by_epoch": [],
+        "claimable_now_shannons": 0,
+        "pending_shannons": 497 * len(wins),
+        "total_earned_shannons": 0,
+    }
+    view = EarningsView("devnet", 8, [], report, wins, True)
+    services.earnings_view = lambda: view  # type: ignore[attr-defined]
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, EarningsScreen) and app.screen.view is not None)
+        await settle(pilot)
+        table = app.screen.query_one("#earnings-claimable", DataTable)
+        assert table.row_count == CLAIMABLE_ROWS + 1
+        rows = [table.get_row_at(i) for i in range(table.row_count)]
+        whens = [r[3] for r in rows[:-1]]
+        assert whens[0] == "now" and whens.count("now") == len(
+            [w for w in wins if w["claimable_from_epoch"] <= 8]
+        )
+        assert rows[-1][0] == "… 120 more" and "soma-console earnings" in rows[-1][1]
