@@ -89,9 +89,12 @@ class EarningsScreen(ModalScreen[None]):
             summary.update("No wallet or no target index yet: run `soma-console earnings` once.")
             return
         r = view.report
+        # "earned" here is what the per-model table calls earned: every win's owner share, claimed
+        # (paid to the owner) or not yet.
+        claimed, unclaimed = r["total_earned_shannons"], r["pending_shannons"]
         summary.update(
-            f"epoch {view.epoch} · claimable now {soma(r['claimable_now_shannons'])} · "
-            f"pending {soma(r['pending_shannons'])} · total earned {soma(r['total_earned_shannons'])}"
+            f"epoch {view.epoch} · earned {soma(claimed + unclaimed)}: {soma(claimed)} claimed, "
+            f"{soma(unclaimed)} unclaimed ({soma(r['claimable_now_shannons'])} claimable now)"
         )
         models = self.query_one("#earnings-models", DataTable)
         models.clear()

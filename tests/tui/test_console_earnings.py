@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from soma_console.core.claims import soma as soma_text
 from soma_console.core.earnings import build_view
 from soma_console.core.targets_index import TargetIndex
 from soma_console.core.targets_reads import owner_share
@@ -59,6 +60,9 @@ async def test_e_opens_earnings_readable_at_80x24(
             }
         ]
         assert "0xb2…" in text and "100.0%" in text
+        # the summary's "earned" is the table's: every win's share, split into claimed and not
+        summary = str(app.screen.query_one("#earnings-summary").render())
+        assert f"earned {soma_text(share)}: 0 SOMA claimed, {soma_text(share)} unclaimed" in summary
         assert "now" in text and "epoch 9" in text  # one claimable now, one from generation epoch + 2
         assert "▄" in text or "█" in text  # the per-epoch chart
         await pilot.press("escape")
