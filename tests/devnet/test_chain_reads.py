@@ -12,12 +12,12 @@ import pytest
 from soma_console.config import ChainProfile
 from soma_console.core.chain import ChainSession
 from soma_console.core.chain_errors import NodeUnreachable
-from soma_console.core.chain_parse import parse_system_state
 from soma_console.core.chain_reads import StateTooLarge
 from soma_console.core.chainstate import ChainSnapshot, Manifest, ModelRow
 from soma_console.core.lifecycle import same_commitment
 from soma_console.encoding import b58decode
 from tests.devnet.helpers import commit, funded, make_weights, reveal
+from tests.devnet.sdk_state import parse_system_state
 
 
 def _raw(digest: str | None) -> bytes | None:

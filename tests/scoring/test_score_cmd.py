@@ -15,14 +15,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
-import numpy as np
 import pytest
-from soma_sdk import Keypair, SomaClient
+from soma_sdk import SomaClient
 
-from soma_console.devnet.submitter import Submitter, corpus_pieces
 from soma_console.training.manifest import Manifest
-from tests.scoring.conftest import start_tiny_devnet
+from tests.scoring.conftest import fill_world, start_tiny_devnet
 from tests.scoring.reference import tiny_weights
 
 SEEDS = (101, 202, 303)
@@ -44,32 +41,7 @@ def world(tmp_path_factory):
 
 
 async def _fill(urls: dict) -> list[str]:
-    client = await SomaClient(
-        rpc_url=urls["rpc_url"],
-        faucet_url=urls["faucet_url"],
-        admin_url=urls["admin_url"],
-        scoring_url=urls["scoring_url"],
-    )
-    models = []
-    for k, seed in enumerate(SEEDS):
-        enc, key = SomaClient.encrypt_weights(tiny_weights(seed))
-        async with httpx.AsyncClient() as http:
-            r = await http.put(f"{urls['blob_url']}/blobs/model{k}.enc", content=enc)
-        owner = Keypair.generate()
-        await client.request_faucet(owner.address())
-        emb = [float(x) for x in np.random.default_rng(k).normal(size=64).astype(np.float32)]
-        mid = await client.create_model(owner, 0, 1.0)
-        await client.commit_model(owner, mid, r.json()["url"], enc, key, emb)
-        models.append((mid, key, emb, owner))
-    await client.advance_epoch()
-    for mid, key, emb, owner in models:
-        await client.reveal_model(owner, mid, key, emb)
-    epoch = await client.advance_epoch()
-    sub = Keypair.generate()
-    await client.request_faucet(sub.address())
-    report = await Submitter(client, sub, urls["blob_url"], pieces=corpus_pieces(1024)).run_epoch(epoch)
-    assert len(report.submitted) >= 3, report.summary()
-    return [mid for mid, _, _, _ in models]
+    return await fill_world(urls, [tiny_weights(seed) for seed in SEEDS])
 
 
 def write_checkpoint(dir_: Path, weights: bytes, name: str = "ckpt") -> Path:

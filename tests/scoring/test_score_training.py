@@ -13,13 +13,9 @@ import os
 import subprocess
 import sys
 
-import httpx
-import numpy as np
 import pytest
-from soma_sdk import Keypair, SomaClient
 
-from soma_console.devnet.submitter import Submitter, corpus_pieces
-from tests.scoring.conftest import start_tiny_devnet
+from tests.scoring.conftest import fill_world, start_tiny_devnet
 from tests.scoring.reference import tiny_weights
 from tests.scoring.test_score_cmd import run_score
 
@@ -46,34 +42,6 @@ def _train(home) -> dict[int, str]:
     return found
 
 
-async def _register(urls: dict, plains: list[bytes]) -> None:
-    client = await SomaClient(
-        rpc_url=urls["rpc_url"],
-        faucet_url=urls["faucet_url"],
-        admin_url=urls["admin_url"],
-        scoring_url=urls["scoring_url"],
-    )
-    models = []
-    for k, plain in enumerate(plains):
-        enc, key = SomaClient.encrypt_weights(plain)
-        async with httpx.AsyncClient() as http:
-            r = await http.put(f"{urls['blob_url']}/blobs/model{k}.enc", content=enc)
-        owner = Keypair.generate()
-        await client.request_faucet(owner.address())
-        emb = [float(x) for x in np.random.default_rng(k).normal(size=64).astype(np.float32)]
-        mid = await client.create_model(owner, 0, 1.0)
-        await client.commit_model(owner, mid, r.json()["url"], enc, key, emb)
-        models.append((mid, key, emb, owner))
-    await client.advance_epoch()
-    for mid, key, emb, owner in models:
-        await client.reveal_model(owner, mid, key, emb)
-    epoch = await client.advance_epoch()
-    sub = Keypair.generate()
-    await client.request_faucet(sub.address())
-    report = await Submitter(client, sub, urls["blob_url"], pieces=corpus_pieces(1024)).run_epoch(epoch)
-    assert len(report.submitted) >= 3, report.summary()
-
-
 def test_a_longer_trained_checkpoint_would_win_more(tmp_path):
     ckpts = _train(tmp_path / "train")
     steps = sorted(ckpts)
@@ -83,7 +51,7 @@ def test_a_longer_trained_checkpoint_would_win_more(tmp_path):
         assert node.endpoints is not None
         urls = node.endpoints.as_dict()
         with open(middle, "rb") as f:
-            asyncio.run(_register(urls, [f.read(), tiny_weights(101), tiny_weights(202)]))
+            asyncio.run(fill_world(urls, [f.read(), tiny_weights(101), tiny_weights(202)]))
         home = tmp_path / "home"
         rates = {}
         for name, path in (("early", early), ("final", final)):
