@@ -14,9 +14,9 @@ from soma_console.context import AppContext
 from soma_console.core.live_services import LiveServices
 from soma_console.core.score_verdicts import load_verdict
 from soma_console.tui.app import ConsoleApp
-from tests.scoring.conftest import start_tiny_devnet
+from tests.scoring.conftest import fill_world, start_tiny_devnet
 from tests.scoring.reference import tiny_weights
-from tests.scoring.test_score_training import _register, _train
+from tests.scoring.test_score_training import _train
 from tests.tui.helpers import pilot_options, screen_text, wait_for
 
 pytestmark = pytest.mark.slow
@@ -32,7 +32,7 @@ def test_w_scores_the_highlighted_checkpoint_on_a_devnet_and_shows_the_verdict(
         assert node.endpoints is not None
         urls = node.endpoints.as_dict()
         newest = Path(ckpts[max(ckpts)])
-        asyncio.run(_register(urls, [newest.read_bytes(), tiny_weights(101), tiny_weights(202)]))
+        asyncio.run(fill_world(urls, [newest.read_bytes(), tiny_weights(101), tiny_weights(202)]))
         monkeypatch.delenv("SOMA_SECRET_KEY", raising=False)
 
         async def main() -> tuple[str, str]:
